@@ -1,0 +1,86 @@
+"""Typed observations and alerts: validated at the boundary (HTTP, detector), trusted inside.
+
+Positions are WGS84 lon/lat degrees and ellipsoidal height in metres; times are UTC.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+COCO_VEHICLES = frozenset({"bicycle", "car", "motorcycle", "bus", "truck", "train", "boat"})
+
+
+class ObservationKind(StrEnum):
+    person = "person"
+    vehicle = "vehicle"
+    object = "object"
+    environment = "environment"
+
+
+def kind_of_class(cls: str) -> ObservationKind:
+    """Observation kind for a detector class name (COCO names)."""
+    if cls == "person":
+        return ObservationKind.person
+    if cls in COCO_VEHICLES:
+        return ObservationKind.vehicle
+    return ObservationKind.object
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Observation(BaseModel):
+    """One sighting or reading: what, where, when, from which source and track."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str | None = Field(default=None, max_length=64, title="Assigned by the server if absent")
+    kind: ObservationKind
+    cls: str = Field(default="", max_length=64, title="Detector class, e.g. 'car', 'person'")
+    confidence: float = Field(default=1.0, ge=0.0, le=1.0)
+    source: str = Field(min_length=1, max_length=128, title="Camera or sensor element id")
+    track_id: str | None = Field(default=None, max_length=64, title="Track id within the source")
+    lon: float = Field(ge=-180.0, le=180.0)
+    lat: float = Field(ge=-90.0, le=90.0)
+    height: float = Field(default=0.0, ge=-1000.0, le=10000.0, title="Ellipsoidal height, m")
+    time: datetime = Field(default_factory=utcnow, title="When it was seen (UTC)")
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def entity_id(self) -> str:
+        """Stable id of the live entity this observation updates: source + track."""
+        return f"{self.source}/{self.track_id or self.id}"
+
+
+class AlertStatus(StrEnum):
+    new = "new"
+    acknowledged = "acknowledged"
+    resolved = "resolved"
+
+
+class Alert(BaseModel):
+    """An alert raised by a rule, routed to the unit whose jurisdiction contains its position."""
+
+    id: str
+    rule: str = Field(title="Rule id that raised it")
+    title: str
+    severity: str = "warning"
+    status: AlertStatus = AlertStatus.new
+    lon: float
+    lat: float
+    height: float = 0.0
+    element_id: str | None = Field(default=None, title="Zone or element where it happened")
+    jurisdiction_id: str | None = None
+    unit: str | None = Field(default=None, title="Unit it is routed to")
+    observation_ids: list[str] = Field(default_factory=list)
+    entity_id: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+    resolved_at: datetime | None = None
+    resolved_by: str | None = None

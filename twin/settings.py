@@ -1,0 +1,54 @@
+"""Runtime settings for the server, the detection worker and the demo: one object, read from the
+environment (prefix ``TWIN_``) and an optional ``.env`` file. Source descriptions live in
+`twin.yaml` instead (twin.config)."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROLES = ("viewer", "operator", "ingest", "admin")
+
+# What each role may do. "read": GET /api; "alerts": alert actions; "ingest": observations and
+# telemetry; "admin": everything, watchlists included.
+ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
+    "viewer": frozenset({"read"}),
+    "operator": frozenset({"read", "alerts"}),
+    "ingest": frozenset({"read", "ingest"}),
+    "admin": frozenset({"read", "alerts", "ingest", "admin"}),
+}
+
+
+class TwinSettings(BaseSettings):
+    """Every runtime option, with defaults that work on one machine."""
+
+    model_config = SettingsConfigDict(env_prefix="TWIN_", env_file=".env", extra="ignore")
+
+    tokens: str = Field(
+        default="",
+        title="Access tokens and roles: 'token:role,token:role' (roles: viewer, operator, "
+        "ingest, admin)",
+    )
+    public_read: bool = Field(default=False, title="Open /api reads without a token")
+    host: str = Field(default="127.0.0.1", title="Address the server listens on")
+    port: int = Field(default=8000, ge=0, le=65535, title="Port the server listens on")
+    cors_origins: str = Field(default="*", title="Comma-separated origins allowed by CORS")
+    rules: Path | None = Field(default=None, title="Scenario rule file (default: WS/rules.yaml)")
+    live_ttl_s: float = Field(default=30.0, gt=0, title="Seconds a live entity stays on the map")
+    nearby_radius_m: float = Field(default=150.0, gt=0, title="Radius of 'live entities nearby'")
+    recent_events: int = Field(default=20, ge=0, title="Events listed in an element record")
+    model: Path | None = Field(default=None, title="Detector model (default: bundled YOLOv8n)")
+
+    @cached_property
+    def token_roles(self) -> dict[str, str]:
+        """Token → role, parsed from `tokens`. Unknown roles are an error."""
+        parsed: dict[str, str] = {}
+        for item in filter(None, (part.strip() for part in self.tokens.split(","))):
+            token, sep, role = item.rpartition(":")
+            if not sep or not token or role not in ROLES:
+                raise ValueError(f"TWIN_TOKENS entry '{item}' is not 'token:role' with a known role")
+            parsed[token] = role
+        return parsed
