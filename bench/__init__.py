@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m bench [build|serve|detect|all]` (`make bench` runs all)."""

@@ -1,0 +1,22 @@
+"""Run benchmarks: `python -m bench [build|serve|detect ...]` (default: all)."""
+
+from __future__ import annotations
+
+import sys
+
+from bench import build, detect, serve
+
+BENCHES = {"build": build.main, "serve": serve.main, "detect": detect.main}
+
+
+def main(argv: list[str]) -> None:
+    names = argv or list(BENCHES)
+    unknown = [n for n in names if n not in BENCHES]
+    if unknown:
+        raise SystemExit(f"unknown benchmark(s) {unknown}; choose from {list(BENCHES)}")
+    for name in names:
+        BENCHES[name]()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

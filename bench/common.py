@@ -1,0 +1,64 @@
+"""Helpers shared by the benchmarks: timing child processes, percentiles, result tables."""
+
+from __future__ import annotations
+
+import resource
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE = REPO / "data" / "sample"
+TWIN = str(Path(sys.executable).parent / "twin")
+console = Console()
+
+
+@dataclass
+class ChildRun:
+    seconds: float
+    peak_rss_mib: float
+    returncode: int
+    stderr: str
+
+
+def run_child(cmd: Sequence[str]) -> ChildRun:
+    """Run a command; wall time and the peak RSS of the largest child so far (MiB)."""
+    start = time.perf_counter()
+    proc = subprocess.run(list(cmd), capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return ChildRun(seconds, peak_kib / 1024, proc.returncode, proc.stderr)
+
+
+def percentiles(samples_ms: Sequence[float]) -> dict[str, float]:
+    """p50/p90/p99 and max of a latency sample in milliseconds."""
+    arr = np.asarray(samples_ms, float)
+    return {
+        "p50": float(np.percentile(arr, 50)),
+        "p90": float(np.percentile(arr, 90)),
+        "p99": float(np.percentile(arr, 99)),
+        "max": float(arr.max()),
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def show(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(f"{v:.1f}" if isinstance(v, float) else str(v) for v in row))
+    console.print(table)
