@@ -1,0 +1,211 @@
+"""Checks of written 3D Tiles that every test can use: JSON-schema validation of tileset JSON,
+the Khronos glTF-Validator on every glb, bounding volumes that hold their content, geometric
+errors that never grow downwards, and decoding of per-feature metadata.
+
+`validate_tileset_tree(path)` returns a list of problems (empty = good), each naming the file
+and the place in it; `decode_glb_features(path)` returns the property-table rows of a glb.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from jsonschema import Draft202012Validator
+from numpy.typing import NDArray
+from referencing import Registry, Resource
+
+from tiles.glb import Glb, read_glb
+from tiles.metadata import decode_property_table
+from tiles.spec import BoundingVolume
+
+REPO = Path(__file__).resolve().parent.parent
+SCHEMAS = Path(__file__).resolve().parent / "schemas" / "3d-tiles"
+VALIDATE_GLB = REPO / "web" / "tools" / "validate-glb.mjs"
+SCHEMA_BASE = "https://3d-tiles.schema/"
+# glTF content is y-up; 3D Tiles rotates it to z-up (glTF x, y, z → x, -z, y).
+Y_UP_TO_Z_UP = np.array(
+    [[1.0, 0, 0, 0], [0, 0, -1.0, 0], [0, 1.0, 0, 0], [0, 0, 0, 1.0]], dtype=float
+)
+
+
+@lru_cache(maxsize=1)
+def tileset_validator() -> Draft202012Validator:
+    """A validator for tileset JSON; every schema file is registered under a URI that mirrors
+    its folder, so the relative ``$ref``s between folders resolve as the spec intends."""
+    resources = []
+    for path in SCHEMAS.rglob("*.schema.json"):
+        contents = json.loads(path.read_text())
+        uri = SCHEMA_BASE + path.relative_to(SCHEMAS).as_posix()
+        contents["$id"] = uri
+        resources.append((uri, Resource.from_contents(contents)))
+    registry: Registry[Any] = Registry().with_resources(resources)
+    root = registry.contents(SCHEMA_BASE + "tileset.schema.json")
+    return Draft202012Validator(root, registry=registry)
+
+
+def schema_problems(document: dict[str, Any], name: str) -> list[str]:
+    """Every JSON-schema violation of a tileset JSON document, as ``name /path: message``."""
+    errors = sorted(tileset_validator().iter_errors(document), key=lambda e: list(e.path))
+    return [f"{name} /{'/'.join(str(p) for p in e.path)}: {e.message}" for e in errors]
+
+
+def run_gltf_validator(glbs: list[Path]) -> list[dict[str, Any]]:
+    """Run the Khronos glTF-Validator (web/tools/validate-glb.mjs) on glb files, in batches;
+    one report dict per file (file, numErrors, numWarnings, messages)."""
+    node = shutil.which("node")
+    if node is None:
+        raise RuntimeError("node is not on PATH; the glTF validator needs it")
+    reports: list[dict[str, Any]] = []
+    for start in range(0, len(glbs), 200):
+        batch = [str(p) for p in glbs[start : start + 200]]
+        result = subprocess.run(
+            [node, str(VALIDATE_GLB), *batch], capture_output=True, text=True, timeout=600
+        )
+        lines = [line for line in result.stdout.splitlines() if line.startswith("{")]
+        if len(lines) != len(batch):
+            raise RuntimeError(f"validate-glb.mjs failed: {result.stderr.strip()[:500]}")
+        reports.extend(json.loads(line) for line in lines)
+    return reports
+
+
+def node_matrix(node: dict[str, Any]) -> NDArray[np.float64]:
+    """The 4×4 local matrix of a glTF node (matrix, or translation × rotation × scale)."""
+    if "matrix" in node:
+        return np.asarray(node["matrix"], float).reshape(4, 4).T
+    t = np.eye(4)
+    t[:3, 3] = node.get("translation", (0, 0, 0))
+    x, y, z, w = node.get("rotation", (0, 0, 0, 1))
+    r = np.eye(4)
+    r[:3, :3] = [
+        [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+        [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+        [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+    ]
+    s = np.diag([*node.get("scale", (1, 1, 1)), 1.0])
+    return t @ r @ s
+
+
+def glb_positions(glb: Glb) -> Iterator[tuple[NDArray[np.float64], dict[str, Any]]]:
+    """(n, 3) positions of every primitive, placed by the node hierarchy and turned z-up: the
+    frame of the tile that holds the content (metres). Also yields the primitive."""
+    doc = glb.document
+
+    def visit(index: int, parent: NDArray[np.float64]) -> Iterator[tuple[Any, Any]]:
+        node = doc["nodes"][index]
+        matrix = parent @ node_matrix(node)
+        if "mesh" in node:
+            for primitive in doc["meshes"][node["mesh"]]["primitives"]:
+                local = glb.accessor(primitive["attributes"]["POSITION"]).astype(float)
+                homo = np.column_stack([local, np.ones(len(local))])
+                yield (homo @ matrix.T)[:, :3], primitive
+        for child in node.get("children", []):
+            yield from visit(child, matrix)
+
+    for root in doc["scenes"][doc.get("scene", 0)]["nodes"]:
+        yield from visit(root, Y_UP_TO_Z_UP)
+
+
+def decode_glb_features(glb_path: Path) -> list[dict[str, Any]]:
+    """Property-table rows of a building glb (element_id, name, kind, height, ...), one per
+    feature id, after checking that EXT_mesh_features points at that table."""
+    glb = read_glb(Path(glb_path))
+    for _, primitive in glb_positions(glb):
+        ids = primitive["extensions"]["EXT_mesh_features"]["featureIds"][0]
+        table = ids["propertyTable"]
+        rows = decode_property_table(glb, table)
+        if ids["featureCount"] != len(rows):
+            raise ValueError(f"{glb_path}: featureCount {ids['featureCount']} != {len(rows)} rows")
+        return rows
+    raise ValueError(f"{glb_path}: no mesh primitive")
+
+
+@dataclass
+class PlacedTile:
+    """A tile met while walking a tileset tree: its JSON, the product of transforms down to it
+    (tile frame → ECEF or the root's frame), its file and its address in the file."""
+
+    tile: dict[str, Any]
+    to_world: NDArray[np.float64]
+    file: Path
+    pointer: str
+
+
+def walk_tiles(tileset_path: Path) -> Iterator[PlacedTile]:
+    """Every tile of a tileset, following external tileset JSON content."""
+
+    def visit(
+        tile: dict[str, Any], parent: NDArray[np.float64], file: Path, pointer: str
+    ) -> Iterator[PlacedTile]:
+        local = np.asarray(tile.get("transform", np.eye(4).T.ravel()), float).reshape(4, 4).T
+        placed = PlacedTile(tile, parent @ local, file, pointer)
+        yield placed
+        uri = tile.get("content", {}).get("uri", "")
+        if uri.endswith(".json"):
+            sub = file.parent / uri
+            yield from visit(json.loads(sub.read_text())["root"], placed.to_world, sub, "/root")
+        for i, child in enumerate(tile.get("children", [])):
+            yield from visit(child, placed.to_world, file, f"{pointer}/children/{i}")
+
+    yield from visit(json.loads(tileset_path.read_text())["root"], np.eye(4), tileset_path, "/root")
+
+
+def _tile_problems(placed: PlacedTile, parent_error: float) -> list[str]:
+    where = f"{placed.file.name} {placed.pointer}"
+    tile, problems = placed.tile, []
+    if tile["geometricError"] > parent_error:
+        problems.append(f"{where}: geometricError {tile['geometricError']} > parent's")
+    content = tile.get("content")
+    if content is None:
+        if not tile.get("children"):
+            problems.append(f"{where}: a leaf without content")
+        return problems
+    path = placed.file.parent / content["uri"]
+    if not path.is_file():
+        return [*problems, f"{where}: content {content['uri']} is missing"]
+    if path.suffix == ".glb" and "box" in tile["boundingVolume"]:
+        box = BoundingVolume.from_dict(tile["boundingVolume"])
+        for points, _ in glb_positions(read_glb(path)):
+            if not box.contains(points, tol=1e-6):
+                problems.append(f"{where}: content {content['uri']} leaves the bounding box")
+    return problems
+
+
+def validate_tileset_tree(tileset_path: Path) -> list[str]:
+    """Every problem found in a tileset tree: a root tileset that is not 3D Tiles 1.1,
+    JSON-schema errors of each tileset JSON (external ones included), missing
+    content, bounding boxes that do not hold their glb vertices, geometric errors that grow
+    downwards, leaves without content, and glTF-Validator errors of every glb."""
+    tileset_path = Path(tileset_path)
+    problems: list[str] = []
+    seen_files: set[Path] = set()
+    errors: dict[tuple[Path, str], float] = {}
+    glbs: list[Path] = []
+    for placed in walk_tiles(tileset_path):
+        if placed.file not in seen_files:
+            seen_files.add(placed.file)
+            doc = json.loads(placed.file.read_text())
+            problems += schema_problems(doc, placed.file.name)
+            if placed.file == tileset_path and doc.get("asset", {}).get("version") != "1.1":
+                problems.append(f"{placed.file.name}: asset.version is not 1.1")
+            parent_error = float(doc["geometricError"])
+        else:
+            parent_pointer = placed.pointer.rsplit("/children/", 1)[0]
+            parent_error = errors.get((placed.file, parent_pointer), np.inf)
+        errors[(placed.file, placed.pointer)] = float(placed.tile["geometricError"])
+        problems += _tile_problems(placed, parent_error)
+        uri = placed.tile.get("content", {}).get("uri", "")
+        if uri.endswith(".glb"):
+            glbs.append(placed.file.parent / uri)
+    for report in run_gltf_validator([p for p in glbs if p.is_file()]):
+        if report["numErrors"]:
+            codes = sorted({m["code"] for m in report["messages"] if m.get("severity") == 0})
+            problems.append(f"{report['file']}: glTF-Validator errors {codes}")
+    return problems

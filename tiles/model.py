@@ -1,0 +1,45 @@
+"""What the writer takes: one mesh per building (a feature) and an optional terrain mesh.
+
+Every position is in metres in the tileset's local ENU frame (x east, y north, z up); the root
+tile's ``transform`` places that frame on the globe.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+PropertyValue = str | float | int | bool | None
+
+
+@dataclass
+class FeatureMesh:
+    """One building = one feature of a building tile.
+
+    Parameters
+    ----------
+    element_id
+        The element's stable id (``building:...``); written as the ``element_id`` property.
+    properties
+        Other per-feature properties (``name``, ``kind``, ``height`` in m, ``height_source``,
+        ...); types are inferred across all features, ``None`` is written as "no data".
+    positions
+        (n, 3) vertex positions, ENU metres.
+    triangles
+        (m, 3) vertex indices, counter-clockwise seen from outside.
+    """
+
+    element_id: str
+    properties: dict[str, PropertyValue]
+    positions: NDArray[np.float64]
+    triangles: NDArray[np.integer]
+
+
+@dataclass
+class TerrainMesh:
+    """The ground surface: (n, 3) ENU metres and (m, 3) counter-clockwise (seen from above)."""
+
+    positions: NDArray[np.float64]
+    triangles: NDArray[np.integer]
