@@ -17,3 +17,12 @@ class AlertNotFound(SceneError):
 
 class AlertTransitionError(SceneError):
     """The alert cannot move to that status from its current one (e.g. resolve twice)."""
+
+
+class UnknownSourceError(SceneError):
+    """An observation names a source that is not a camera or sensor of the catalog."""
+
+    def __init__(self, source: str, *, index: int | None = None) -> None:
+        where = f"observations[{index}].source: " if index is not None else ""
+        super().__init__(f"{where}unknown source '{source}' (not a camera or sensor element)")
+        self.source, self.index = source, index

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 COCO_VEHICLES = frozenset({"bicycle", "car", "motorcycle", "bus", "truck", "train", "boat"})
 
@@ -51,6 +51,12 @@ class Observation(BaseModel):
     time: datetime = Field(default_factory=utcnow, title="When it was seen (UTC)")
     attributes: dict[str, Any] = Field(default_factory=dict)
 
+    @field_validator("time")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        """A time without a zone is taken as UTC; every time is stored in UTC."""
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
     @property
     def entity_id(self) -> str:
         """Stable id of the live entity this observation updates: source + track."""
@@ -79,8 +85,41 @@ class Alert(BaseModel):
     unit: str | None = Field(default=None, title="Unit it is routed to")
     observation_ids: list[str] = Field(default_factory=list)
     entity_id: str | None = None
+    observed_at: datetime | None = Field(default=None, title="Time of the observation (UTC)")
     created_at: datetime = Field(default_factory=utcnow)
     acknowledged_at: datetime | None = None
     acknowledged_by: str | None = None
     resolved_at: datetime | None = None
     resolved_by: str | None = None
+
+
+class Entity(BaseModel):
+    """A live thing on the map: the latest observation of one track (``id`` = source/track)."""
+
+    id: str
+    kind: ObservationKind
+    cls: str = ""
+    lon: float
+    lat: float
+    height: float = 0.0
+    source: str
+    track_id: str | None = None
+    confidence: float = 1.0
+    time: datetime
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+    @classmethod
+    def from_observation(cls, obs: Observation) -> Entity:
+        return cls(
+            id=obs.entity_id,
+            kind=obs.kind,
+            cls=obs.cls,
+            lon=obs.lon,
+            lat=obs.lat,
+            height=obs.height,
+            source=obs.source,
+            track_id=obs.track_id or obs.id,
+            confidence=obs.confidence,
+            time=obs.time,
+            attributes=obs.attributes,
+        )

@@ -1,0 +1,231 @@
+"""The live store: observations, live entities and alerts, durable in SQLite (WAL).
+
+Every write is one transaction committed with ``synchronous=FULL`` before the call returns, so
+what the server has acknowledged survives a crash. Positions are lon/lat degrees; times are UTC,
+kept as ISO text inside the JSON record and as epoch seconds for queries.
+
+The public methods are the interface a PostgreSQL/PostGIS store would implement to replace it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from scenes.errors import AlertNotFound
+from scenes.lifecycle import transition
+from scenes.models import Alert, AlertStatus, Entity, Observation
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS observations (
+    rid INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    entity_id TEXT NOT NULL,
+    lon REAL NOT NULL, lat REAL NOT NULL,
+    time_s REAL NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS observations_time ON observations(time_s);
+CREATE INDEX IF NOT EXISTS observations_lonlat ON observations(lon, lat);
+CREATE TABLE IF NOT EXISTS entities (
+    id TEXT PRIMARY KEY,
+    lon REAL NOT NULL, lat REAL NOT NULL,
+    time_s REAL NOT NULL,
+    received_s REAL NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS alerts (
+    id TEXT PRIMARY KEY,
+    rule TEXT NOT NULL,
+    status TEXT NOT NULL,
+    unit TEXT,
+    element_id TEXT,
+    lon REAL NOT NULL, lat REAL NOT NULL,
+    created_s REAL NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS alerts_created ON alerts(created_s);
+CREATE INDEX IF NOT EXISTS alerts_element ON alerts(element_id);
+"""
+
+
+@dataclass(frozen=True)
+class BBox:
+    """A lon/lat box in degrees."""
+
+    minlon: float
+    minlat: float
+    maxlon: float
+    maxlat: float
+
+
+@dataclass(frozen=True)
+class AlertFilter:
+    """Which alerts to list; None means any."""
+
+    status: AlertStatus | None = None
+    unit: str | None = None
+    rule: str | None = None
+    since: datetime | None = None
+
+
+class LiveStore:
+    """Observations, entities and alerts in one SQLite file. Thread-safe (one lock)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _query(self, sql: str, args: Sequence[object] = ()) -> list[tuple[object, ...]]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    # -- writes --------------------------------------------------------------------------------
+
+    def save(
+        self, observations: Sequence[Observation], alerts: Sequence[Alert], *, received_s: float
+    ) -> list[Entity]:
+        """Store observations (with ids), their entities and new alerts in one transaction.
+
+        Returns the entities updated, one per observation in order. An observation whose id is
+        already stored is kept as it was (an idempotent resend)."""
+        entities = [Entity.from_observation(obs) for obs in observations]
+        with self._transaction() as db:
+            for obs, ent in zip(observations, entities, strict=True):
+                t = obs.time.timestamp()
+                db.execute(
+                    "INSERT OR IGNORE INTO observations (id, entity_id, lon, lat, time_s, record)"
+                    " VALUES (?,?,?,?,?,?)",
+                    (obs.id, obs.entity_id, obs.lon, obs.lat, t, obs.model_dump_json()),
+                )
+                db.execute(
+                    "INSERT INTO entities (id, lon, lat, time_s, received_s, record)"
+                    " VALUES (?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET lon=excluded.lon,"
+                    " lat=excluded.lat, time_s=excluded.time_s, received_s=excluded.received_s,"
+                    " record=excluded.record WHERE excluded.time_s >= entities.time_s",
+                    (ent.id, ent.lon, ent.lat, t, received_s, ent.model_dump_json()),
+                )
+            for alert in alerts:
+                db.execute(
+                    "INSERT INTO alerts (id, rule, status, unit, element_id, lon, lat, created_s,"
+                    " record) VALUES (?,?,?,?,?,?,?,?,?)",
+                    (
+                        alert.id, alert.rule, alert.status.value, alert.unit, alert.element_id,
+                        alert.lon, alert.lat, alert.created_at.timestamp(), alert.model_dump_json(),
+                    ),
+                )  # fmt: skip
+        return entities
+
+    def transition(self, alert_id: str, status: AlertStatus, *, by: str) -> Alert:
+        """Move an alert to `status` (see scenes.lifecycle); raise AlertNotFound /
+        AlertTransitionError. The change is committed before returning."""
+        with self._transaction() as db:
+            row = db.execute("SELECT record FROM alerts WHERE id = ?", (alert_id,)).fetchone()
+            if row is None:
+                raise AlertNotFound(f"no alert '{alert_id}'")
+            changed = transition(Alert.model_validate_json(row[0]), status, by=by)
+            db.execute(
+                "UPDATE alerts SET status = ?, record = ? WHERE id = ?",
+                (changed.status.value, changed.model_dump_json(), alert_id),
+            )
+        return changed
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def get_alert(self, alert_id: str) -> Alert:
+        rows = self._query("SELECT record FROM alerts WHERE id = ?", (alert_id,))
+        if not rows:
+            raise AlertNotFound(f"no alert '{alert_id}'")
+        return Alert.model_validate_json(str(rows[0][0]))
+
+    def alerts(
+        self, where: AlertFilter | None = None, *, limit: int = 100, offset: int = 0
+    ) -> tuple[list[Alert], int]:
+        """One page of alerts, newest first, and the total count that match."""
+        where = where or AlertFilter()
+        clauses: list[str] = []
+        args: list[object] = []
+        for column, value in (("status", where.status), ("unit", where.unit), ("rule", where.rule)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                args.append(value.value if isinstance(value, AlertStatus) else value)
+        if where.since is not None:
+            clauses.append("created_s >= ?")
+            args.append(where.since.timestamp())
+        clause = (" WHERE " + " AND ".join(clauses)) if clauses else ""
+        total = int(str(self._query(f"SELECT COUNT(*) FROM alerts{clause}", args)[0][0]))
+        rows = self._query(
+            f"SELECT record FROM alerts{clause} ORDER BY created_s DESC, id LIMIT ? OFFSET ?",
+            [*args, limit, offset],
+        )
+        return [Alert.model_validate_json(str(r[0])) for r in rows], total
+
+    def open_alerts(self) -> list[Alert]:
+        """Alerts not yet resolved, newest first."""
+        rows = self._query(
+            "SELECT record FROM alerts WHERE status != ? ORDER BY created_s DESC",
+            (AlertStatus.resolved.value,),
+        )
+        return [Alert.model_validate_json(str(r[0])) for r in rows]
+
+    def alerts_since(self, since_s: float) -> list[Alert]:
+        """Alerts created at or after epoch seconds `since_s` (to seed rule cooldowns)."""
+        rows = self._query("SELECT record FROM alerts WHERE created_s >= ?", (since_s,))
+        return [Alert.model_validate_json(str(r[0])) for r in rows]
+
+    def alerts_in(
+        self, box: BBox, *, element_id: str | None = None, limit: int = 20
+    ) -> list[Alert]:
+        """Alerts inside `box` or raised at `element_id`, newest first."""
+        rows = self._query(
+            "SELECT record FROM alerts WHERE (lon BETWEEN ? AND ? AND lat BETWEEN ? AND ?)"
+            " OR element_id = ? ORDER BY created_s DESC LIMIT ?",
+            (box.minlon, box.maxlon, box.minlat, box.maxlat, element_id, limit),
+        )
+        return [Alert.model_validate_json(str(r[0])) for r in rows]
+
+    def observations_in(self, box: BBox, *, limit: int = 20) -> list[Observation]:
+        """Observations inside `box`, newest first."""
+        rows = self._query(
+            "SELECT record FROM observations WHERE lon BETWEEN ? AND ? AND lat BETWEEN ? AND ?"
+            " ORDER BY time_s DESC LIMIT ?",
+            (box.minlon, box.maxlon, box.minlat, box.maxlat, limit),
+        )
+        return [Observation.model_validate_json(str(r[0])) for r in rows]
+
+    def count_observations(self) -> int:
+        return int(str(self._query("SELECT COUNT(*) FROM observations")[0][0]))
+
+    def entities(self, *, received_since_s: float, box: BBox | None = None) -> list[Entity]:
+        """Entities last updated at or after epoch seconds `received_since_s` (in `box`)."""
+        sql = "SELECT record FROM entities WHERE received_s >= ?"
+        args: list[object] = [received_since_s]
+        if box is not None:
+            sql += " AND lon BETWEEN ? AND ? AND lat BETWEEN ? AND ?"
+            args += [box.minlon, box.maxlon, box.minlat, box.maxlat]
+        rows = self._query(sql + " ORDER BY id", args)
+        return [Entity.model_validate_json(str(r[0])) for r in rows]

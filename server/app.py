@@ -1,0 +1,65 @@
+"""The FastAPI app: a thin layer that wires routers over `twin` (catalog, cameras) and `scenes`
+(live store, rules, alerts). `create_app` is the factory; `serve` runs it with uvicorn."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import uvicorn
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.middleware.gzip import GZipMiddleware
+
+from server.errors import add_exception_handlers
+from server.files import BINARY_TYPES
+from server.logs import log_config
+from server.routes import alerts, elements, health, live, observations, tiles
+from server.routes.web import mount_web
+from server.state import TwinState
+from twin.settings import TwinSettings
+
+
+def create_app(ws: Path, settings: TwinSettings | None = None) -> FastAPI:
+    """An app serving workspace `ws`. Opens the workspace and rules now, so a bad workspace or
+    rule file fails here (WorkspaceError / RuleError), not on the first request."""
+    settings = settings or TwinSettings()
+    state = TwinState.open(Path(ws), settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        state.close()
+
+    app = FastAPI(
+        title=f"District twin · {state.manifest.name}",
+        version="0.1.0",
+        description="3D Tiles, element catalog, live observations, alerts and the war-room page.",
+        lifespan=lifespan,
+    )
+    app.state.twin = state
+    origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
+    app.add_middleware(
+        GZipMiddleware, minimum_size=1000, exclude_content_types=tuple(sorted(BINARY_TYPES))
+    )
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=origins,
+        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "If-None-Match"],
+        expose_headers=["ETag", "Content-Encoding"],
+    )
+    add_exception_handlers(app)
+    for module in (health, tiles, elements, observations, alerts, live):
+        app.include_router(module.router)
+    mount_web(app)
+    return app
+
+
+def serve(ws: Path, settings: TwinSettings) -> None:
+    """Serve workspace `ws` on ``settings.host:settings.port`` until interrupted (blocking)."""
+    app = create_app(ws, settings)
+    uvicorn.run(
+        app, host=settings.host, port=settings.port, log_config=log_config(), access_log=False
+    )

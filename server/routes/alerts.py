@@ -1,0 +1,58 @@
+"""Alerts: list (read), acknowledge and resolve (alerts permission)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from starlette.concurrency import run_in_threadpool
+
+from scenes.models import Alert, AlertStatus
+from scenes.store import AlertFilter
+from server.auth import Principal, require
+from server.deps import get_state
+from server.schemas import AlertPage
+from server.state import TwinState
+
+router = APIRouter(prefix="/api/alerts", tags=["alerts"])
+Actor = Annotated[Principal, Depends(require("alerts"))]
+
+
+@router.get("", response_model=AlertPage)
+async def list_alerts(
+    _: Annotated[Principal, Depends(require("read"))],
+    state: TwinState = Depends(get_state),
+    status: AlertStatus | None = None,
+    unit: Annotated[str | None, Query(max_length=128)] = None,
+    rule: Annotated[str | None, Query(max_length=128)] = None,
+    since: Annotated[datetime | None, Query(description="Created at or after (ISO 8601)")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> AlertPage:
+    """Alerts, newest first: ``{"items": [...], "total": N}``."""
+    if since is not None and since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    where = AlertFilter(status=status, unit=unit, rule=rule, since=since)
+    items, total = await run_in_threadpool(
+        state.live.store.alerts, where, limit=limit, offset=offset
+    )
+    return AlertPage(items=items, total=total)
+
+
+async def _act(state: TwinState, alert_id: str, status: AlertStatus, who: Principal) -> Alert:
+    alert = await run_in_threadpool(state.live.act, alert_id, status, by=who.label)
+    state.bus.publish("alert", alert.model_dump(mode="json"))
+    return alert
+
+
+@router.post("/{alert_id}/ack", response_model=Alert)
+async def acknowledge(alert_id: str, who: Actor, state: TwinState = Depends(get_state)) -> Alert:
+    """new → acknowledged (409 from any other status)."""
+    return await _act(state, alert_id, AlertStatus.acknowledged, who)
+
+
+@router.post("/{alert_id}/resolve", response_model=Alert)
+async def resolve(alert_id: str, who: Actor, state: TwinState = Depends(get_state)) -> Alert:
+    """new or acknowledged → resolved (409 when already resolved)."""
+    return await _act(state, alert_id, AlertStatus.resolved, who)

@@ -1,0 +1,36 @@
+"""POST /api/observations (ingest permission): store, evaluate rules, publish."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends
+from starlette.concurrency import run_in_threadpool
+
+from server.auth import Principal, require
+from server.deps import get_state
+from server.schemas import IngestResponse, ObservationBatch
+from server.state import TwinState
+
+router = APIRouter(prefix="/api", tags=["live"])
+
+
+@router.post("/observations", response_model=IngestResponse)
+async def post_observations(
+    batch: ObservationBatch,
+    _: Annotated[Principal, Depends(require("ingest"))],
+    state: TwinState = Depends(get_state),
+) -> IngestResponse:
+    """Store a batch durably (committed before the reply), update live entities, run the rules,
+    and publish ``entity`` and ``alert`` messages. A source that is not a camera or sensor of the
+    catalog rejects the whole batch with 422."""
+    result = await run_in_threadpool(state.live.ingest, batch.observations)
+    for entity in result.entities:
+        state.bus.publish("entity", entity.model_dump(mode="json"))
+    for alert in result.alerts:
+        state.bus.publish("alert", alert.model_dump(mode="json"))
+    return IngestResponse(
+        accepted=len(result.observations),
+        ids=[obs.id or "" for obs in result.observations],
+        alerts=[alert.id for alert in result.alerts],
+    )
