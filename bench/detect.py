@@ -47,7 +47,7 @@ def main() -> None:
     bare_fps, bare_lat = _time_loop(lambda f: bare.track(f, persist=True, verbose=False), frames)
 
     camera = Camera(
-        id="camera:bench", lon=121.4903, lat=31.2385, ground_height=4.0, mount_height=6.0,
+        id="camera:bench", lon=121.4859, lat=31.2384, ground_height=4.0, mount_height=6.0,
         heading=0.0, pitch=-12.0, roll=0.0, hfov=60.0, image_width=810, image_height=1080,
     )  # fmt: skip
     detector = Detector(MODEL)

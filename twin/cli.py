@@ -57,7 +57,7 @@ def build(
     except _domain_errors() as err:
         raise _fail(err) from None
     counts = ", ".join(f"{n} {kind}" for kind, n in sorted(manifest.counts.items()))
-    console.print(f"[green]built[/] {out}: {counts}")
+    console.print(f"[green]built[/] {out}: {counts}", soft_wrap=True)
 
 
 @app.command()

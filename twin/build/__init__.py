@@ -1,0 +1,7 @@
+"""`twin build`: source folder → workspace.
+
+`sources` reads and reprojects layers, `ids` makes stable element ids, `terrain` reads the DTM
+and triangulates it, `buildings` extrudes footprints, `elements` makes catalog elements and
+assigns jurisdictions and sites, `meshes` writes the npz meshes, `pipeline` runs it all
+atomically (`build_workspace`).
+"""

@@ -1,0 +1,404 @@
+"""`twin build SRC -o WS`: read a source folder, build the model and write a workspace.
+
+Steps: read twin.yaml and every layer (reprojected to lon/lat) → read the DTM → choose the local
+ENU frame → extrude buildings → catalog elements with jurisdictions and sites → terrain TIN →
+3D Tiles → meshes → manifest. Everything is written into a temporary folder beside WS, which
+replaces WS only when the build has succeeded, so a failed build leaves WS as it was.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from tiles.model import FeatureMesh, TerrainMesh
+from tiles.writer import write_tileset
+from twin.build.buildings import building_height, extrude, footprint, footprint_sample_points
+from twin.build.elements import (
+    assign_jurisdictions,
+    assign_sites,
+    layer_elements,
+    layer_ids,
+    representative_points,
+)
+from twin.build.meshes import write_building_mesh, write_terrain_mesh
+from twin.build.sources import LayerData, parse_crs, read_layer
+from twin.build.terrain import TIN_MAX_ERROR_M, Dtm, ground_heights, read_dtm, terrain_tin
+from twin.catalog import CatalogWriter, Element
+from twin.config import SOURCE_FILE, SourceConfig, load_source_config
+from twin.errors import InputError, WorkspaceError
+from twin.geo import VERTICAL_DATUM, LocalFrame
+from twin.workspace import Manifest, WorkspacePaths
+
+# The workspace's coordinates: lon/lat (deg) with WGS84 ellipsoidal heights (m).
+WORKSPACE_CRS = "EPSG:4979"
+BASE_HEIGHT_RULE = (
+    "lowest DTM height over the footprint's exterior vertices and centroid (0 without a DTM)"
+)
+
+
+@dataclass
+class _Report:
+    """What the build did, for `Manifest.report`."""
+
+    timings_s: dict[str, float] = field(default_factory=dict)
+    skipped: dict[str, dict[str, int]] = field(default_factory=dict)
+    height_sources: dict[str, int] = field(default_factory=dict)
+    source_crs: dict[str, str] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @contextmanager
+    def timed(self, step: str) -> Iterator[None]:
+        start = time.perf_counter()
+        yield
+        self.timings_s[step] = round(time.perf_counter() - start, 3)
+
+    def skip(self, layer: str, reason: str, n: int = 1) -> None:
+        if n:
+            counts = self.skipped.setdefault(layer, {})
+            counts[reason] = counts.get(reason, 0) + n
+
+
+@dataclass
+class _Buildings:
+    elements: list[Element]
+    meshes: list[FeatureMesh]
+
+
+def build_workspace(src: Path, ws: Path, *, console: Console) -> Manifest:
+    """Build the workspace `ws` from the source folder `src` (holding twin.yaml), atomically.
+
+    Raises `twin.errors.TwinError` subclasses (or `tiles.errors.TilesError`) naming the file,
+    layer and field at fault; `ws` is then left exactly as it was.
+    """
+    src, ws = Path(src), Path(ws).resolve()
+    config = load_source_config(src)
+    if config.crs:
+        parse_crs(config.crs, file=str(src / SOURCE_FILE), layer=None, field="crs")
+    _check_target(ws)
+    ws.parent.mkdir(parents=True, exist_ok=True)
+    tmp = ws.parent / f".{ws.name}.build-{uuid.uuid4().hex[:12]}"
+    tmp.mkdir()
+    try:
+        manifest = _build(src, config, tmp, console)
+        _swap_in(tmp, ws)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return manifest
+
+
+def _check_target(ws: Path) -> None:
+    """Refuse to replace anything but a workspace (or an empty folder)."""
+    if not ws.exists():
+        return
+    if not ws.is_dir():
+        raise WorkspaceError(f"{ws} exists and is not a folder", hint="choose another -o")
+    if any(ws.iterdir()) and not WorkspacePaths(ws).manifest.is_file():
+        raise WorkspaceError(
+            f"{ws} is a non-empty folder without twin.json; refusing to replace it",
+            hint="choose a new or empty folder for -o",
+        )
+
+
+def _swap_in(tmp: Path, ws: Path) -> None:
+    """Move the finished build to `ws`, replacing an older workspace there. The old live store
+    (observations and alerts, keyed by stable element ids) is copied over, not rebuilt."""
+    if not ws.exists():
+        tmp.rename(ws)
+        return
+    live = WorkspacePaths(ws).live
+    for part in ws.glob(live.name + "*"):  # live.sqlite and its -wal/-shm companions
+        shutil.copy2(part, tmp / part.name)
+    old = ws.parent / f".{ws.name}.old-{uuid.uuid4().hex[:12]}"
+    ws.rename(old)
+    try:
+        tmp.rename(ws)
+    except BaseException:
+        old.rename(ws)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _progress(console: Console) -> Progress:
+    """Progress bars on a terminal; nothing at all otherwise (logs and pipes stay clean)."""
+    return Progress(
+        TextColumn("{task.description:<22}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    )
+
+
+def _build(src: Path, config: SourceConfig, out: Path, console: Console) -> Manifest:
+    report = _Report()
+    paths = WorkspacePaths(out)
+    if config.rules:
+        _copy_rules(src / config.rules, paths.rules)
+    with _progress(console) as progress:
+        with report.timed("read_layers"):
+            layers = _read_layers(src, config, progress, report)
+        dtm = None
+        if config.drone.dtm:
+            with report.timed("read_dtm"):
+                dtm = read_dtm(src / config.drone.dtm)
+        _check_other_inputs(src, config, report)
+        footprints = _footprints(layers.get("buildings"), report)
+        frame = _local_frame(footprints, layers, dtm)
+        with report.timed("buildings"):
+            buildings = _buildings(layers.get("buildings"), footprints, frame, dtm, config, report,
+                                   progress)  # fmt: skip
+        with report.timed("catalog"):
+            elements = _catalog(layers, buildings.elements, dtm, paths)
+        terrain = None
+        if dtm is not None:
+            with report.timed("terrain"):
+                positions, triangles = terrain_tin(dtm, frame, max_error=TIN_MAX_ERROR_M)
+                terrain = TerrainMesh(positions, triangles)
+                write_terrain_mesh(paths.terrain_mesh, positions, triangles)
+            report.extra["terrain"] = {
+                "vertices": len(positions), "triangles": len(triangles),
+                "max_error_m": TIN_MAX_ERROR_M, "dtm_cells": list(dtm.heights.shape),
+            }  # fmt: skip
+        with report.timed("tiles"):
+            task = progress.add_task("writing tiles", total=len(buildings.meshes))
+            tiles_report = write_tileset(
+                paths.tiles, frame.enu_to_ecef_matrix(), buildings.meshes, terrain,
+                max_features=config.build.tile_max_features,
+                progress=lambda n: progress.update(task, completed=n),
+            )  # fmt: skip
+        with report.timed("meshes"):
+            write_building_mesh(paths.building_mesh, buildings.meshes)
+    manifest = _manifest(config, frame, elements, layers, report, asdict(tiles_report))
+    manifest.write(paths.manifest)
+    return manifest
+
+
+def _read_layers(
+    src: Path, config: SourceConfig, progress: Progress, report: _Report
+) -> dict[str, LayerData]:
+    wanted = [(key, cfg) for key, cfg in config.layers if cfg is not None]
+    task = progress.add_task("reading layers", total=len(wanted))
+    layers = {}
+    for key, cfg in wanted:
+        layer = read_layer(src, key, cfg, config.crs)
+        layers[key] = layer
+        report.source_crs[key] = layer.source_crs
+        report.skip(key, "no geometry", layer.without_geometry)
+        progress.advance(task)
+    return layers
+
+
+def _check_other_inputs(src: Path, config: SourceConfig, report: _Report) -> None:
+    """Drone products other than the DTM are checked to exist and listed as not yet used."""
+    others = [("dsm", config.drone.dsm), ("ortho", config.drone.ortho)]
+    others += [("pointcloud", p) for p in config.drone.pointcloud]
+    unused = []
+    for key, name in others:
+        if name is None:
+            continue
+        if not (src / name).is_file():
+            raise InputError("file not found", file=str(src / name), layer="drone", field=key)
+        unused.append(name)
+    if unused:
+        report.extra["not_used_yet"] = unused
+
+
+@dataclass
+class _Footprints:
+    rows: list[int]
+    geometries: list[Any]
+
+
+def _footprints(layer: LayerData | None, report: _Report) -> _Footprints:
+    """Polygonal footprints of the building layer (non-polygons and broken ones skipped)."""
+    result = _Footprints([], [])
+    if layer is None:
+        return result
+    notes: Counter[str] = Counter()
+    for row, geometry in enumerate(layer.frame.geometry.tolist()):
+        polygon, note = footprint(geometry)
+        if note is not None:
+            notes[note] += 1
+        if polygon is not None:
+            result.rows.append(row)
+            result.geometries.append(polygon)
+    for note, n in sorted(notes.items()):
+        if note == "repaired":
+            report.extra.setdefault("repaired", {})["buildings"] = n
+        else:
+            report.skip("buildings", note, n)
+    return result
+
+
+def _local_frame(
+    footprints: _Footprints, layers: dict[str, LayerData], dtm: Dtm | None
+) -> LocalFrame:
+    """ENU frame at the centre of the buildings' bounds (else of every layer), on the ground."""
+    if footprints.geometries:
+        bounds = np.array([g.bounds for g in footprints.geometries])
+    else:
+        bounds = np.array([lay.frame.total_bounds for lay in layers.values() if len(lay.frame)])
+    if not len(bounds):
+        if dtm is None:
+            raise InputError(
+                "nothing to build: no layer holds a feature and no DTM is given",
+                hint="add layers or drone.dtm to twin.yaml",
+            )
+        rows, cols = dtm.heights.shape
+        lon, lat = dtm.cell_lonlat(np.array([cols / 2]), np.array([rows / 2]))
+        return LocalFrame(float(lon[0]), float(lat[0]), float(ground_heights(dtm, lon, lat)[0]))
+    lon = (bounds[:, 0].min() + bounds[:, 2].max()) / 2
+    lat = (bounds[:, 1].min() + bounds[:, 3].max()) / 2
+    return LocalFrame(float(lon), float(lat), float(ground_heights(dtm, lon, lat)[0]))
+
+
+def _base_heights(geometries: list[Any], dtm: Dtm | None, report: _Report) -> np.ndarray:
+    """Ground height under each footprint: the lowest DTM sample (see `BASE_HEIGHT_RULE`)."""
+    if dtm is None or not geometries:
+        return np.zeros(len(geometries))
+    samples = [footprint_sample_points(g) for g in geometries]
+    starts = np.cumsum([0] + [len(s) for s in samples[:-1]])
+    points = np.concatenate(samples)
+    heights = dtm.sample(points[:, 0], points[:, 1])
+    base = np.fmin.reduceat(heights, starts)
+    outside = int(np.isnan(base).sum())
+    report.skip("buildings", "outside the DTM (base height 0, counted, not skipped)", outside)
+    return np.nan_to_num(base, nan=0.0)
+
+
+def _buildings(
+    layer: LayerData | None,
+    footprints: _Footprints,
+    frame: LocalFrame,
+    dtm: Dtm | None,
+    config: SourceConfig,
+    report: _Report,
+    progress: Progress,
+) -> _Buildings:
+    result = _Buildings([], [])
+    if layer is None:
+        return result
+    source_ids, ids = layer_ids(layer)
+    names, heights, levels = layer.values("name"), layer.values("height"), layer.values("levels")
+    attributes = layer.attributes()
+    bases = _base_heights(footprints.geometries, dtm, report)
+    points = representative_points(footprints.geometries)
+    sources: Counter[str] = Counter()
+    task = progress.add_task("extruding buildings", total=len(footprints.rows))
+    for k, (row, geometry) in enumerate(zip(footprints.rows, footprints.geometries, strict=True)):
+        progress.advance(task)
+        h = building_height(heights[row], levels[row], config.build)
+        mesh = extrude(geometry, float(bases[k]), h.height, frame)
+        if mesh is None:
+            report.skip("buildings", "fewer than 3 distinct corners")
+            continue
+        sources[h.source] += 1
+        name = None if names[row] is None else str(names[row]).strip() or None
+        attrs = {**attributes[row], "height_source": h.source}
+        if h.levels is not None:
+            attrs["levels"] = h.levels
+        result.elements.append(
+            Element(
+                id=ids[row], kind="building", name=name, layer=layer.key,
+                lon=float(points[k, 0]), lat=float(points[k, 1]), geometry=geometry,
+                base_height=float(bases[k]), height=h.height, source_id=source_ids[row],
+                attributes=attrs,
+            )
+        )  # fmt: skip
+        result.meshes.append(
+            FeatureMesh(
+                element_id=ids[row],
+                properties={
+                    "name": name,
+                    "kind": "building",
+                    "height": h.height,
+                    "height_source": h.source,
+                    "levels": h.levels,
+                },
+                positions=mesh[0],
+                triangles=mesh[1],
+            )
+        )
+    report.height_sources = {s: sources.get(s, 0) for s in ("attribute", "levels", "default")}
+    return result
+
+
+def _catalog(
+    layers: dict[str, LayerData], buildings: list[Element], dtm: Dtm | None, paths: WorkspacePaths
+) -> list[Element]:
+    """Every element, with jurisdiction/unit and site assigned, written to the catalog."""
+
+    def ground(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+        return ground_heights(dtm, lon, lat)
+
+    by_kind = {
+        key: layer_elements(layer, ground) for key, layer in layers.items() if key != "buildings"
+    }
+    elements = [*buildings, *(e for group in by_kind.values() for e in group)]
+    assign_jurisdictions(elements, by_kind.get("jurisdictions", []))
+    assign_sites(buildings, by_kind.get("sites", []))
+    writer = CatalogWriter(paths.catalog)
+    try:
+        writer.add(elements)
+    finally:
+        writer.close()
+    return elements
+
+
+def _copy_rules(source: Path, target: Path) -> None:
+    if not source.is_file():
+        raise InputError("file not found", file=str(source), field="rules",
+                         hint="check 'rules' in twin.yaml")  # fmt: skip
+    shutil.copyfile(source, target)
+
+
+def _manifest(
+    config: SourceConfig,
+    frame: LocalFrame,
+    elements: list[Element],
+    layers: dict[str, LayerData],
+    report: _Report,
+    tiles_report: dict[str, Any],
+) -> Manifest:
+    counts = dict.fromkeys((lay.kind for lay in layers.values()), 0)
+    counts.update(Counter(e.kind for e in elements))
+    if elements:
+        b = np.array([e.geometry.bounds for e in elements])
+        bounds = [float(b[:, 0].min()), float(b[:, 1].min()), float(b[:, 2].max()),
+                  float(b[:, 3].max())]  # fmt: skip
+    else:
+        bounds = [frame.lon, frame.lat, frame.lon, frame.lat]
+    return Manifest(
+        name=config.name,
+        crs=WORKSPACE_CRS,
+        origin={"lon": frame.lon, "lat": frame.lat, "height": frame.height},
+        bounds=bounds,
+        counts=counts,
+        report={
+            "height_sources": report.height_sources,
+            "skipped": report.skipped,
+            "source_crs": report.source_crs,
+            "base_height": BASE_HEIGHT_RULE,
+            "tiles": tiles_report,
+            "timings_s": report.timings_s,
+            **report.extra,
+        },
+        vertical_datum=VERTICAL_DATUM,
+        built_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )

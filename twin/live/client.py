@@ -1,0 +1,131 @@
+"""The detection worker's side of the twin server's HTTP API: read the camera's record and push
+observations. The server may come and go: observations wait in a bounded buffer and are resent
+with exponential backoff, without ever blocking the frame loop for long."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from twin.cameras.camera import Camera
+from twin.errors import NotFoundError, TwinError
+
+log = logging.getLogger(__name__)
+
+BATCH_SIZE = 500
+BACKOFF_START_S = 0.5
+BACKOFF_MAX_S = 30.0
+
+
+def _headers(token: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def fetch_camera(server: str, camera_id: str, token: str | None, timeout: float = 10.0) -> Camera:
+    """The camera `camera_id` as the server's catalog describes it (GET /api/elements/{id})."""
+    url = f"{server.rstrip('/')}/api/elements/{quote(camera_id, safe=':')}"
+    try:
+        response = httpx.get(url, headers=_headers(token), timeout=timeout)
+    except httpx.HTTPError as exc:
+        raise TwinError(
+            f"cannot reach the twin server at {server} ({type(exc).__name__})",
+            hint="start it with 'twin serve WS' or pass --server",
+        ) from exc
+    if response.status_code == 404:
+        raise NotFoundError(
+            f"camera '{camera_id}' is not in the catalog of {server}",
+            hint="list cameras with GET /api/elements?kind=camera",
+        )
+    if response.status_code in (401, 403):
+        raise TwinError(
+            f"the server refused the token ({response.status_code})",
+            hint="pass --token with a token of role ingest",
+        )
+    if response.status_code != 200:
+        raise TwinError(f"GET {url} answered {response.status_code}")
+    record: dict[str, Any] = response.json()
+    if record.get("kind") != "camera":
+        raise NotFoundError(f"element '{camera_id}' is a {record.get('kind')}, not a camera")
+    return Camera.from_record(record)
+
+
+class ObservationSender:
+    """POSTs observations to ``{server}/api/observations`` in batches, buffering while the
+    server is down. At most `max_buffer` observations wait; the oldest go first when full."""
+
+    def __init__(
+        self, server: str, token: str | None, *, max_buffer: int = 10_000, timeout: float = 5.0
+    ) -> None:
+        self.url = f"{server.rstrip('/')}/api/observations"
+        self._client = httpx.Client(headers=_headers(token), timeout=timeout)
+        self._buffer: deque[dict[str, Any]] = deque(maxlen=max_buffer)
+        self._backoff = 0.0
+        self._next_try = 0.0
+        self.sent = 0
+        self.lost = 0
+
+    @property
+    def pending(self) -> int:
+        return len(self._buffer)
+
+    def send(self, observations: list[dict[str, Any]]) -> int:
+        """Queue observations and push what the server takes now; returns how many went."""
+        overflow = len(self._buffer) + len(observations) - (self._buffer.maxlen or 0)
+        if overflow > 0:
+            self.lost += min(overflow, len(self._buffer) + len(observations))
+        self._buffer.extend(observations)
+        if time.monotonic() < self._next_try:
+            return 0
+        return self._push()
+
+    def flush(self, timeout: float) -> bool:
+        """Keep pushing for up to `timeout` seconds; True when the buffer is empty."""
+        deadline = time.monotonic() + timeout
+        while self._buffer and time.monotonic() < deadline:
+            wait = self._next_try - time.monotonic()
+            if wait > 0:
+                time.sleep(min(wait, max(0.0, deadline - time.monotonic())))
+                continue
+            self._push()
+        return not self._buffer
+
+    def _push(self) -> int:
+        pushed = 0
+        while self._buffer:
+            batch = [self._buffer[i] for i in range(min(BATCH_SIZE, len(self._buffer)))]
+            try:
+                response = self._client.post(self.url, json={"observations": batch})
+            except httpx.HTTPError as exc:
+                self._fail(f"{type(exc).__name__}")
+                break
+            if response.status_code in (401, 403):
+                raise TwinError(
+                    f"the server refused to take observations ({response.status_code})",
+                    hint="pass --token with a token of role ingest",
+                )
+            if response.status_code >= 500 or response.status_code == 429:
+                self._fail(f"HTTP {response.status_code}")
+                break
+            for _ in batch:
+                self._buffer.popleft()
+            if response.status_code >= 400:
+                self.lost += len(batch)
+                log.warning("server rejected %d observations: %s", len(batch), response.text[:200])
+                continue
+            self._backoff = 0.0
+            pushed += len(batch)
+        self.sent += pushed
+        return pushed
+
+    def _fail(self, why: str) -> None:
+        self._backoff = min(BACKOFF_MAX_S, max(BACKOFF_START_S, self._backoff * 2))
+        self._next_try = time.monotonic() + self._backoff
+        log.warning("cannot send observations (%s); retry in %.1f s", why, self._backoff)
+
+    def close(self) -> None:
+        self._client.close()
