@@ -93,7 +93,7 @@ def demo(
 
 @app.command()
 def detect(
-    source: Annotated[str, typer.Argument(help="Video file, image folder, image file or stream URL")],
+    source: Annotated[str, typer.Argument(help="Video file, image folder, image or stream URL")],
     camera: Annotated[str, typer.Option("--camera", help="Camera element id (from the catalog)")],
     model: Annotated[Path, typer.Option(help="Detector model (any ultralytics format)")] = (
         BUNDLED_MODEL

@@ -66,7 +66,7 @@ def pan_frames(out: Path, count: int = DEMO_FRAMES) -> Path:
     image = cv2.imread(str(Path(ultralytics.__file__).parent / "assets" / "bus.jpg"))
     if image is None:
         raise TwinError("cannot read ultralytics/assets/bus.jpg", hint="reinstall ultralytics")
-    height, width = image.shape[:2]
+    width = image.shape[1]
     canvas = np.concatenate([image, image[:, ::-1]], axis=1)
     out.mkdir(parents=True, exist_ok=True)
     steps = np.linspace(0, width // 2, count).astype(int)
@@ -77,8 +77,8 @@ def pan_frames(out: Path, count: int = DEMO_FRAMES) -> Path:
 
 def _replay(server: str, token: str, frames: Path, console: Console) -> None:
     """Wait for the server, then run the detector over the frames forever."""
-    from twin.live.detect import run_detection
     from twin.cli import BUNDLED_MODEL
+    from twin.live.detect import run_detection
 
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
