@@ -1,88 +1,94 @@
 """Rule evaluation: observations in, alerts out, one observation at a time (incremental).
 
-Zones are prepared shapely polygons in lon/lat degrees. A rule alerts at most once per entity
-(source + track) within its ``cooldown_s``, measured on observation times.
+Rules come in groups: the workspace rule file (no app) and each enabled app. A group can be
+replaced at run time (`configure`), which restarts its rules' state. A rule alerts at most once
+per key (an entity: source + track; a zone for crowds) within its ``cooldown_s``, measured on
+observation times. Outside a rule's time window its state still advances but nothing alerts.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-import shapely
-from pyproj import CRS, Transformer
-from pyproj.exceptions import CRSError
-from shapely.geometry import Polygon
-from shapely.geometry.base import BaseGeometry
-
+from scenes.apps import AppConfig
 from scenes.errors import RuleError
-from scenes.models import Alert, Observation
-from scenes.routing import element_at, route
-from scenes.rules import RuleSet, Zone, ZoneRule
+from scenes.evaluate import EVERYWHERE, Area, Evaluator, Membership, RuleContext, Trigger
+from scenes.evidence import CameraIndex
+from scenes.models import Alert, Evidence, Observation
+from scenes.routing import Router, element_at
+from scenes.rules import RuleSet, RuleSpec
+from scenes.zones import AreaIndex, zone_areas
 from twin.catalog import Catalog
-from twin.geo import WGS84
+
+_COOLDOWN_KEYS = 200_000
 
 
 @dataclass
-class _CompiledRule:
-    rule: ZoneRule
-    area: BaseGeometry  # prepared polygon, lon/lat deg
-    element_id: str | None
+class _Compiled:
+    spec: RuleSpec
+    app: str | None
+    board: str | None
+    index: AreaIndex | None
+    evaluator: Evaluator
 
-    def matches(self, obs: Observation) -> bool:
-        if self.rule.kinds is not None and obs.kind not in self.rule.kinds:
-            return False
-        if self.rule.classes is not None and obs.cls not in self.rule.classes:
-            return False
-        return bool(shapely.contains_xy(self.area, obs.lon, obs.lat))
-
-
-def _zone_geometry(rule: ZoneRule, catalog: Catalog) -> tuple[BaseGeometry, str | None]:
-    zone: Zone = rule.zone
-    if zone.element is not None:
-        el = catalog.get(zone.element)
-        if el is None:
-            raise RuleError(
-                f"rule '{rule.id}': zone element '{zone.element}' is not in the catalog"
-            )
-        if el.geometry.geom_type not in ("Polygon", "MultiPolygon"):
-            raise RuleError(
-                f"rule '{rule.id}': zone element '{zone.element}' is a {el.geometry.geom_type},"
-                " not a polygon"
-            )
-        return el.geometry, el.id
-    assert zone.polygon is not None
-    try:
-        crs = CRS.from_user_input(zone.crs)
-    except CRSError as exc:
-        raise RuleError(f"rule '{rule.id}': zone.crs '{zone.crs}' is not a known CRS") from exc
-    ring = list(zone.polygon)
-    if not crs.equals(WGS84):
-        to_wgs84 = Transformer.from_crs(crs, WGS84, always_xy=True)
-        ring = [to_wgs84.transform(x, y) for x, y in ring]
-    polygon = Polygon(ring)
-    if not polygon.is_valid or polygon.area == 0:
-        raise RuleError(f"rule '{rule.id}': zone.polygon is not a valid polygon")
-    return polygon, None
+    def areas(self, obs: Observation) -> list[Area]:
+        return [EVERYWHERE] if self.index is None else self.index.holding(obs.lon, obs.lat)
 
 
 class Engine:
-    """Evaluates a rule set over observations. Not thread-safe: call from one thread at a time."""
+    """Evaluates rule groups over observations. Not thread-safe: call from one thread."""
 
-    def __init__(self, rules: RuleSet, catalog: Catalog) -> None:
+    def __init__(
+        self,
+        rules: RuleSet,
+        catalog: Catalog,
+        *,
+        apps: Sequence[AppConfig] = (),
+        watchlists: Membership | None = None,
+    ) -> None:
         self.catalog = catalog
-        self._rules: list[_CompiledRule] = []
-        for rule in rules.rules:
-            area, element_id = _zone_geometry(rule, catalog)
-            shapely.prepare(area)
-            self._rules.append(_CompiledRule(rule, area, element_id))
+        self.context = RuleContext(catalog, watchlists)
+        self.router = Router(catalog)
+        self.cameras = CameraIndex(catalog)
+        self._groups: dict[str | None, list[_Compiled]] = {}
         self._last: dict[tuple[str, str], datetime] = {}
+        self._set_group(None, self._compile(rules.rules, None, None))
+        for app in apps:
+            self.configure(app)
 
     @property
-    def rules(self) -> list[ZoneRule]:
-        return [compiled.rule for compiled in self._rules]
+    def rules(self) -> list[RuleSpec]:
+        """Every active rule."""
+        return [c.spec for group in self._groups.values() for c in group]
+
+    def configure(self, app: AppConfig) -> None:
+        """Install (enabled) or remove (disabled) an app's rules, with fresh state."""
+        if not app.enabled:
+            self._groups.pop(app.spec.id, None)
+            return
+        self._set_group(app.spec.id, self._compile(app.rules, app.spec.id, app.spec.board))
+
+    def _set_group(self, key: str | None, compiled: list[_Compiled]) -> None:
+        taken = {c.spec.id: k for k, group in self._groups.items() if k != key for c in group}
+        for c in compiled:
+            if c.spec.id in taken:
+                owner = f"app '{taken[c.spec.id]}'" if taken[c.spec.id] else "the rule file"
+                raise RuleError(f"rule id '{c.spec.id}' is also used by {owner}")
+        self._groups[key] = compiled
+
+    def _compile(
+        self, rules: Iterable[RuleSpec], app: str | None, board: str | None
+    ) -> list[_Compiled]:
+        compiled = []
+        for spec in rules:
+            index = None
+            if spec.zone is not None:
+                index = AreaIndex(zone_areas(spec.id, spec.zone, self.catalog))
+            compiled.append(_Compiled(spec, app, board, index, spec.start(self.context)))
+        return compiled
 
     def seed(self, alerts: Iterable[Alert]) -> None:
         """Remember earlier alerts (e.g. from the store after a restart) for the cooldowns."""
@@ -93,37 +99,61 @@ class Engine:
                     self._last[key] = alert.observed_at
 
     def process(self, observations: Iterable[Observation]) -> list[Alert]:
-        """Evaluate every rule on each observation, in order; return the alerts raised."""
+        """Evaluate every active rule on each observation, in order; return the alerts raised."""
         alerts: list[Alert] = []
         for obs in observations:
-            for compiled in self._rules:
-                if compiled.matches(obs) and self._cooled_down(compiled.rule, obs):
-                    alerts.append(self._raise(compiled, obs))
+            for group in self._groups.values():
+                for compiled in group:
+                    spec = compiled.spec
+                    if not spec.matches(obs):
+                        continue
+                    for trigger in compiled.evaluator.step(obs, compiled.areas(obs)):
+                        if spec.when is not None and not spec.when.contains(obs.time):
+                            continue
+                        if self._cooled_down(spec, trigger.dedup_key, obs.time):
+                            alerts.append(self._raise(compiled, trigger))
         return alerts
 
-    def _cooled_down(self, rule: ZoneRule, obs: Observation) -> bool:
-        key = (rule.id, obs.entity_id)
-        last = self._last.get(key)
-        if last is not None and abs((obs.time - last).total_seconds()) < rule.cooldown_s:
+    def _cooled_down(self, rule: RuleSpec, key: str, at: datetime) -> bool:
+        last = self._last.get((rule.id, key))
+        if last is not None and abs((at - last).total_seconds()) < rule.cooldown_s:
             return False
-        self._last[key] = obs.time
+        if len(self._last) >= _COOLDOWN_KEYS:
+            self._forget_cooled(at)
+        self._last[(rule.id, key)] = at
         return True
 
-    def _raise(self, compiled: _CompiledRule, obs: Observation) -> Alert:
-        where = route(self.catalog, obs.lon, obs.lat)
-        element_id = compiled.element_id or element_at(self.catalog, obs.lon, obs.lat)
+    def _forget_cooled(self, at: datetime) -> None:
+        longest = max((r.cooldown_s for r in self.rules), default=0.0)
+        self._last = {k: t for k, t in self._last.items()
+                      if (at - t).total_seconds() < longest}  # fmt: skip
+
+    def _raise(self, compiled: _Compiled, trigger: Trigger) -> Alert:
+        spec, obs = compiled.spec, trigger.obs
+        lon, lat = trigger.position
+        where = self.router.route(lon, lat, spec.route_to)
+        element_id = trigger.area.element_id or element_at(self.catalog, lon, lat)
+        ids = [i for i in trigger.observation_ids if i] or ([obs.id] if obs.id else [])
         return Alert(
             id=uuid.uuid4().hex,
-            rule=compiled.rule.id,
-            title=compiled.rule.title,
-            severity=compiled.rule.severity,
-            lon=obs.lon,
-            lat=obs.lat,
+            rule=spec.id,
+            app=compiled.app,
+            board=compiled.board,
+            title=spec.title,
+            severity=spec.severity,
+            lon=lon,
+            lat=lat,
             height=obs.height,
             element_id=element_id,
             jurisdiction_id=where.jurisdiction_id,
             unit=where.unit,
-            observation_ids=[obs.id] if obs.id else [],
-            entity_id=obs.entity_id,
+            observation_ids=ids,
+            entity_id=trigger.dedup_key,
             observed_at=obs.time,
-        )
+            evidence=Evidence(
+                observation_ids=ids, lon=lon, lat=lat, height=obs.height,
+                cameras=self.cameras.seeing(lon, lat, obs.height, source=obs.source),
+                details={"source": obs.source, "cls": obs.cls, **trigger.details},
+            ),
+            nearby_units=where.nearby,
+        )  # fmt: skip

@@ -26,3 +26,19 @@ class UnknownSourceError(SceneError):
         where = f"observations[{index}].source: " if index is not None else ""
         super().__init__(f"{where}unknown source '{source}' (not a camera or sensor element)")
         self.source, self.index = source, index
+
+
+class AppNotFound(SceneError):
+    """No scenario app with that id."""
+
+
+class AppConfigError(SceneError):
+    """App settings that cannot apply (an unknown parameter, a value its rules refuse)."""
+
+
+class WatchlistNotFound(SceneError):
+    """No watchlist with that name."""
+
+
+class WatchlistValueError(SceneError):
+    """A watchlist entry value that is empty after normalisation."""

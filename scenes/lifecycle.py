@@ -1,4 +1,9 @@
-"""Alert lifecycle: new → acknowledged → resolved (resolve also straight from new)."""
+"""Alert life cycle: new → acknowledged → dispatched → on_scene → resolved | false_alarm.
+
+Steps may be skipped forward (dispatch straight from new, resolve from any open status), never
+taken backwards; a closed alert (resolved or false alarm) moves no more. Each status keeps the
+time (UTC) and the principal label that set it.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,13 @@ from datetime import datetime
 from scenes.errors import AlertTransitionError
 from scenes.models import Alert, AlertStatus, utcnow
 
+_S = AlertStatus
 _ALLOWED: dict[AlertStatus, frozenset[AlertStatus]] = {
-    AlertStatus.acknowledged: frozenset({AlertStatus.new}),
-    AlertStatus.resolved: frozenset({AlertStatus.new, AlertStatus.acknowledged}),
+    _S.acknowledged: frozenset({_S.new}),
+    _S.dispatched: frozenset({_S.new, _S.acknowledged}),
+    _S.on_scene: frozenset({_S.dispatched}),
+    _S.resolved: frozenset({_S.new, _S.acknowledged, _S.dispatched, _S.on_scene}),
+    _S.false_alarm: frozenset({_S.new, _S.acknowledged, _S.dispatched, _S.on_scene}),
 }
 
 
@@ -21,8 +30,6 @@ def transition(alert: Alert, status: AlertStatus, *, by: str, at: datetime | Non
             f"alert {alert.id} is {alert.status.value}: cannot move to {status.value}"
         )
     when = at or utcnow()
-    if status is AlertStatus.acknowledged:
-        return alert.model_copy(
-            update={"status": status, "acknowledged_at": when, "acknowledged_by": by}
-        )
-    return alert.model_copy(update={"status": status, "resolved_at": when, "resolved_by": by})
+    return alert.model_copy(
+        update={"status": status, f"{status.value}_at": when, f"{status.value}_by": by}
+    )

@@ -7,6 +7,7 @@ Positions are lon/lat degrees; distances are metres on a local equirectangular a
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -20,14 +21,19 @@ import shapely
 from shapely.geometry import Point
 from shapely.geometry.base import BaseGeometry
 
+from scenes.apps import AppConfig, AppSpec, configure
+from scenes.boards import DEFAULT_TZ, board_stats, week_start
 from scenes.engine import Engine
-from scenes.errors import UnknownSourceError
-from scenes.models import Alert, AlertStatus, Entity, Observation
+from scenes.errors import AppConfigError, AppNotFound, RuleError, SceneError, UnknownSourceError
+from scenes.identifiers import KeyedHasher
+from scenes.models import Alert, AlertStatus, Entity, Observation, utcnow
 from scenes.store import BBox, LiveStore
+from scenes.watchlist import WatchlistStore
 from twin.catalog import Catalog
 from twin.geo import metres_per_degree
 
 SOURCE_KINDS = ("camera", "sensor")
+log = logging.getLogger("twin.scenes")
 
 
 @dataclass(frozen=True)
@@ -54,12 +60,35 @@ def _grown_box(geometry: BaseGeometry, radius_m: float) -> BBox:
 
 
 class LiveService:
-    """Ingest and alert actions over a `LiveStore`, with rules from an `Engine`."""
+    """Ingest and alert actions over a `LiveStore`, with rules from an `Engine`, the apps it
+    runs (settings kept in the store), and optionally watchlists and identifier hashing."""
 
-    def __init__(self, catalog: Catalog, store: LiveStore, engine: Engine, *, ttl_s: float) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        store: LiveStore,
+        engine: Engine,
+        *,
+        ttl_s: float,
+        apps: Sequence[AppSpec] = (),
+        hasher: KeyedHasher | None = None,
+        watchlists: WatchlistStore | None = None,
+    ) -> None:
         self.catalog, self.store, self.engine, self.ttl_s = catalog, store, engine, ttl_s
+        self.hasher, self.watchlists = hasher, watchlists
         self._sources = {el.id for kind in SOURCE_KINDS for el in catalog.all(kind)}
         self._lock = threading.Lock()
+        self.apps: dict[str, AppConfig] = {}
+        saved = store.app_settings()
+        for spec in apps:
+            enabled, parameters = saved.get(spec.id, (None, {}))
+            try:
+                config = configure(spec, enabled=enabled, parameters=parameters)
+            except SceneError as exc:
+                log.warning("app %s: saved settings ignored (%s)", spec.id, exc)
+                config = configure(spec)
+            engine.configure(config)
+            self.apps[spec.id] = config
         longest = max((rule.cooldown_s for rule in engine.rules), default=0.0)
         engine.seed(store.alerts_since(time.time() - longest - 60.0))
 
@@ -70,16 +99,63 @@ class LiveService:
         for index, obs in enumerate(observations):
             if obs.source not in self._sources:
                 raise UnknownSourceError(obs.source, index=index)
-        stamped = [obs if obs.id else obs.model_copy(update={"id": uuid.uuid4().hex})
-                   for obs in observations]  # fmt: skip
+        stamped = [self._stamp(obs) for obs in observations]
         with self._lock:
             alerts = self.engine.process(stamped)
             entities = self.store.save(stamped, alerts, received_s=time.time())
+            if self.watchlists is not None:
+                self.watchlists.record_hits(stamped, alerts)
         return IngestResult(stamped, entities, alerts)
 
+    def _stamp(self, obs: Observation) -> Observation:
+        """An id (uuid4 hex) when missing; clear identifiers replaced by hash + masked form."""
+        update: dict[str, Any] = {}
+        if not obs.id:
+            update["id"] = uuid.uuid4().hex
+        if self.hasher is not None:
+            safe = self.hasher.protect(obs.attributes)
+            if safe is not obs.attributes:
+                update["attributes"] = safe
+        return obs.model_copy(update=update) if update else obs
+
     def act(self, alert_id: str, status: AlertStatus, *, by: str) -> Alert:
-        """Acknowledge or resolve an alert on behalf of `by` (a label, never a token)."""
+        """Move an alert along its life cycle on behalf of `by` (a label, never a token)."""
         return self.store.transition(alert_id, status, by=by)
+
+    def app(self, app_id: str) -> AppConfig:
+        """An app's current settings; `AppNotFound` when unknown."""
+        try:
+            return self.apps[app_id]
+        except KeyError:
+            raise AppNotFound(f"no app '{app_id}'") from None
+
+    def configure_app(
+        self, app_id: str, *, enabled: bool | None = None, parameters: dict[str, Any] | None = None
+    ) -> AppConfig:
+        """Enable/disable or retune an app now (its rules restart with fresh state) and keep
+        the settings. Parameters given are merged over the current ones. `AppConfigError` when
+        a parameter is unknown or its value is refused by the rules."""
+        current = self.app(app_id)
+        merged = {**current.parameters, **(parameters or {})}
+        overrides = {k: v for k, v in merged.items() if current.spec.parameters.get(k) != v}
+        try:
+            config = configure(
+                current.spec, enabled=current.enabled if enabled is None else enabled,
+                parameters=overrides,
+            )  # fmt: skip
+        except RuleError as exc:
+            raise AppConfigError(str(exc)) from exc
+        with self._lock:
+            self.engine.configure(config)
+            self.store.save_app_settings(app_id, config.enabled, overrides)
+            self.apps[app_id] = config
+        return config
+
+    def boards(self, tz: str = DEFAULT_TZ) -> dict[str, Any]:
+        """Board, app and unit figures over the last 7 days (see scenes.boards)."""
+        now = utcnow()
+        alerts = self.store.alerts_since(week_start(now).timestamp())
+        return board_stats(alerts, list(self.apps.values()), now, tz)
 
     def live_entities(self) -> list[Entity]:
         """Entities updated within the last `ttl_s` seconds."""

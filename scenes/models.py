@@ -64,9 +64,49 @@ class Observation(BaseModel):
 
 
 class AlertStatus(StrEnum):
+    """Life cycle: new → acknowledged → dispatched → on_scene → resolved | false_alarm."""
+
     new = "new"
     acknowledged = "acknowledged"
+    dispatched = "dispatched"
+    on_scene = "on_scene"
     resolved = "resolved"
+    false_alarm = "false_alarm"
+
+
+CLOSED_STATUSES = frozenset({AlertStatus.resolved, AlertStatus.false_alarm})
+
+
+class CameraView(BaseModel):
+    """A camera whose image holds the alert's place, with the pixel (u, v) where it appears
+    (None for the source camera when the place projects outside its model's image)."""
+
+    id: str
+    name: str = ""
+    u: float | None = None
+    v: float | None = None
+    source: bool = Field(default=False, title="The camera that made the observation")
+
+
+class Evidence(BaseModel):
+    """What backs an alert: the observations, the place (lon/lat deg, ellipsoidal height m), the
+    cameras that see it, and rule-specific details (e.g. a count, a dwell time, a reading)."""
+
+    observation_ids: list[str] = Field(default_factory=list)
+    lon: float
+    lat: float
+    height: float = 0.0
+    cameras: list[CameraView] = Field(default_factory=list)
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class NearbyUnit(BaseModel):
+    """Another unit near an alert: its jurisdiction and the distance from the place to it (m,
+    0 when the jurisdiction also holds the place)."""
+
+    jurisdiction_id: str
+    unit: str | None
+    distance_m: float
 
 
 class Alert(BaseModel):
@@ -74,6 +114,8 @@ class Alert(BaseModel):
 
     id: str
     rule: str = Field(title="Rule id that raised it")
+    app: str | None = Field(default=None, title="Scenario app the rule belongs to")
+    board: str | None = Field(default=None, title="Board of the app (basic, public-order, ...)")
     title: str
     severity: str = "warning"
     status: AlertStatus = AlertStatus.new
@@ -91,6 +133,25 @@ class Alert(BaseModel):
     acknowledged_by: str | None = None
     resolved_at: datetime | None = None
     resolved_by: str | None = None
+    dispatched_at: datetime | None = None
+    dispatched_by: str | None = None
+    on_scene_at: datetime | None = None
+    on_scene_by: str | None = None
+    false_alarm_at: datetime | None = None
+    false_alarm_by: str | None = None
+    evidence: Evidence | None = None
+    nearby_units: list[NearbyUnit] = Field(default_factory=list)
+
+    @property
+    def closed(self) -> bool:
+        """Resolved or a false alarm: nothing more to do."""
+        return self.status in CLOSED_STATUSES
+
+    def response_s(self) -> float | None:
+        """Seconds from dispatch to arrival on scene, when both happened."""
+        if self.dispatched_at is None or self.on_scene_at is None:
+            return None
+        return (self.on_scene_at - self.dispatched_at).total_seconds()
 
 
 class Entity(BaseModel):

@@ -9,6 +9,7 @@ The public methods are the interface a PostgreSQL/PostGIS store would implement 
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -16,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from scenes.errors import AlertNotFound
 from scenes.lifecycle import transition
@@ -51,7 +53,14 @@ CREATE TABLE IF NOT EXISTS alerts (
 );
 CREATE INDEX IF NOT EXISTS alerts_created ON alerts(created_s);
 CREATE INDEX IF NOT EXISTS alerts_element ON alerts(element_id);
+CREATE TABLE IF NOT EXISTS app_settings (
+    id TEXT PRIMARY KEY,
+    enabled INTEGER NOT NULL,
+    parameters TEXT NOT NULL
+);
 """
+# Columns added after the first release: (table, column, declaration).
+_ADDED_COLUMNS = (("alerts", "app", "TEXT"), ("alerts", "board", "TEXT"))
 
 
 @dataclass(frozen=True)
@@ -72,6 +81,8 @@ class AlertFilter:
     unit: str | None = None
     rule: str | None = None
     since: datetime | None = None
+    app: str | None = None
+    board: str | None = None
 
 
 class LiveStore:
@@ -84,6 +95,10 @@ class LiveStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        for table, column, declaration in _ADDED_COLUMNS:
+            have = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            if column not in have:
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
     def close(self) -> None:
         with self._lock:
@@ -132,10 +147,11 @@ class LiveStore:
             for alert in alerts:
                 db.execute(
                     "INSERT INTO alerts (id, rule, status, unit, element_id, lon, lat, created_s,"
-                    " record) VALUES (?,?,?,?,?,?,?,?,?)",
+                    " record, app, board) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                     (
                         alert.id, alert.rule, alert.status.value, alert.unit, alert.element_id,
                         alert.lon, alert.lat, alert.created_at.timestamp(), alert.model_dump_json(),
+                        alert.app, alert.board,
                     ),
                 )  # fmt: skip
         return entities
@@ -169,7 +185,10 @@ class LiveStore:
         where = where or AlertFilter()
         clauses: list[str] = []
         args: list[object] = []
-        for column, value in (("status", where.status), ("unit", where.unit), ("rule", where.rule)):
+        for column, value in (
+            ("status", where.status), ("unit", where.unit), ("rule", where.rule),
+            ("app", where.app), ("board", where.board),
+        ):  # fmt: skip
             if value is not None:
                 clauses.append(f"{column} = ?")
                 args.append(value.value if isinstance(value, AlertStatus) else value)
@@ -185,10 +204,10 @@ class LiveStore:
         return [Alert.model_validate_json(str(r[0])) for r in rows], total
 
     def open_alerts(self) -> list[Alert]:
-        """Alerts not yet resolved, newest first."""
+        """Alerts not yet closed (resolved or false alarm), newest first."""
         rows = self._query(
-            "SELECT record FROM alerts WHERE status != ? ORDER BY created_s DESC",
-            (AlertStatus.resolved.value,),
+            "SELECT record FROM alerts WHERE status NOT IN (?, ?) ORDER BY created_s DESC",
+            (AlertStatus.resolved.value, AlertStatus.false_alarm.value),
         )
         return [Alert.model_validate_json(str(r[0])) for r in rows]
 
@@ -216,6 +235,20 @@ class LiveStore:
             (box.minlon, box.maxlon, box.minlat, box.maxlat, limit),
         )
         return [Observation.model_validate_json(str(r[0])) for r in rows]
+
+    def app_settings(self) -> dict[str, tuple[bool, dict[str, Any]]]:
+        """Saved app settings: app id → (enabled, parameter overrides)."""
+        rows = self._query("SELECT id, enabled, parameters FROM app_settings")
+        return {str(r[0]): (bool(r[1]), json.loads(str(r[2]))) for r in rows}
+
+    def save_app_settings(self, app_id: str, enabled: bool, parameters: dict[str, Any]) -> None:
+        """Keep an app's settings (committed before returning)."""
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO app_settings (id, enabled, parameters) VALUES (?,?,?) ON CONFLICT(id)"
+                " DO UPDATE SET enabled=excluded.enabled, parameters=excluded.parameters",
+                (app_id, int(enabled), json.dumps(parameters)),
+            )
 
     def count_observations(self) -> int:
         return int(str(self._query("SELECT COUNT(*) FROM observations")[0][0]))

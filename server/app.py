@@ -15,7 +15,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 from server.errors import add_exception_handlers
 from server.files import BINARY_TYPES
 from server.logs import log_config
-from server.routes import alerts, elements, health, live, observations, tiles
+from server.routes import alerts, apps, elements, health, live, observations, tiles, watchlists
 from server.routes.web import mount_web
 from server.state import TwinState
 from twin.settings import TwinSettings
@@ -46,12 +46,12 @@ def create_app(ws: Path, settings: TwinSettings | None = None) -> FastAPI:
     app.add_middleware(
         CORSMiddleware,
         allow_origins=origins,
-        allow_methods=["GET", "POST", "OPTIONS"],
+        allow_methods=["GET", "POST", "PUT", "DELETE", "OPTIONS"],
         allow_headers=["Authorization", "Content-Type", "If-None-Match"],
         expose_headers=["ETag", "Content-Encoding"],
     )
     add_exception_handlers(app)
-    for module in (health, tiles, elements, observations, alerts, live):
+    for module in (health, tiles, elements, observations, alerts, apps, watchlists, live):
         app.include_router(module.router)
     mount_web(app)
     return app

@@ -12,9 +12,13 @@ from fastapi.responses import JSONResponse
 from scenes.errors import (
     AlertNotFound,
     AlertTransitionError,
+    AppConfigError,
+    AppNotFound,
     RuleError,
     SceneError,
     UnknownSourceError,
+    WatchlistNotFound,
+    WatchlistValueError,
 )
 from tiles.errors import TilesError
 from twin.errors import InputError, NotFoundError, TwinError, WorkspaceError
@@ -24,6 +28,10 @@ STATUS_CODES: tuple[tuple[type[Exception], int], ...] = (
     (NotFoundError, 404),
     (AlertNotFound, 404),
     (AlertTransitionError, 409),
+    (AppNotFound, 404),
+    (WatchlistNotFound, 404),
+    (AppConfigError, 422),
+    (WatchlistValueError, 422),
     (UnknownSourceError, 422),
     (InputError, 422),
     (WorkspaceError, 503),

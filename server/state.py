@@ -6,10 +6,13 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from scenes.apps import shipped_apps
 from scenes.engine import Engine
+from scenes.identifiers import KeyedHasher, load_or_create_secret
 from scenes.live import LiveService
 from scenes.rules import RuleSet, load_rules
 from scenes.store import LiveStore
+from scenes.watchlist import WatchlistStore
 from server.auth import TokenTable
 from server.bus import LocalBus
 from server.files import TileFiles
@@ -18,6 +21,8 @@ from twin.settings import TwinSettings
 from twin.workspace import Manifest, WorkspacePaths, open_workspace
 
 log = logging.getLogger("twin.server")
+SECRET_FILE = "secret.key"
+WATCHLIST_FILE = "watchlists.sqlite"
 
 
 @dataclass
@@ -41,14 +46,18 @@ class TwinState:
         rules_file = settings.rules or paths.rules
         rules = load_rules(rules_file) if settings.rules or rules_file.exists() else RuleSet()
         log.info("%d rule(s) from %s", len(rules.rules), rules_file)
-        engine = Engine(rules, catalog)
+        hasher = KeyedHasher(_secret(settings, paths.root / SECRET_FILE))
+        watchlists = WatchlistStore(paths.root / WATCHLIST_FILE, hasher)
+        engine = Engine(rules, catalog, watchlists=watchlists)
         store = LiveStore(paths.live)
+        live = LiveService(catalog, store, engine, ttl_s=settings.live_ttl_s,
+                           apps=shipped_apps(), hasher=hasher, watchlists=watchlists)  # fmt: skip
         return cls(
             settings=settings,
             paths=paths,
             manifest=manifest,
             catalog=catalog,
-            live=LiveService(catalog, store, engine, ttl_s=settings.live_ttl_s),
+            live=live,
             bus=LocalBus(),
             tokens=TokenTable(settings),
             tiles=TileFiles(paths.tiles),
@@ -56,3 +65,12 @@ class TwinState:
 
     def close(self) -> None:
         self.live.store.close()
+        if self.live.watchlists is not None:
+            self.live.watchlists.close()
+
+
+def _secret(settings: TwinSettings, path: Path) -> bytes:
+    """The watchlist secret from settings, else the workspace's own (created once)."""
+    if settings.watchlist_secret is not None:
+        return settings.watchlist_secret.get_secret_value().encode()
+    return load_or_create_secret(path)

@@ -425,7 +425,9 @@ def test_sample_workspace_serves(live_server: LiveServer) -> None:
 def test_sample_rules_raise_a_routed_alert(live_server: LiveServer) -> None:
     """A car in front of the sample's Bund road camera trips the sample's zone rule, and the
     alert goes to the unit of the jurisdiction holding that place."""
-    lon, lat = 121.4903, 31.2390
+    with live_server.client("viewer") as c:
+        camera = c.get("/api/elements/camera:cam-bund-road").json()
+    lon, lat = camera["lon"], camera["lat"] + 0.0006  # ~65 m in front of the north-facing camera
     body = live_server.client("ingest").post("/api/observations", json={"observations": [
         {"kind": "vehicle", "cls": "car", "source": "camera:cam-bund-road", "track_id": "1",
          "lon": lon, "lat": lat}]})  # fmt: skip

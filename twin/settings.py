@@ -7,7 +7,7 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROLES = ("viewer", "operator", "ingest", "admin")
@@ -41,6 +41,11 @@ class TwinSettings(BaseSettings):
     nearby_radius_m: float = Field(default=150.0, gt=0, title="Radius of 'live entities nearby'")
     recent_events: int = Field(default=20, ge=0, title="Events listed in an element record")
     model: Path | None = Field(default=None, title="Detector model (default: bundled YOLOv8n)")
+    watchlist_secret: SecretStr | None = Field(
+        default=None,
+        title="Site secret for the keyed hashes of plates and identity tokens (default: a random "
+        "secret created once in WS/secret.key, mode 0600)",
+    )
 
     @cached_property
     def token_roles(self) -> dict[str, str]:
@@ -49,6 +54,6 @@ class TwinSettings(BaseSettings):
         for item in filter(None, (part.strip() for part in self.tokens.split(","))):
             token, sep, role = item.rpartition(":")
             if not sep or not token or role not in ROLES:
-                raise ValueError(f"TWIN_TOKENS entry '{item}' is not 'token:role' with a known role")
+                raise ValueError(f"TWIN_TOKENS entry '{item}' is not 'token:role' (known roles)")
             parsed[token] = role
         return parsed

@@ -1,4 +1,5 @@
-"""Alerts: list (read), acknowledge and resolve (alerts permission)."""
+"""Alerts: list (read) and life-cycle actions (alerts permission): ack, dispatch, arrive,
+resolve, false-alarm."""
 
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ async def list_alerts(
     status: AlertStatus | None = None,
     unit: Annotated[str | None, Query(max_length=128)] = None,
     rule: Annotated[str | None, Query(max_length=128)] = None,
+    app: Annotated[str | None, Query(max_length=64, description="Scenario app id")] = None,
+    board: Annotated[str | None, Query(max_length=64, description="Board id")] = None,
     since: Annotated[datetime | None, Query(description="Created at or after (ISO 8601)")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
@@ -33,7 +36,7 @@ async def list_alerts(
     """Alerts, newest first: ``{"items": [...], "total": N}``."""
     if since is not None and since.tzinfo is None:
         since = since.replace(tzinfo=UTC)
-    where = AlertFilter(status=status, unit=unit, rule=rule, since=since)
+    where = AlertFilter(status=status, unit=unit, rule=rule, since=since, app=app, board=board)
     items, total = await run_in_threadpool(
         state.live.store.alerts, where, limit=limit, offset=offset
     )
@@ -54,5 +57,23 @@ async def acknowledge(alert_id: str, who: Actor, state: TwinState = Depends(get_
 
 @router.post("/{alert_id}/resolve", response_model=Alert)
 async def resolve(alert_id: str, who: Actor, state: TwinState = Depends(get_state)) -> Alert:
-    """new or acknowledged → resolved (409 when already resolved)."""
+    """Any open status → resolved (409 when already closed)."""
     return await _act(state, alert_id, AlertStatus.resolved, who)
+
+
+@router.post("/{alert_id}/dispatch", response_model=Alert)
+async def dispatch(alert_id: str, who: Actor, state: TwinState = Depends(get_state)) -> Alert:
+    """new or acknowledged → dispatched (a unit is on its way)."""
+    return await _act(state, alert_id, AlertStatus.dispatched, who)
+
+
+@router.post("/{alert_id}/arrive", response_model=Alert)
+async def arrive(alert_id: str, who: Actor, state: TwinState = Depends(get_state)) -> Alert:
+    """dispatched → on_scene (the unit arrived; dispatch → arrival is the response time)."""
+    return await _act(state, alert_id, AlertStatus.on_scene, who)
+
+
+@router.post("/{alert_id}/false-alarm", response_model=Alert)
+async def false_alarm(alert_id: str, who: Actor, state: TwinState = Depends(get_state)) -> Alert:
+    """Any open status → false_alarm (closed)."""
+    return await _act(state, alert_id, AlertStatus.false_alarm, who)

@@ -1,0 +1,93 @@
+"""Personal identifiers (licence plates, identity tokens): normalisation, masking and keyed
+hashing. A clear identifier never leaves this module's callers: observations keep only
+``{attr}_hash`` (HMAC-SHA256 with the site secret, hex) and ``{attr}_masked`` (e.g. 沪A·***45).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from scenes.errors import SceneError
+
+PLATE = "plate"
+IDENTITY = "identity_token"
+IDENTIFIER_ATTRIBUTES = (PLATE, IDENTITY)
+# watchlist name → the observation attribute it is matched on
+WATCHLISTS: dict[str, str] = {"suspended-licences": PLATE, "wanted-persons": IDENTITY}
+
+_PLATE_JUNK = re.compile(r"[\s.\-·•_]+")
+_TOKEN_JUNK = re.compile(r"\s+")
+SECRET_BYTES = 32
+
+
+def normalise_plate(text: str) -> str:
+    """Upper case, full-width folded, spaces/dots/hyphens/middle dots removed; the Chinese
+    province character is kept (``"沪a·123-45"`` → ``"沪A12345"``)."""
+    return _PLATE_JUNK.sub("", unicodedata.normalize("NFKC", text)).upper()
+
+
+def normalise_token(text: str) -> str:
+    """Identity tokens: full-width folded, whitespace removed, upper case."""
+    return _TOKEN_JUNK.sub("", unicodedata.normalize("NFKC", text)).upper()
+
+
+def normalise(attribute: str, text: str) -> str:
+    """Normalise a value of identifier `attribute` (plate or identity_token)."""
+    return normalise_plate(text) if attribute == PLATE else normalise_token(text)
+
+
+def mask(attribute: str, value: str) -> str:
+    """A display form that does not reveal the identifier: plates keep the province and letter
+    and the last two characters (沪A·***45); tokens keep their last two (***45)."""
+    if attribute == PLATE and len(value) > 4:
+        return f"{value[:2]}·***{value[-2:]}"
+    return f"***{value[-2:]}" if len(value) > 4 else "***"
+
+
+@dataclass(frozen=True)
+class KeyedHasher:
+    """HMAC-SHA256 of normalised identifiers with the site secret."""
+
+    secret: bytes
+
+    def digest(self, attribute: str, value: str) -> str:
+        """Hex digest of the normalised `value` of identifier `attribute`."""
+        message = f"{attribute}\x00{normalise(attribute, value)}".encode()
+        return hmac.new(self.secret, message, hashlib.sha256).hexdigest()
+
+    def protect(self, attributes: dict[str, Any]) -> dict[str, Any]:
+        """`attributes` with each clear identifier replaced by its hash and masked form."""
+        if not any(attr in attributes for attr in IDENTIFIER_ATTRIBUTES):
+            return attributes
+        safe = dict(attributes)
+        for attr in IDENTIFIER_ATTRIBUTES:
+            value = safe.pop(attr, None)
+            if value is None or str(value).strip() == "":
+                continue
+            clear = normalise(attr, str(value))
+            safe[f"{attr}_hash"] = self.digest(attr, clear)
+            safe[f"{attr}_masked"] = mask(attr, clear)
+        return safe
+
+
+def load_or_create_secret(path: Path) -> bytes:
+    """The site secret kept in `path` (created once with 32 random bytes, mode 0600)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        secret = path.read_bytes()
+        if len(secret) < 16:
+            raise SceneError(f"{path}: watchlist secret is shorter than 16 bytes") from None
+        return secret
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(os.urandom(SECRET_BYTES))
+        fh.flush()
+        os.fsync(fh.fileno())
+    return path.read_bytes()

@@ -1,0 +1,171 @@
+"""Watchlists (suspended licences by plate, wanted persons by identity token) and the audit log
+of their hits, in SQLite. Entries and hits hold only keyed hashes and masked forms — never a
+clear identifier. Membership is kept in memory, so an update takes effect on the next
+observation, without a restart. Thread-safe.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import BaseModel
+
+from scenes.errors import WatchlistNotFound, WatchlistValueError
+from scenes.identifiers import WATCHLISTS, KeyedHasher, mask, normalise
+from scenes.models import Alert, Observation
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS watchlist_entries (
+    list TEXT NOT NULL, hash TEXT NOT NULL, masked TEXT NOT NULL, reason TEXT NOT NULL,
+    added_s REAL NOT NULL, added_by TEXT NOT NULL, PRIMARY KEY (list, hash)
+);
+CREATE TABLE IF NOT EXISTS watchlist_hits (
+    rid INTEGER PRIMARY KEY, time_s REAL NOT NULL, list TEXT NOT NULL, hash TEXT NOT NULL,
+    masked TEXT, observation_id TEXT NOT NULL, source TEXT NOT NULL,
+    lon REAL NOT NULL, lat REAL NOT NULL, alert_id TEXT
+);
+CREATE INDEX IF NOT EXISTS watchlist_hits_time ON watchlist_hits(time_s);
+"""
+
+
+class Entry(BaseModel):
+    """A watchlist entry as it is stored: keyed hash, masked form, reason, who added it."""
+
+    hash: str
+    masked: str
+    reason: str
+    added_s: float
+    added_by: str
+
+
+class Hit(BaseModel):
+    """One audit-log row: an observation whose identifier is on a list (and its alert)."""
+
+    time_s: float
+    list: str
+    hash: str
+    masked: str | None
+    observation_id: str
+    source: str
+    lon: float
+    lat: float
+    alert_id: str | None
+
+
+def _check_list(name: str) -> str:
+    if name not in WATCHLISTS:
+        known = ", ".join(WATCHLISTS)
+        raise WatchlistNotFound(f"no watchlist '{name}' (known: {known})")
+    return WATCHLISTS[name]
+
+
+class WatchlistStore:
+    """The lists and their audit log in one SQLite file (WAL, committed per call)."""
+
+    def __init__(self, path: Path, hasher: KeyedHasher) -> None:
+        self.hasher = hasher
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+        self._members: dict[str, dict[str, str]] = {name: {} for name in WATCHLISTS}
+        for name, digest, reason in self._db.execute(
+            "SELECT list, hash, reason FROM watchlist_entries"
+        ):
+            self._members.setdefault(name, {})[digest] = reason
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _digest(self, name: str, value: str) -> tuple[str, str]:
+        attribute = _check_list(name)
+        clear = normalise(attribute, value)
+        if not clear:
+            raise WatchlistValueError(f"watchlist '{name}': empty value")
+        return self.hasher.digest(attribute, clear), mask(attribute, clear)
+
+    def add(self, name: str, value: str, *, reason: str, by: str) -> Entry:
+        """Put `value` (clear, normalised here) on list `name`; re-adding updates the reason."""
+        digest, masked = self._digest(name, value)
+        entry = Entry(hash=digest, masked=masked, reason=reason, added_s=time.time(), added_by=by)
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO watchlist_entries VALUES (?,?,?,?,?,?) ON CONFLICT(list, hash)"
+                " DO UPDATE SET reason=excluded.reason, added_s=excluded.added_s,"
+                " added_by=excluded.added_by",
+                (name, digest, masked, reason, entry.added_s, by),
+            )
+            self._members[name][digest] = reason
+        return entry
+
+    def remove(self, name: str, value: str) -> bool:
+        """Take `value` off list `name`; False when it was not on it."""
+        digest, _ = self._digest(name, value)
+        with self._lock:
+            cur = self._db.execute(
+                "DELETE FROM watchlist_entries WHERE list = ? AND hash = ?", (name, digest)
+            )
+            self._members[name].pop(digest, None)
+        return cur.rowcount > 0
+
+    def entries(self, name: str) -> list[Entry]:
+        """The entries of list `name`, newest first."""
+        _check_list(name)
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT hash, masked, reason, added_s, added_by FROM watchlist_entries"
+                " WHERE list = ? ORDER BY added_s DESC",
+                (name,),
+            ).fetchall()
+        return [Entry(hash=h, masked=m, reason=r, added_s=s, added_by=b) for h, m, r, s, b in rows]
+
+    def reason(self, list_name: str, digest: str) -> str | None:
+        """The entry's reason when `digest` is on `list_name`, else None (`Membership`)."""
+        return self._members.get(list_name, {}).get(digest)
+
+    def record_hits(self, observations: Sequence[Observation], alerts: Sequence[Alert]) -> int:
+        """Write an audit row for every observation whose identifier hash is on a list, with
+        the alert it raised (if any). Returns the number of rows written."""
+        raised: dict[tuple[str | None, str | None], str] = {}
+        for alert in alerts:
+            listed = alert.evidence.details.get("watchlist") if alert.evidence else None
+            for obs_id in alert.observation_ids:
+                raised[(obs_id, listed)] = alert.id
+        rows = []
+        for obs in observations:
+            for name, attribute in WATCHLISTS.items():
+                digest = obs.attributes.get(f"{attribute}_hash")
+                if isinstance(digest, str) and self.reason(name, digest) is not None:
+                    rows.append((
+                        obs.time.timestamp(), name, digest,
+                        obs.attributes.get(f"{attribute}_masked"), obs.id or "", obs.source,
+                        obs.lon, obs.lat, raised.get((obs.id, name)),
+                    ))  # fmt: skip
+        if rows:
+            with self._lock:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._db.executemany(
+                    "INSERT INTO watchlist_hits (time_s, list, hash, masked, observation_id,"
+                    " source, lon, lat, alert_id) VALUES (?,?,?,?,?,?,?,?,?)",
+                    rows,
+                )
+                self._db.execute("COMMIT")
+        return len(rows)
+
+    def hits(self, limit: int = 100) -> list[Hit]:
+        """The audit log, newest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT time_s, list, hash, masked, observation_id, source, lon, lat, alert_id"
+                " FROM watchlist_hits ORDER BY time_s DESC, rid DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        keys = ("time_s", "list", "hash", "masked", "observation_id", "source", "lon", "lat",
+                "alert_id")  # fmt: skip
+        return [Hit.model_validate(dict(zip(keys, row, strict=True))) for row in rows]
