@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import sys
 
-from bench import build, detect, serve
+from bench import build, detect, serve, tiles
 
-BENCHES = {"build": build.main, "serve": serve.main, "detect": detect.main}
+BENCHES = {
+    "build": build.main,
+    "tiles": tiles.main,
+    "serve": serve.main,
+    "detect": detect.main,
+}
 
 
 def main(argv: list[str]) -> None:

@@ -145,7 +145,8 @@ def test_property_table_values_round_trip(
     schema = read_glb(glb).document["extensions"]["EXT_structural_metadata"]["schema"]
     props = schema["classes"]["building"]["properties"]
     assert list(props)[:5] == ["element_id", "name", "kind", "height", "height_source"]
-    assert props["height"] == {"type": "SCALAR", "componentType": "FLOAT32"}
+    assert props["height"]["type"] == "SCALAR" and props["height"]["componentType"] == "FLOAT32"
+    assert "metres" in props["height"]["description"]
     assert props["levels"]["componentType"] == "INT32" and "noData" in props["levels"]
     assert props["listed"] == {"type": "BOOLEAN"}
     assert props["_5e74_4ee3"] == {"type": "STRING", "name": "年代"}

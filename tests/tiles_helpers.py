@@ -4,6 +4,8 @@ errors that never grow downwards, and decoding of per-feature metadata.
 
 `validate_tileset_tree(path)` returns a list of problems (empty = good), each naming the file
 and the place in it; `decode_glb_features(path)` returns the property-table rows of a glb.
+Implicit tiling is expanded from its ``.subtree`` files (each validated against the Subtree
+schema), so every check also covers implicit tiles.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from numpy.typing import NDArray
 from referencing import Registry, Resource
 
 from tiles.glb import Glb, read_glb
+from tiles.implicit import morton, read_subtree
 from tiles.metadata import decode_property_table
 from tiles.spec import BoundingVolume
 
@@ -36,10 +39,11 @@ Y_UP_TO_Z_UP = np.array(
 )
 
 
-@lru_cache(maxsize=1)
-def tileset_validator() -> Draft202012Validator:
-    """A validator for tileset JSON; every schema file is registered under a URI that mirrors
-    its folder, so the relative ``$ref``s between folders resolve as the spec intends."""
+@lru_cache(maxsize=2)
+def tileset_validator(schema: str = "tileset.schema.json") -> Draft202012Validator:
+    """A validator for tileset JSON (or, given ``Subtree/subtree.schema.json``, subtree JSON);
+    every schema file is registered under a URI that mirrors its folder, so the relative
+    ``$ref``s between folders resolve as the spec intends."""
     resources = []
     for path in SCHEMAS.rglob("*.schema.json"):
         contents = json.loads(path.read_text())
@@ -47,14 +51,88 @@ def tileset_validator() -> Draft202012Validator:
         contents["$id"] = uri
         resources.append((uri, Resource.from_contents(contents)))
     registry: Registry[Any] = Registry().with_resources(resources)
-    root = registry.contents(SCHEMA_BASE + "tileset.schema.json")
+    root = registry.contents(SCHEMA_BASE + schema)
     return Draft202012Validator(root, registry=registry)
 
 
-def schema_problems(document: dict[str, Any], name: str) -> list[str]:
-    """Every JSON-schema violation of a tileset JSON document, as ``name /path: message``."""
-    errors = sorted(tileset_validator().iter_errors(document), key=lambda e: list(e.path))
+def schema_problems(
+    document: dict[str, Any], name: str, schema: str = "tileset.schema.json"
+) -> list[str]:
+    """Every JSON-schema violation of a tileset (or subtree) JSON document, as
+    ``name /path: message``."""
+    errors = sorted(tileset_validator(schema).iter_errors(document), key=lambda e: list(e.path))
     return [f"{name} /{'/'.join(str(p) for p in e.path)}: {e.message}" for e in errors]
+
+
+SUBTREE_SCHEMA = "Subtree/subtree.schema.json"
+
+
+def _bit(document: dict[str, Any], binary: bytes, availability: dict[str, Any], i: int) -> bool:
+    if "constant" in availability:
+        return bool(availability["constant"])
+    view = document["bufferViews"][availability["bitstream"]]
+    byte = binary[view.get("byteOffset", 0) + i // 8]
+    return bool(byte >> (i % 8) & 1)
+
+
+def _subtree_rows(document: dict[str, Any], binary: bytes) -> list[dict[str, Any]]:
+    """Rows of the subtree's tile property table (bounding_box, geometric_error)."""
+    table = document["propertyTables"][document["tileMetadata"]]
+
+    def column(name: str, width: int) -> NDArray[np.float64]:
+        view = document["bufferViews"][table["properties"][name]["values"]]
+        start = view.get("byteOffset", 0)
+        raw = np.frombuffer(binary[start : start + view["byteLength"]], "<f8")
+        return raw.reshape(table["count"], width)
+
+    boxes, errors = column("bounding_box", 12), column("geometric_error", 1)
+    return [{"box": b.tolist(), "error": float(e[0])} for b, e in zip(boxes, errors, strict=True)]
+
+
+def _demorton(m: int) -> tuple[int, int]:
+    x = sum(((m >> (2 * b)) & 1) << b for b in range(32))
+    y = sum(((m >> (2 * b + 1)) & 1) << b for b in range(32))
+    return x, y
+
+
+def implicit_tiles(
+    tile: dict[str, Any], file: Path, problems: list[str] | None = None
+) -> Iterator[tuple[tuple[int, int, int], dict[str, Any]]]:
+    """Every available tile of an implicit quadtree as (level, x, y) and a tile dict
+    (boundingVolume and geometricError from the TILE_BOUNDING_BOX / TILE_GEOMETRIC_ERROR
+    metadata, content URI from the template); subtree schema problems go to `problems`."""
+    tiling = tile["implicitTiling"]
+    levels, per = tiling["availableLevels"], tiling["subtreeLevels"]
+    template = tile["content"]["uri"]
+    pending = [(0, 0, 0)]
+    while pending:
+        level0, x0, y0 = pending.pop()
+        uri = tiling["subtrees"]["uri"].format(level=level0, x=x0, y=y0)
+        document, binary = read_subtree((file.parent / uri).read_bytes())
+        if problems is not None:
+            problems += schema_problems(document, uri, SUBTREE_SCHEMA)
+        rows = iter(_subtree_rows(document, binary))
+        for rel in range(min(per, levels - level0)):
+            # Rows follow the bit index: level by level, each level in Morton order.
+            for m in range(4**rel):
+                i = (4**rel - 1) // 3 + m
+                if not _bit(document, binary, document["tileAvailability"], i):
+                    continue
+                lx, ly = _demorton(m)
+                coord = (level0 + rel, (x0 << rel) + lx, (y0 << rel) + ly)
+                row = next(rows)
+                out: dict[str, Any] = {
+                    "boundingVolume": {"box": row["box"]},
+                    "geometricError": row["error"],
+                }
+                if _bit(document, binary, document["contentAvailability"][0], i):
+                    level, x, y = coord
+                    out["content"] = {"uri": template.format(level=level, x=x, y=y)}
+                yield coord, out
+        for lx in range(2**per):
+            for ly in range(2**per):
+                if _bit(document, binary, document["childSubtreeAvailability"], morton(lx, ly)):
+                    pending.append((level0 + per, (x0 << per) + lx, (y0 << per) + ly))
 
 
 def run_gltf_validator(glbs: list[Path]) -> list[dict[str, Any]]:
@@ -136,25 +214,39 @@ class PlacedTile:
     to_world: NDArray[np.float64]
     file: Path
     pointer: str
+    parent_error: float = np.inf
 
 
-def walk_tiles(tileset_path: Path) -> Iterator[PlacedTile]:
-    """Every tile of a tileset, following external tileset JSON content."""
+def walk_tiles(tileset_path: Path, problems: list[str] | None = None) -> Iterator[PlacedTile]:
+    """Every tile of a tileset, following external tileset JSON content and expanding
+    implicit tiling (the tile holding `implicitTiling` is replaced by its available tiles,
+    pointers ``.../implicit/{level}/{x}/{y}``)."""
 
     def visit(
-        tile: dict[str, Any], parent: NDArray[np.float64], file: Path, pointer: str
+        tile: dict[str, Any], parent: NDArray[np.float64], file: Path, pointer: str, error: float
     ) -> Iterator[PlacedTile]:
         local = np.asarray(tile.get("transform", np.eye(4).T.ravel()), float).reshape(4, 4).T
-        placed = PlacedTile(tile, parent @ local, file, pointer)
+        placed = PlacedTile(tile, parent @ local, file, pointer, error)
+        if "implicitTiling" in tile:
+            errors = {}
+            for (level, x, y), sub in implicit_tiles(tile, file, problems):
+                up = errors.get((level - 1, x // 2, y // 2), tile["geometricError"])
+                errors[(level, x, y)] = sub["geometricError"]
+                where = f"{pointer}/implicit/{level}/{x}/{y}"
+                yield PlacedTile(sub, placed.to_world, file, where, up)
+            return
         yield placed
         uri = tile.get("content", {}).get("uri", "")
         if uri.endswith(".json"):
             sub = file.parent / uri
-            yield from visit(json.loads(sub.read_text())["root"], placed.to_world, sub, "/root")
+            doc = json.loads(sub.read_text())
+            yield from visit(doc["root"], placed.to_world, sub, "/root", doc["geometricError"])
         for i, child in enumerate(tile.get("children", [])):
-            yield from visit(child, placed.to_world, file, f"{pointer}/children/{i}")
+            where = f"{pointer}/children/{i}"
+            yield from visit(child, placed.to_world, file, where, tile["geometricError"])
 
-    yield from visit(json.loads(tileset_path.read_text())["root"], np.eye(4), tileset_path, "/root")
+    doc = json.loads(tileset_path.read_text())
+    yield from visit(doc["root"], np.eye(4), tileset_path, "/root", doc["geometricError"])
 
 
 def _tile_problems(placed: PlacedTile, parent_error: float) -> list[str]:
@@ -180,27 +272,21 @@ def _tile_problems(placed: PlacedTile, parent_error: float) -> list[str]:
 
 def validate_tileset_tree(tileset_path: Path) -> list[str]:
     """Every problem found in a tileset tree: a root tileset that is not 3D Tiles 1.1,
-    JSON-schema errors of each tileset JSON (external ones included), missing
+    JSON-schema errors of each tileset JSON (external ones included) and subtree JSON, missing
     content, bounding boxes that do not hold their glb vertices, geometric errors that grow
     downwards, leaves without content, and glTF-Validator errors of every glb."""
     tileset_path = Path(tileset_path)
     problems: list[str] = []
     seen_files: set[Path] = set()
-    errors: dict[tuple[Path, str], float] = {}
     glbs: list[Path] = []
-    for placed in walk_tiles(tileset_path):
+    for placed in walk_tiles(tileset_path, problems):
         if placed.file not in seen_files:
             seen_files.add(placed.file)
             doc = json.loads(placed.file.read_text())
             problems += schema_problems(doc, placed.file.name)
             if placed.file == tileset_path and doc.get("asset", {}).get("version") != "1.1":
                 problems.append(f"{placed.file.name}: asset.version is not 1.1")
-            parent_error = float(doc["geometricError"])
-        else:
-            parent_pointer = placed.pointer.rsplit("/children/", 1)[0]
-            parent_error = errors.get((placed.file, parent_pointer), np.inf)
-        errors[(placed.file, placed.pointer)] = float(placed.tile["geometricError"])
-        problems += _tile_problems(placed, parent_error)
+        problems += _tile_problems(placed, placed.parent_error)
         uri = placed.tile.get("content", {}).get("uri", "")
         if uri.endswith(".glb"):
             glbs.append(placed.file.parent / uri)

@@ -1,23 +1,31 @@
 """glb content: building tiles (one primitive, `_FEATURE_ID_0` per vertex, EXT_mesh_features and
-EXT_structural_metadata) and the terrain tile (one primitive, no features).
+EXT_structural_metadata) and terrain tiles (one primitive, no features).
 
-Vertex positions are stored in float32 relative to the content's centre, in glTF's y-up frame;
-the node's translation (float64 in JSON) carries the centre, so precision stays sub-millimetre.
+Uncompressed (``compression="none"``), vertex positions are stored in float32 relative to the
+content's centre, in glTF's y-up frame; the node's translation (float64 in JSON) carries the
+centre, so precision stays sub-millimetre. With ``compression="meshopt"`` attributes are
+quantised (KHR_mesh_quantization: positions uint16 on a uniform grid of extent / 65535 metres
+that the node's scale and translation undo, normals int8 normalised) and every vertex and index
+view is EXT_meshopt_compression-encoded; property tables stay plain.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
 from tiles import mesh
-from tiles.glb import ARRAY_BUFFER, ELEMENT_ARRAY_BUFFER, GlbBuilder
+from tiles.glb import ARRAY_BUFFER, ELEMENT_ARRAY_BUFFER, MESHOPT, GlbBuilder
 from tiles.metadata import FeatureClass, encode_property_table
 from tiles.model import PropertyValue, TerrainMesh
+
+Compression = Literal["none", "meshopt"]
+COMPRESSIONS: tuple[Compression, ...] = ("none", "meshopt")
+QUANTIZATION = "KHR_mesh_quantization"
 
 GENERATOR = "district-twin tiles"
 MESH_FEATURES = "EXT_mesh_features"
@@ -63,6 +71,49 @@ def _material(name: str, colour: tuple[float, ...]) -> dict[str, Any]:
     }
 
 
+def _plain_attributes(
+    builder: GlbBuilder, local: NDArray[np.float64], normals: NDArray[np.float64]
+) -> tuple[dict[str, int], dict[str, Any]]:
+    """float32 POSITION/NORMAL; the node is a pure translation."""
+    attributes = {
+        "POSITION": builder.add_accessor(
+            local.astype(np.float32), target=ARRAY_BUFFER, with_bounds=True
+        ),
+        "NORMAL": builder.add_accessor(normals.astype(np.float32), target=ARRAY_BUFFER),
+    }
+    return attributes, {}
+
+
+def _quantized_attributes(
+    builder: GlbBuilder, local: NDArray[np.float64], normals: NDArray[np.float64]
+) -> tuple[dict[str, int], dict[str, Any]]:
+    """uint16 POSITION (stride 8) and int8 normalised NORMAL (stride 4), meshopt-encoded; the
+    returned node members (translation offset, uniform scale) turn the grid back into metres."""
+    lo = local.min(axis=0)
+    step = max(float((local.max(axis=0) - lo).max()) / 65535, 1e-9)
+    grid = np.zeros((len(local), 4), np.uint16)
+    grid[:, :3] = np.clip(np.rint((local - lo) / step), 0, 65535)
+    packed_normals = np.zeros((len(normals), 4), np.int8)
+    packed_normals[:, :3] = np.clip(np.rint(normals * 127), -127, 127)
+    n = len(local)
+    position_view = builder.add_meshopt_view(
+        grid.view(np.uint8).reshape(n, 8), mode="ATTRIBUTES", target=ARRAY_BUFFER
+    )
+    normal_view = builder.add_meshopt_view(
+        packed_normals.view(np.uint8).reshape(n, 4), mode="ATTRIBUTES", target=ARRAY_BUFFER
+    )
+    bounds = ([int(v) for v in grid[:, :3].min(axis=0)], [int(v) for v in grid[:, :3].max(axis=0)])
+    attributes = {
+        "POSITION": builder.add_view_accessor(
+            position_view, np.dtype(np.uint16), n, "VEC3", bounds=bounds
+        ),
+        "NORMAL": builder.add_view_accessor(
+            normal_view, np.dtype(np.int8), n, "VEC3", normalized=True
+        ),
+    }
+    return attributes, {"offset": lo, "scale": [step] * 3}
+
+
 def _pack(
     positions: NDArray[np.float64],
     normals: NDArray[np.float64],
@@ -70,56 +121,92 @@ def _pack(
     material: dict[str, Any],
     feature_ids: NDArray[np.float32] | None = None,
     metadata: tuple[FeatureClass, Sequence[dict[str, PropertyValue]]] | None = None,
+    compression: Compression = "none",
 ) -> GlbContent:
     """One mesh, one primitive, one node whose translation is the centre (glTF y-up)."""
     lo, hi = positions.min(axis=0), positions.max(axis=0)
     centre = (lo + hi) / 2
-    local = mesh.enu_to_gltf(positions - centre).astype(np.float32)
+    local = mesh.enu_to_gltf(positions - centre)
     builder = GlbBuilder()
-    attributes = {
-        "POSITION": builder.add_accessor(local, target=ARRAY_BUFFER, with_bounds=True),
-        "NORMAL": builder.add_accessor(
-            mesh.enu_to_gltf(normals).astype(np.float32), target=ARRAY_BUFFER
-        ),
-    }
+    packed = compression == "meshopt"
+    attributes, grid = (_quantized_attributes if packed else _plain_attributes)(
+        builder, local, mesh.enu_to_gltf(normals)
+    )
     index_type = np.uint16 if len(positions) < 0xFFFF else np.uint32
+    indices = triangles.astype(index_type).ravel()
+    if packed:
+        view = builder.add_meshopt_view(indices, mode="TRIANGLES", target=ELEMENT_ARRAY_BUFFER)
+        index_accessor = builder.add_view_accessor(view, indices.dtype, len(indices), "SCALAR")
+    else:
+        index_accessor = builder.add_accessor(indices, target=ELEMENT_ARRAY_BUFFER)
     primitive: dict[str, Any] = {
         "attributes": attributes,
-        "indices": builder.add_accessor(
-            triangles.astype(index_type).ravel(), target=ELEMENT_ARRAY_BUFFER
-        ),
+        "indices": index_accessor,
         "material": 0,
         "mode": 4,
     }
+    node: dict[str, Any] = {"mesh": 0}
+    if grid:
+        node["translation"] = [float(v) for v in mesh.enu_to_gltf(centre) + grid["offset"]]
+        node["scale"] = grid["scale"]
+    else:
+        node["translation"] = [float(v) for v in mesh.enu_to_gltf(centre)]
     document: dict[str, Any] = {
         "asset": {"version": "2.0", "generator": GENERATOR},
         "scene": 0,
         "scenes": [{"nodes": [0]}],
-        "nodes": [{"mesh": 0, "translation": [float(v) for v in mesh.enu_to_gltf(centre)]}],
+        "nodes": [node],
         "materials": [material],
     }
+    used: list[str] = []
     if feature_ids is not None and metadata is not None:
         cls, rows = metadata
-        attributes["_FEATURE_ID_0"] = builder.add_accessor(feature_ids, target=ARRAY_BUFFER)
+        if packed:
+            view = builder.add_meshopt_view(
+                feature_ids.astype(np.float32).view(np.uint8).reshape(-1, 4),
+                mode="ATTRIBUTES",
+                target=ARRAY_BUFFER,
+            )
+            ids = builder.add_view_accessor(view, np.dtype(np.float32), len(feature_ids), "SCALAR")
+        else:
+            ids = builder.add_accessor(feature_ids, target=ARRAY_BUFFER)
+        attributes["_FEATURE_ID_0"] = ids
         primitive["extensions"] = {
             MESH_FEATURES: {
                 "featureIds": [{"featureCount": len(rows), "attribute": 0, "propertyTable": 0}]
             }
         }
-        document["extensionsUsed"] = [MESH_FEATURES, STRUCTURAL_METADATA]
+        used += [MESH_FEATURES, STRUCTURAL_METADATA]
         document["extensions"] = {
             STRUCTURAL_METADATA: {
                 "schema": cls.schema(),
                 "propertyTables": [encode_property_table(builder, cls, rows)],
             }
         }
+    if packed:
+        used += [QUANTIZATION, MESHOPT]
+        document["extensionsRequired"] = [QUANTIZATION, MESHOPT]
+    if used:
+        document["extensionsUsed"] = used
     document["meshes"] = [{"primitives": [primitive]}]
-    # The extent as Cesium will place it: centre (float64) + float32 offsets.
-    placed = centre + mesh.gltf_to_enu(local.astype(np.float64))
+    # The extent as Cesium will place it: the node transform applied to the stored values.
+    placed = _placed(builder, attributes["POSITION"], node)
     return GlbContent(builder.to_glb(document), placed.min(axis=0), placed.max(axis=0))
 
 
-def building_glb(features: Sequence[PreparedFeature], cls: FeatureClass) -> GlbContent:
+def _placed(builder: GlbBuilder, accessor: int, node: dict[str, Any]) -> NDArray[np.float64]:
+    """Corners of the stored POSITION bounds placed by `node`, in ENU metres."""
+    acc = builder.accessors[accessor]
+    lo, hi = np.asarray(acc["min"], float), np.asarray(acc["max"], float)
+    scale = np.asarray(node.get("scale", (1.0, 1.0, 1.0)))
+    corners = np.array([lo, hi]) * scale + np.asarray(node["translation"])
+    # float32 POSITION bounds are exact float32 values, so this is exactly what a client sees.
+    return mesh.gltf_to_enu(corners)
+
+
+def building_glb(
+    features: Sequence[PreparedFeature], cls: FeatureClass, compression: Compression = "none"
+) -> GlbContent:
     """A building tile: feature i of the property table is `features[i]`."""
     offsets = np.cumsum([0] + [len(f.positions) for f in features])
     triangles = np.concatenate([f.triangles + offsets[i] for i, f in enumerate(features)])
@@ -131,13 +218,16 @@ def building_glb(features: Sequence[PreparedFeature], cls: FeatureClass) -> GlbC
         _material("building", BUILDING_COLOUR),
         feature_ids=ids,
         metadata=(cls, [f.row for f in features]),
+        compression=compression,
     )
 
 
-def terrain_glb(terrain: TerrainMesh) -> GlbContent:
+def terrain_glb(terrain: TerrainMesh, compression: Compression = "none") -> GlbContent:
     """The terrain tile: smooth normals, only the vertices the triangles use."""
     positions, triangles = mesh.checked(terrain.positions, terrain.triangles, "terrain")
     used, compact = np.unique(triangles, return_inverse=True)
     positions, triangles = positions[used], compact.reshape(-1, 3)
     normals = mesh.smooth_normals(positions, triangles)
-    return _pack(positions, normals, triangles, _material("terrain", TERRAIN_COLOUR))
+    return _pack(
+        positions, normals, triangles, _material("terrain", TERRAIN_COLOUR), compression=compression
+    )

@@ -1,5 +1,9 @@
 """Binary glTF 2.0 (glb) packing and reading, by hand with `struct`: a builder that lays out
-buffer views and accessors in one binary chunk, and a reader that gives them back as arrays."""
+buffer views and accessors in one binary chunk, and a reader that gives them back as arrays.
+
+Buffer views may be compressed with EXT_meshopt_compression (the `meshoptimizer` package):
+the compressed bytes live in the BIN chunk (buffer 0) and the view itself points into a
+fallback buffer (buffer 1, no data) of the decoded size, as the extension lays it out."""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ import json
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
@@ -33,6 +37,16 @@ COMPONENT_TYPES: dict[int, np.dtype[Any]] = {
 }
 COMPONENT_OF_DTYPE = {dtype: code for code, dtype in COMPONENT_TYPES.items()}
 TYPE_SIZES = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4, "MAT4": 16}
+MESHOPT = "EXT_meshopt_compression"
+MeshoptMode = Literal["ATTRIBUTES", "TRIANGLES"]
+
+
+def _meshopt() -> Any:
+    try:
+        import meshoptimizer
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise GlbError("EXT_meshopt_compression needs the `meshoptimizer` package") from err
+    return meshoptimizer
 
 
 @dataclass
@@ -43,6 +57,7 @@ class GlbBuilder:
     _data: bytearray = field(default_factory=bytearray)
     buffer_views: list[dict[str, Any]] = field(default_factory=list)
     accessors: list[dict[str, Any]] = field(default_factory=list)
+    _fallback_length: int = 0
 
     def add_buffer_view(self, data: bytes, target: int | None = None) -> int:
         """Append raw bytes as a new buffer view (8-byte aligned); returns its index. Empty data
@@ -55,6 +70,76 @@ class GlbBuilder:
         self._data.extend(data)
         self.buffer_views.append(view)
         return len(self.buffer_views) - 1
+
+    def add_meshopt_view(self, array: NDArray[Any], *, mode: MeshoptMode, target: int) -> int:
+        """Compress `array` with meshoptimizer into a new EXT_meshopt_compression view.
+
+        ``ATTRIBUTES``: `array` is (count, stride) bytes, stride a multiple of 4; ``TRIANGLES``:
+        `array` is a flat uint16 or uint32 index array (length a multiple of 3)."""
+        meshopt = _meshopt()
+        if mode == "ATTRIBUTES":
+            rows = np.ascontiguousarray(array, dtype=np.uint8)
+            count, stride = rows.shape
+            meshopt.encode_vertex_version(0)  # the version EXT_meshopt_compression defines
+            encoded = meshopt.encode_vertex_buffer(rows, count, stride)
+        else:
+            count, stride = len(array), np.asarray(array).dtype.itemsize
+            vertex_count = int(np.max(array)) + 1 if count else 0
+            encoded = meshopt.encode_index_buffer(np.asarray(array, np.uint32), count, vertex_count)
+        compressed = self.add_buffer_view(bytes(encoded))
+        stored = self.buffer_views.pop(compressed)
+        self._fallback_length += -self._fallback_length % ALIGNMENT
+        view: dict[str, Any] = {
+            "buffer": 1,
+            "byteOffset": self._fallback_length,
+            "byteLength": count * stride,
+            "target": target,
+            "extensions": {
+                MESHOPT: {
+                    "buffer": 0,
+                    "byteOffset": stored["byteOffset"],
+                    "byteLength": stored["byteLength"],
+                    "byteStride": stride,
+                    "count": count,
+                    "mode": mode,
+                }
+            },
+        }
+        if mode == "ATTRIBUTES":
+            view["byteStride"] = stride
+        self._fallback_length += count * stride
+        self.buffer_views.append(view)
+        return len(self.buffer_views) - 1
+
+    def add_view_accessor(
+        self,
+        view: int,
+        dtype: np.dtype[Any],
+        count: int,
+        kind: str,
+        *,
+        normalized: bool = False,
+        bounds: tuple[list[int], list[int]] | tuple[list[float], list[float]] | None = None,
+    ) -> int:
+        """An accessor on an existing buffer view (e.g. an interleaved or compressed one);
+        `bounds` gives min/max (required for POSITION)."""
+        accessor: dict[str, Any] = {
+            "bufferView": view,
+            "componentType": COMPONENT_OF_DTYPE[np.dtype(dtype).newbyteorder("<")],
+            "count": count,
+            "type": kind,
+        }
+        if normalized:
+            accessor["normalized"] = True
+        if bounds is not None:
+            accessor["min"], accessor["max"] = bounds
+        self.accessors.append(accessor)
+        return len(self.accessors) - 1
+
+    @property
+    def uses_meshopt(self) -> bool:
+        """Whether some view is EXT_meshopt_compression-compressed."""
+        return self._fallback_length > 0
 
     def add_accessor(
         self, array: NDArray[Any], *, target: int | None = None, with_bounds: bool = False
@@ -87,6 +172,13 @@ class GlbBuilder:
         doc = dict(document)
         if self.buffer_views:
             doc["buffers"] = [{"byteLength": len(self._data) + (-len(self._data) % 4)}]
+            if self.uses_meshopt:
+                doc["buffers"].append(
+                    {
+                        "byteLength": self._fallback_length,
+                        "extensions": {MESHOPT: {"fallback": True}},
+                    }
+                )
             doc["bufferViews"] = self.buffer_views
         if self.accessors:
             doc["accessors"] = self.accessors
@@ -107,24 +199,54 @@ class Glb:
     binary: bytes
 
     def view_bytes(self, index: int) -> bytes:
-        """The bytes of buffer view `index`."""
+        """The bytes of buffer view `index` (decoded when EXT_meshopt_compression holds it)."""
         view = self.document["bufferViews"][index]
+        packed = view.get("extensions", {}).get(MESHOPT)
+        if packed is not None:
+            return _decode_meshopt(packed, self.binary)
         start = view.get("byteOffset", 0)
         return self.binary[start : start + view["byteLength"]]
 
     def accessor(self, index: int) -> NDArray[Any]:
-        """Accessor `index` as an (n,) or (n, k) array (tightly packed views only)."""
+        """Accessor `index` as an (n,) or (n, k) array of its stored component type (strided
+        and meshopt-compressed views are read; normalized values are not rescaled)."""
         acc = self.document["accessors"][index]
         dtype = COMPONENT_TYPES[acc["componentType"]]
         width = TYPE_SIZES[acc["type"]]
         view = self.document["bufferViews"][acc["bufferView"]]
-        if view.get("byteStride", dtype.itemsize * width) != dtype.itemsize * width:
-            raise GlbError(f"accessor {index}: interleaved buffer views are not supported")
+        stride = view.get("byteStride", dtype.itemsize * width)
         raw = self.view_bytes(acc["bufferView"])
-        arr = np.frombuffer(
-            raw, dtype=dtype, count=acc["count"] * width, offset=acc.get("byteOffset", 0)
+        start = acc.get("byteOffset", 0)
+        count = acc["count"]
+        rows = (
+            np.frombuffer(
+                raw, np.uint8, count=(count - 1) * stride + dtype.itemsize * width, offset=start
+            )
+            if count
+            else np.zeros(0, np.uint8)
         )
-        return arr if width == 1 else arr.reshape(acc["count"], width)
+        picked = np.lib.stride_tricks.as_strided(
+            rows, shape=(count, dtype.itemsize * width), strides=(stride, 1)
+        )
+        arr = np.ascontiguousarray(picked).view(dtype).reshape(count, width)
+        return arr[:, 0] if width == 1 else arr
+
+
+def _decode_meshopt(packed: dict[str, Any], binary: bytes) -> bytes:
+    if packed.get("buffer", 0) != 0:
+        raise GlbError("EXT_meshopt_compression data outside the BIN chunk is not read")
+    start = packed.get("byteOffset", 0)
+    data = binary[start : start + packed["byteLength"]]
+    count, stride, mode = packed["count"], packed["byteStride"], packed["mode"]
+    meshopt = _meshopt()
+    # The binding's raw (dtype=) mode under-allocates; its float32 mode holds count × stride
+    # bytes, and its index decoder writes `stride`-byte indices into a uint32 array.
+    if mode == "ATTRIBUTES":
+        return bytes(np.asarray(meshopt.decode_vertex_buffer(count, stride, data)).tobytes())
+    if mode == "TRIANGLES":
+        decoded = np.asarray(meshopt.decode_index_buffer(count, stride, data))
+        return decoded.view(np.uint8)[: count * stride].tobytes()
+    raise GlbError(f"EXT_meshopt_compression mode {mode} is not read")
 
 
 def read_glb(source: Path | bytes) -> Glb:

@@ -18,7 +18,22 @@ from tiles.model import PropertyValue
 SCHEMA_ID = "twin"
 # Properties written first and in this order when present; `height` is metres, FLOAT32.
 LEADING = ("element_id", "name", "kind", "height", "height_source")
-FIXED_TYPES = {"element_id": "STRING", "name": "STRING", "kind": "STRING", "height": "FLOAT32"}
+# Building properties the build passes: their type is fixed whatever the values, and their
+# description goes into the class schema.
+KNOWN: dict[str, tuple[str, str]] = {
+    "element_id": ("STRING", "Stable element id, `{kind}:{source id}`; GET /api/elements/{id}."),
+    "name": ("STRING", "Display name from the source layer."),
+    "kind": ("STRING", "Element kind (building)."),
+    "height": ("FLOAT32", "Height above ground, metres."),
+    "height_source": ("STRING", "Where the height came from: attribute, levels or default."),
+    "levels": ("INT32", "Number of storeys above ground, when known."),
+    "address": ("STRING", "Postal address, when the source carries one."),
+    "unit": ("STRING", "Public-safety unit responsible for the place."),
+    "jurisdiction": ("STRING", "Element id of the jurisdiction that holds the building."),
+    "source_layer": ("STRING", "Source layer (file and layer name) the building came from."),
+    "source_id": ("STRING", "The building's id in its source layer, as text."),
+}
+FIXED_TYPES = {key: kind for key, (kind, _) in KNOWN.items()}
 SCALAR_DTYPES: dict[str, np.dtype[Any]] = {
     "INT32": np.dtype("<i4"),
     "FLOAT32": np.dtype("<f4"),
@@ -43,6 +58,7 @@ class PropertyDef:
     id: str
     kind: str
     no_data: int | float | None = None
+    description: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = (
@@ -52,6 +68,8 @@ class PropertyDef:
         )
         if self.id != self.key:
             out["name"] = self.key
+        if self.description is not None:
+            out["description"] = self.description
         if self.no_data is not None:
             out["noData"] = self.no_data
         return out
@@ -64,24 +82,35 @@ class FeatureClass:
     class_id: str
     properties: tuple[PropertyDef, ...]
 
+    def class_dict(self) -> dict[str, Any]:
+        """The class object (``schema.classes[class_id]``)."""
+        return {
+            "name": self.class_id.capitalize(),
+            "description": f"One {self.class_id}: a feature of the tile content.",
+            "properties": {p.id: p.to_dict() for p in self.properties},
+        }
+
     def schema(self) -> dict[str, Any]:
         """The ``EXT_structural_metadata.schema`` object."""
-        return {
-            "id": SCHEMA_ID,
-            "classes": {
-                self.class_id: {"properties": {p.id: p.to_dict() for p in self.properties}}
-            },
-        }
+        return {"id": SCHEMA_ID, "classes": {self.class_id: self.class_dict()}}
 
 
 def _missing(value: PropertyValue) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
+def _numeric(value: PropertyValue, integral: bool) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    return not integral or float(value).is_integer()
+
+
 def _kind_of(key: str, values: list[PropertyValue]) -> str:
-    if key in FIXED_TYPES:
-        return FIXED_TYPES[key]
     present = [v for v in values if not _missing(v)]
+    fixed = FIXED_TYPES.get(key)
+    # A known numeric property holding something else falls back to inference.
+    if fixed == "STRING" or (fixed and all(_numeric(v, fixed == "INT32") for v in present)):
+        return fixed
     if not present or any(isinstance(v, str) for v in present):
         return "STRING"
     if all(isinstance(v, bool) for v in present):
@@ -122,7 +151,8 @@ def infer_class(
         values = [row.get(key) for row in rows]
         kind = _kind_of(key, values)
         no_data = NO_DATA.get(kind) if any(_missing(v) for v in values) else None
-        props.append(PropertyDef(key, _identifier(key, taken), kind, no_data))
+        description = KNOWN[key][1] if key in KNOWN else None
+        props.append(PropertyDef(key, _identifier(key, taken), kind, no_data, description))
     return FeatureClass(class_id, tuple(props))
 
 

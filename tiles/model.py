@@ -43,3 +43,29 @@ class TerrainMesh:
 
     positions: NDArray[np.float64]
     triangles: NDArray[np.integer]
+
+
+@dataclass
+class TilesetMetadata:
+    """Tileset-level metadata, written as the tileset's ``schema``, ``metadata`` and ``groups``
+    (3D Tiles 1.1 core metadata).
+
+    Parameters
+    ----------
+    name
+        Dataset name (the source's ``name``).
+    build_time
+        When the workspace was built, ISO 8601 UTC (``2025-01-31T12:00:00Z``).
+    source_crs
+        CRS of the source layers as pyproj writes it (``EPSG:4547``).
+    building_layer
+        Source layer the buildings came from (file or layer name).
+    terrain_source
+        Source of the terrain (DTM file name), when there is a terrain.
+    """
+
+    name: str
+    build_time: str
+    source_crs: str
+    building_layer: str = "buildings"
+    terrain_source: str | None = None

@@ -95,16 +95,49 @@ class BoundingVolume:
 
 @dataclass
 class Content:
-    """``content``: a URI relative to the tileset JSON."""
+    """``content``: a URI relative to the tileset JSON (a template URI under implicit tiling)
+    and the index of the metadata group it belongs to."""
 
     uri: str
+    group: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"uri": self.uri}
+        out: dict[str, Any] = {"uri": self.uri}
+        if self.group is not None:
+            out["group"] = self.group
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Content:
-        return cls(uri=data["uri"])
+        return cls(uri=data["uri"], group=data.get("group"))
+
+
+@dataclass
+class ImplicitTiling:
+    """``implicitTiling`` (quadtree): levels per subtree file, levels in all, and the subtree
+    template URI (``{level}``, ``{x}``, ``{y}``)."""
+
+    subtree_levels: int
+    available_levels: int
+    subtrees_uri: str
+    subdivision_scheme: Literal["QUADTREE", "OCTREE"] = "QUADTREE"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "subdivisionScheme": self.subdivision_scheme,
+            "subtreeLevels": self.subtree_levels,
+            "availableLevels": self.available_levels,
+            "subtrees": {"uri": self.subtrees_uri},
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ImplicitTiling:
+        return cls(
+            subtree_levels=int(data["subtreeLevels"]),
+            available_levels=int(data["availableLevels"]),
+            subtrees_uri=data["subtrees"]["uri"],
+            subdivision_scheme=data["subdivisionScheme"],
+        )
 
 
 @dataclass
@@ -118,6 +151,7 @@ class Tile:
     transform: NDArray[np.float64] | None = None
     content: Content | None = None
     children: list[Tile] = field(default_factory=list)
+    implicit_tiling: ImplicitTiling | None = None
 
     def walk(self) -> list[Tile]:
         """This tile and every tile below it, depth first."""
@@ -137,6 +171,8 @@ class Tile:
             out["transform"] = [float(v) for v in np.asarray(self.transform).T.ravel()]
         if self.content is not None:
             out["content"] = self.content.to_dict()
+        if self.implicit_tiling is not None:
+            out["implicitTiling"] = self.implicit_tiling.to_dict()
         if self.children:
             out["children"] = [child.to_dict() for child in self.children]
         return out
@@ -151,24 +187,37 @@ class Tile:
             transform=None if transform is None else np.asarray(transform, float).reshape(4, 4).T,
             content=Content.from_dict(data["content"]) if "content" in data else None,
             children=[cls.from_dict(child) for child in data.get("children", [])],
+            implicit_tiling=(
+                ImplicitTiling.from_dict(data["implicitTiling"])
+                if "implicitTiling" in data
+                else None
+            ),
         )
 
 
 @dataclass
 class Tileset:
-    """The tileset JSON: asset, geometric error (metres) and the root tile."""
+    """The tileset JSON: asset, geometric error (metres), the root tile, and optional metadata
+    (``schema``, the tileset ``metadata`` entity and ``groups``, as plain JSON objects)."""
 
     asset: Asset
     geometric_error: float
     root: Tile
     extensions_used: list[str] = field(default_factory=list)
+    schema: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    groups: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "asset": self.asset.to_dict(),
-            "geometricError": float(self.geometric_error),
-            "root": self.root.to_dict(),
-        }
+        out: dict[str, Any] = {"asset": self.asset.to_dict()}
+        if self.schema is not None:
+            out["schema"] = self.schema
+        if self.metadata is not None:
+            out["metadata"] = self.metadata
+        if self.groups:
+            out["groups"] = self.groups
+        out["geometricError"] = float(self.geometric_error)
+        out["root"] = self.root.to_dict()
         if self.extensions_used:
             out["extensionsUsed"] = list(self.extensions_used)
         return out
@@ -180,4 +229,7 @@ class Tileset:
             geometric_error=float(data["geometricError"]),
             root=Tile.from_dict(data["root"]),
             extensions_used=list(data.get("extensionsUsed", [])),
+            schema=data.get("schema"),
+            metadata=data.get("metadata"),
+            groups=list(data.get("groups", [])),
         )

@@ -1,0 +1,101 @@
+"""CesiumJS (npm, headless Chromium) loads the LOD tilesets — explicit and implicit, with
+meshopt compression — refines them, and picking a building returns its element_id."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from browser import chromium_available, launch, open_page
+from test_tiles import FRAME, synthetic_city
+
+from tiles.writer import write_tileset
+
+CESIUM = Path(__file__).resolve().parent.parent / "web/node_modules/cesium/Build/Cesium"
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not (chromium_available() and CESIUM.is_dir()), reason="needs chromium and cesium"
+    ),
+]
+PAGE = """<!doctype html><html><head><meta charset="utf-8">
+<script>window.CESIUM_BASE_URL = "/cesium/";</script><script src="/cesium/Cesium.js"></script>
+<style>html,body,#v{width:100%;height:100%;margin:0}</style></head><body><div id="v"></div>
+<script>
+window.run = async (url, lon, lat, height) => {
+  const viewer = new Cesium.Viewer("v", {baseLayer: false, animation: false, timeline: false,
+    baseLayerPicker: false, geocoder: false, homeButton: false, sceneModePicker: false,
+    navigationHelpButton: false, infoBox: false, selectionIndicator: false});
+  const tileset = await Cesium.Cesium3DTileset.fromUrl(url);
+  viewer.scene.primitives.add(tileset);
+  const loaded = new Promise((resolve) => tileset.allTilesLoaded.addEventListener(resolve));
+  viewer.camera.setView({destination: Cesium.Cartesian3.fromDegrees(lon, lat, height),
+    orientation: {heading: 0, pitch: -Cesium.Math.PI_OVER_TWO, roll: 0}});
+  await loaded;
+  // An implicit tileset reports "all loaded" once its subtree is in; render until content is.
+  for (let i = 0; i < 100 && !(tileset.tilesLoaded && tileset.statistics.selected); i++) {
+    viewer.scene.render();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const c = viewer.scene.canvas;
+  const picked = viewer.scene.pick(new Cesium.Cartesian2(c.clientWidth / 2, c.clientHeight / 2));
+  return {id: picked && picked.getProperty ? picked.getProperty("element_id") : null,
+          selected: tileset.statistics.selected,
+          loaded: tileset.statistics.numberOfLoadedTilesTotal,
+          failed: tileset.statistics.numberOfFailedTiles ?? null};
+};
+</script></body></html>"""
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    root = tmp_path_factory.mktemp("site")
+    (root / "index.html").write_text(PAGE)
+    (root / "cesium").symlink_to(CESIUM)
+    (root / "favicon.ico").write_bytes(b"")
+    handler = functools.partial(_QuietHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", root
+    server.shutdown()
+
+
+@pytest.mark.parametrize("tiling", ["explicit", "implicit"])
+def test_cesium_refines_compressed_lod_and_picks(served: tuple[str, Path], tiling: str):
+    base, root = served
+    city = synthetic_city(400, seed=5, half_size=600)
+    write_tileset(
+        root / tiling,
+        FRAME.enu_to_ecef_matrix(),
+        city,
+        max_features=20,
+        lod=True,
+        tiling=tiling,  # type: ignore[arg-type]
+        compression="meshopt",
+    )
+    # The tallest building: nothing covers its roof seen from above.
+    target = max(city, key=lambda b: float(b.positions[:, 2].max()))
+    centre = target.positions.mean(axis=0)
+    top = float(target.positions[:, 2].max())
+    lon, lat, height = FRAME.to_geodetic(np.array([[centre[0], centre[1], top]]))[0]
+    with launch() as browser:
+        page, log = open_page(browser, f"{base}/index.html")
+        result = page.evaluate(
+            "([u, lon, lat, h]) => window.run(u, lon, lat, h)",
+            [f"/{tiling}/tileset.json", float(lon), float(lat), float(height) + 150],
+        )
+    assert log.errors == [], log.errors
+    assert result["id"] == target.element_id, json.dumps(result)
+    assert result["loaded"] >= 2
