@@ -1,0 +1,70 @@
+"""Headless Chromium for the page tests: Debian's /usr/bin/chromium driven by Playwright, WebGL2
+through SwiftShader. Never runs `playwright install`."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--use-angle=swiftshader",
+    "--enable-unsafe-swiftshader",
+    "--disable-quic",
+    "--disable-background-networking",
+]
+LOAD_TIMEOUT_MS = 90_000
+# Console noise that says nothing about the page: GPU driver chatter from SwiftShader.
+IGNORED_CONSOLE = ("GPU stall due to ReadPixels", "WebGL", "swiftshader", "Automatic fallback")
+
+
+def chromium_available() -> bool:
+    """True when the Debian chromium binary is installed."""
+    return CHROMIUM.exists() or shutil.which("chromium") is not None
+
+
+@contextmanager
+def launch() -> Iterator[Browser]:
+    """A headless Chromium with WebGL2 (SwiftShader)."""
+    executable = str(CHROMIUM) if CHROMIUM.exists() else shutil.which("chromium")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@dataclass
+class ConsoleLog:
+    """Console errors and uncaught page errors seen while a page was open."""
+
+    errors: list[str] = field(default_factory=list)
+
+    def attach(self, page: Page) -> None:
+        page.on("console", self._on_console)
+        page.on("pageerror", lambda err: self.errors.append(f"pageerror: {err}"))
+
+    def _on_console(self, message: ConsoleMessage) -> None:
+        if message.type == "error" and not any(s in message.text for s in IGNORED_CONSOLE):
+            self.errors.append(message.text)
+
+
+def open_page(
+    browser: Browser, url: str, width: int = 1600, height: int = 900
+) -> tuple[Page, ConsoleLog]:
+    """Open `url` in a new context of `width`×`height` CSS px; returns the page and its log."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    # SwiftShader shares the CPU with every other page: a second page can take long to load.
+    context.set_default_timeout(LOAD_TIMEOUT_MS)
+    page = context.new_page()
+    log = ConsoleLog()
+    log.attach(page)
+    page.goto(url)
+    return page, log

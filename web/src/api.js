@@ -1,0 +1,58 @@
+// The public HTTP API of the twin server, with the bearer token and one retry after sign-in.
+import { askForToken, clearToken, getToken } from "./auth.js";
+
+/** An HTTP error from the API: `status` is the HTTP status, `detail` the server's message. */
+export class ApiError extends Error {
+  constructor(status, detail) {
+    super(`${status}: ${detail}`);
+    this.status = status;
+    this.detail = detail;
+  }
+}
+
+async function detailOf(response) {
+  try {
+    const body = await response.json();
+    if (typeof body.detail === "string") return body.detail;
+    return JSON.stringify(body.detail ?? body);
+  } catch {
+    return response.statusText;
+  }
+}
+
+/**
+ * Call the API. On 401 the sign-in form asks for a token and the request is sent again.
+ * @param {string} path e.g. "/api/elements?q=bund"
+ * @param {{method?: string, body?: unknown}} options
+ * @returns {Promise<any>} the parsed JSON body
+ */
+export async function api(path, { method = "GET", body } = {}) {
+  for (;;) {
+    const headers = { Accept: "application/json" };
+    const token = getToken();
+    if (token) headers.Authorization = `Bearer ${token}`;
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    const response = await fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    if (response.status === 401) {
+      clearToken();
+      await askForToken(token ? "令牌无效或已过期 Token rejected" : "");
+      continue;
+    }
+    if (!response.ok) throw new ApiError(response.status, await detailOf(response));
+    return response.status === 204 ? null : response.json();
+  }
+}
+
+/** Query string from an object, skipping empty values. */
+export function query(params) {
+  const search = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) {
+    if (value !== undefined && value !== null && value !== "") search.set(key, String(value));
+  }
+  const text = search.toString();
+  return text ? `?${text}` : "";
+}

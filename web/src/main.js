@@ -1,0 +1,225 @@
+// The war-room page: wires the globe, the side panel, search, the live layer and the alert feed.
+// Exposes `window.twin` for operators' consoles and the browser tests.
+import { AlertList } from "./alerts.js";
+import { api, ApiError, query } from "./api.js";
+import { adoptUrlToken, getToken } from "./auth.js";
+import { formatTime } from "./dom.js";
+import { LiveLayer, LiveSocket } from "./live.js";
+import { Panel } from "./panel.js";
+import { setupSearch } from "./search.js";
+import { buildingStyle, createViewer, flyToPoint, loadTileset, pickAt, settle } from "./viewer.js";
+
+const Cesium = window.Cesium;
+const $ = (id) => document.getElementById(id);
+
+const CONNECTION_TEXT = {
+  connecting: "连接中 Connecting",
+  open: "实时在线 Live",
+  closed: "已断开，重连中 Disconnected, retrying",
+  unauthorized: "未授权 Not authorised",
+};
+
+const state = {
+  selectedId: null,
+  entityCount: 0,
+  alertCount: 0,
+  connection: "connecting",
+  connects: 0,
+  messages: 0,
+  liveSnapshot: null,
+  tilesetError: null,
+};
+
+adoptUrlToken();
+const viewer = createViewer($("map"));
+const twin = { viewer, tileset: null, state, live: null, alerts: null };
+window.twin = twin;
+
+function setConnection(value) {
+  state.connection = value;
+  if (value === "open") state.connects += 1;
+  const conn = $("conn");
+  conn.dataset.state = value;
+  $("conn-text").textContent = CONNECTION_TEXT[value] || value;
+}
+
+const panel = new Panel($("panel"), {
+  onSelect: (id) => selectElement(id, { fly: true }),
+  onFly: (lon, lat, height) => flyToPoint(viewer, lon, lat, height),
+  onClose: () => highlight(null),
+});
+
+function highlight(id) {
+  state.selectedId = id;
+  if (twin.tileset) twin.tileset.style = buildingStyle(id);
+  viewer.scene.requestRender();
+}
+
+/**
+ * Show an element's record in the panel and highlight it.
+ * @param {string} id element id, e.g. "building:-6651434"
+ * @param {{fly?: boolean}} options fly to it as well
+ */
+async function selectElement(id, { fly = false } = {}) {
+  highlight(id);
+  viewer.selectedEntity = undefined;
+  panel.loading(id);
+  try {
+    const record = await api(`/api/elements/${encodeURIComponent(id)}`);
+    if (state.selectedId !== id) return record;
+    panel.showElement(record);
+    if (fly) flyToPoint(viewer, record.lon, record.lat, (record.base_height ?? 0) + (record.height ?? 0));
+    return record;
+  } catch (err) {
+    if (state.selectedId === id) {
+      panel.error(err instanceof ApiError && err.status === 404 ? `未找到 Not found: ${id}` : err.message);
+    }
+    throw err;
+  }
+}
+
+/** The element a click on open ground means (GET /api/pick answers its record, or 404). */
+async function pickGround(lon, lat) {
+  highlight(null);
+  const key = `pick:${lon},${lat}`;
+  state.selectedId = key;
+  try {
+    const record = await api(`/api/pick${query({ lon: lon.toFixed(7), lat: lat.toFixed(7) })}`);
+    if (state.selectedId !== key) return;
+    highlight(record.id);
+    panel.showElement(record);
+  } catch (err) {
+    if (state.selectedId !== key) return;
+    if (err instanceof ApiError && err.status === 404) panel.showNothing(lon, lat);
+    else panel.error(err.message);
+  }
+}
+
+function onClick(position) {
+  const hit = pickAt(viewer, position);
+  if (hit.elementId) {
+    selectElement(hit.elementId).catch(() => {});
+  } else if (hit.entity) {
+    highlight(null);
+    viewer.selectedEntity = hit.entity;
+    panel.showEntity(hit.entity.properties ? hit.entity.properties.getValue(viewer.clock.currentTime) : { id: hit.entity.id });
+  } else if (hit.lon !== undefined) {
+    viewer.selectedEntity = undefined;
+    pickGround(hit.lon, hit.lat);
+  }
+}
+
+const handler = new Cesium.ScreenSpaceEventHandler(viewer.scene.canvas);
+handler.setInputAction((event) => onClick(event.position), Cesium.ScreenSpaceEventType.LEFT_CLICK);
+let lastMove = 0;
+handler.setInputAction((event) => {
+  const now = performance.now();
+  if (now - lastMove < 100) return;
+  lastMove = now;
+  const cartesian = viewer.camera.pickEllipsoid(event.endPosition, viewer.scene.globe.ellipsoid);
+  if (!cartesian) return;
+  const carto = Cesium.Cartographic.fromCartesian(cartesian);
+  $("pointer-pos").textContent =
+    `${Cesium.Math.toDegrees(carto.longitude).toFixed(6)}°E  ${Cesium.Math.toDegrees(carto.latitude).toFixed(6)}°N`;
+}, Cesium.ScreenSpaceEventType.MOUSE_MOVE);
+
+setupSearch({
+  input: $("search-input"),
+  results: $("search-results"),
+  onChoose: (item) => selectElement(item.id, { fly: true }).catch(() => {}),
+});
+
+const live = new LiveLayer(viewer, {
+  onChange: (count) => {
+    state.entityCount = count;
+    $("entity-count").textContent = String(count);
+  },
+});
+twin.live = live;
+
+const alerts = new AlertList({
+  list: $("alert-list"),
+  empty: $("alert-empty"),
+  error: $("alert-error"),
+  onFly: (alert) => flyToPoint(viewer, alert.lon, alert.lat, alert.height || 0, 350),
+  onCount: (count) => {
+    state.alertCount = count;
+    $("alert-count").textContent = String(count);
+  },
+});
+twin.alerts = alerts;
+
+function onMessage(message) {
+  state.messages += 1;
+  if (message.topic === "entity") live.update(message.payload);
+  else if (message.topic === "alert") alerts.upsert(message.payload);
+  else if (message.topic === "ready") state.liveSnapshot = message.payload;
+}
+
+setInterval(() => {
+  $("clock").textContent = formatTime(new Date().toISOString());
+}, 1000);
+
+async function loadHeader() {
+  try {
+    const response = await fetch("/healthz");
+    const body = await response.json();
+    if (body && body.name) {
+      $("district-name").textContent = body.name;
+      document.title = `${body.name} · 作战指挥大屏`;
+    }
+  } catch {
+    // The header keeps its default name; the status bar shows the connection state.
+  }
+}
+
+async function loadModel() {
+  const status = $("tiles-status");
+  try {
+    const tileset = await loadTileset(viewer, "/tiles/tileset.json");
+    twin.tileset = tileset;
+    tileset.style = buildingStyle(state.selectedId);
+    const sphere = tileset.boundingSphere;
+    viewer.homeButton.viewModel.command.beforeExecute.addEventListener((event) => {
+      event.cancel = true;
+      viewer.zoomTo(tileset, new Cesium.HeadingPitchRange(0, Cesium.Math.toRadians(-35), sphere.radius * 1.6));
+    });
+    await viewer.zoomTo(tileset, new Cesium.HeadingPitchRange(0, Cesium.Math.toRadians(-35), sphere.radius * 1.6));
+    await settle(viewer, tileset);
+    status.textContent = "模型已加载 Model loaded";
+    document.body.dataset.ready = "1";
+    return tileset;
+  } catch (err) {
+    state.tilesetError = String(err && err.message ? err.message : err);
+    status.textContent = `模型加载失败 Model failed: ${state.tilesetError}`;
+    status.classList.add("error");
+    document.body.dataset.ready = "error";
+    throw err;
+  }
+}
+
+async function start() {
+  loadHeader();
+  // The first API call asks for a token when none is held (or the one held is refused).
+  await alerts.load().catch((err) => alerts.showError(`告警加载失败 Alerts: ${err.message}`));
+  const socket = new LiveSocket({
+    token: getToken(),
+    onMessage,
+    onState: setConnection,
+    // The socket was refused: a request through `api` asks for a token on 401.
+    onUnauthorized: () => api("/api/live").catch(() => {}),
+  });
+  socket.connect();
+  twin.socket = socket;
+  window.addEventListener("twin:token", () => socket.restart(getToken()));
+}
+
+Object.assign(twin, {
+  ready: loadModel(),
+  selectElement: (id) => selectElement(id),
+  flyTo: (lon, lat, height = 0, range = 450) => flyToPoint(viewer, lon, lat, height, range),
+  settle: () => settle(viewer, twin.tileset),
+  entityCount: () => live.count,
+});
+twin.ready.catch(() => {});
+start();

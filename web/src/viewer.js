@@ -1,0 +1,137 @@
+// The Cesium globe: viewer without Ion, NaturalEarthII imagery, the district's 3D Tiles styled
+// by height, feature highlight and camera moves. Heights are WGS84 ellipsoidal metres.
+const Cesium = window.Cesium;
+
+const HIGHLIGHT = "color('#ffd54a')";
+// Building colour ramp by `height` (metres above ground), low to high: slate → cyan → white.
+const HEIGHT_RAMP = [
+  ["${height} >= 200", "color('#e8f4ff')"],
+  ["${height} >= 100", "color('#9fd3ff')"],
+  ["${height} >= 50", "color('#5aa7e0')"],
+  ["${height} >= 25", "color('#3f7fb5')"],
+  ["${height} >= 10", "color('#34628a')"],
+  ["true", "color('#2d4a66')"],
+];
+
+/** Create the viewer in `container` with offline imagery and a dark globe. */
+export function createViewer(container) {
+  Cesium.Ion.defaultAccessToken = "";
+  const viewer = new Cesium.Viewer(container, {
+    baseLayer: false,
+    geocoder: false,
+    baseLayerPicker: false,
+    timeline: false,
+    animation: false,
+    sceneModePicker: false,
+    navigationHelpButton: false,
+    fullscreenButton: false,
+    homeButton: true,
+    infoBox: false,
+    selectionIndicator: true,
+    // Draw only when something changed (camera, tiles, entities): a wall display runs all day.
+    requestRenderMode: true,
+    maximumRenderTimeChange: Number.POSITIVE_INFINITY,
+  });
+  const layer = Cesium.ImageryLayer.fromProviderAsync(
+    Cesium.TileMapServiceImageryProvider.fromUrl(
+      Cesium.buildModuleUrl("Assets/Textures/NaturalEarthII"),
+    ),
+    { brightness: 0.45, saturation: 0.6 },
+  );
+  viewer.imageryLayers.add(layer);
+  const scene = viewer.scene;
+  scene.globe.baseColor = Cesium.Color.fromCssColorString("#0a1424");
+  scene.backgroundColor = Cesium.Color.fromCssColorString("#05080f");
+  scene.globe.showGroundAtmosphere = false;
+  // The bundled imagery is coarse (Natural Earth): fewer, larger globe tiles lose nothing.
+  scene.globe.maximumScreenSpaceError = 4;
+  scene.fog.enabled = false;
+  viewer.cesiumWidget.creditContainer.classList.add("credits");
+  return viewer;
+}
+
+/** Cesium3DTileStyle: colour by height, the selected element highlighted. */
+export function buildingStyle(selectedId) {
+  const conditions = [...HEIGHT_RAMP];
+  if (selectedId) {
+    const literal = JSON.stringify(String(selectedId)).replace(/^"|"$/g, "").replace(/'/g, "\\'");
+    conditions.unshift([`\${element_id} === '${literal}'`, HIGHLIGHT]);
+  }
+  return new Cesium.Cesium3DTileStyle({ color: { conditions } });
+}
+
+/** Load the district's tileset, add it to the scene and style it. */
+export async function loadTileset(viewer, url) {
+  const tileset = await Cesium.Cesium3DTileset.fromUrl(url, {
+    maximumScreenSpaceError: 16,
+  });
+  tileset.style = buildingStyle(null);
+  viewer.scene.primitives.add(tileset);
+  return tileset;
+}
+
+/**
+ * Render until the scene has drawn `frames` frames in a row with every needed tile loaded;
+ * resolves true then, or false after `timeoutMs`.
+ */
+export function settle(viewer, tileset, { frames = 3, timeoutMs = 60000 } = {}) {
+  return new Promise((resolve) => {
+    let quiet = 0;
+    const started = performance.now();
+    const remove = viewer.scene.postRender.addEventListener(() => {
+      quiet = tileset && !tileset.tilesLoaded ? 0 : quiet + 1;
+      const timedOut = performance.now() - started > timeoutMs;
+      if (quiet >= frames || timedOut) {
+        remove();
+        resolve(!timedOut);
+      } else {
+        viewer.scene.requestRender();
+      }
+    });
+    viewer.scene.requestRender();
+  });
+}
+
+/**
+ * What is under a window position (CSS pixels from the canvas top-left).
+ * @returns {{feature?: any, elementId?: string, entity?: any, lon?: number, lat?: number}}
+ */
+export function pickAt(viewer, position) {
+  const scene = viewer.scene;
+  const picked = scene.pick(position);
+  if (picked instanceof Cesium.Cesium3DTileFeature) {
+    const elementId = picked.getProperty("element_id");
+    if (elementId) return { feature: picked, elementId: String(elementId) };
+  }
+  if (picked && picked.id instanceof Cesium.Entity) return { entity: picked.id };
+  const ray = viewer.camera.getPickRay(position);
+  const cartesian =
+    (ray && scene.globe.pick(ray, scene)) ||
+    viewer.camera.pickEllipsoid(position, scene.globe.ellipsoid);
+  if (!cartesian) return {};
+  const carto = Cesium.Cartographic.fromCartesian(cartesian);
+  return {
+    lon: Cesium.Math.toDegrees(carto.longitude),
+    lat: Cesium.Math.toDegrees(carto.latitude),
+  };
+}
+
+/**
+ * Fly to look at a point from `range` metres away, 40° down, from the south.
+ * @param {number} lon degrees
+ * @param {number} lat degrees
+ * @param {number} height ellipsoidal metres of the point looked at
+ * @returns {Promise<void>} resolved when the flight ends (or is cancelled)
+ */
+export function flyToPoint(viewer, lon, lat, height = 0, range = 450, duration = 1.5) {
+  const target = Cesium.Cartesian3.fromDegrees(lon, lat, height);
+  const sphere = new Cesium.BoundingSphere(target, 1);
+  return new Promise((resolve) => {
+    viewer.camera.flyToBoundingSphere(sphere, {
+      offset: new Cesium.HeadingPitchRange(0, Cesium.Math.toRadians(-40), range),
+      duration,
+      complete: resolve,
+      cancel: resolve,
+    });
+  });
+}
