@@ -19,7 +19,7 @@ from pyproj import Transformer
 from rasterio import Affine
 from rich.console import Console
 from shapely.geometry import LineString, MultiPolygon, Point, Polygon, box
-from tiles_helpers import decode_glb_features, validate_tileset_tree
+from tiles_helpers import decode_glb_features, validate_tileset_tree, walk_tiles
 
 from twin.build.buildings import building_height, extrude
 from twin.build.ids import element_ids, geometry_id, source_id_text
@@ -61,33 +61,52 @@ def test_sample_manifest_counts_and_report(sample_ws: Path) -> None:
     report = manifest.report
     assert report["skipped"]["buildings"] == {"not a polygon (Point)": len(source) - len(polygons)}
     assert report["skipped"]["buildings"]["not a polygon (Point)"] == 67
-    with_height = int((polygons["height"].fillna(0) > 0).sum())
-    assert report["height_sources"] == {
-        "attribute": with_height,
-        "levels": 0,
-        "default": len(polygons) - with_height,
-    }
+    # The sample's (synthetic) DSM and DTM give nearly every building an nDSM height.
+    sources = report["height_sources"]
+    assert set(sources) == {"attribute", "levels", "default", "ndsm"}
+    assert sum(sources.values()) == len(polygons) and sources["ndsm"] > 0.95 * len(polygons)
     minlon, minlat, maxlon, maxlat = manifest.bounds
     assert minlon < manifest.origin["lon"] < maxlon and minlat < manifest.origin["lat"] < maxlat
-    assert manifest.origin["height"] == 0.0  # no DTM: flat ellipsoid
+    assert 0.5 < manifest.origin["height"] < 8.0  # on the synthetic DTM (4 m ± 3 m)
     assert report["tiles"]["features"] == len(polygons)
     rules = WorkspacePaths(sample_ws).rules
     assert rules.read_bytes() == (SAMPLE_SRC / "rules.yaml").read_bytes()
 
 
 def test_sample_catalog_ids_are_the_glb_feature_ids(sample_ws: Path) -> None:
+    """The finest level (leaves, error 0) holds every building once; coarser levels draw some of
+    them again, by the same ids, with a positive error."""
     paths = WorkspacePaths(sample_ws)
     assert validate_tileset_tree(paths.tileset) == []
-    rows = [row for glb in sorted(paths.tiles.rglob("*.glb")) for row in decode_glb_features(glb)]
-    glb_ids = [row["element_id"] for row in rows]
+    finest, coarse = [], []
+    for placed in walk_tiles(paths.tileset):
+        uri = placed.tile.get("content", {}).get("uri", "")
+        if not uri.startswith("buildings/"):
+            continue
+        rows = decode_glb_features(paths.tiles / uri)
+        leaf = not placed.tile.get("children") and placed.tile["geometricError"] == 0
+        (finest if leaf else coarse).extend((placed.tile["geometricError"], r) for r in rows)
+    glb_ids = [row["element_id"] for _, row in finest]
     buildings = _by_id(sample_ws, "building")
     assert len(glb_ids) == len(set(glb_ids)) == len(buildings)
     assert set(glb_ids) == set(buildings)
-    for row in rows:
+    assert coarse and all(error > 0 for error, _ in coarse)  # the sample is built with LOD
+    assert {row["element_id"] for _, row in coarse} < set(buildings)
+    for _, row in finest + coarse:
         element = buildings[row["element_id"]]
         assert row["height"] == pytest.approx(element.height)
         assert row["height_source"] == element.attributes["height_source"]
         assert row["kind"] == "building"
+        assert row["source_id"] == element.source_id
+        assert row["source_layer"] == "buildings.geojson"
+        assert row["unit"] == (element.unit or "")
+        assert row["jurisdiction"] == (element.jurisdiction_id or "")
+    addressed = [row for _, row in finest if row["address"]]
+    assert addressed, "the sample's addr_street/addr_housenumber columns reach the tiles"
+    for row in addressed:
+        attrs = buildings[row["element_id"]].attributes
+        street, number = attrs.get("addr_street"), attrs.get("addr_housenumber")
+        assert row["address"] == " ".join(str(p) for p in (street, number) if p)
 
 
 def test_sample_building_mesh_matches_catalog(sample_ws: Path) -> None:
@@ -101,12 +120,14 @@ def test_sample_building_mesh_matches_catalog(sample_ws: Path) -> None:
     assert faces.min() >= 0 and faces.max() < len(vertices)
     buildings = _by_id(sample_ws, "building")
     assert set(element_ids.tolist()) == set(buildings)
-    # Shanghai Tower (632 m in OSM): its triangles span base 0 → 632 m, around its footprint.
+    # Shanghai Tower (632 m in OSM; its nDSM height is lower, as its parts are drawn over its
+    # outline in the synthetic DSM): its triangles span base → top, around its footprint.
     tower = next(e for e in buildings.values() if e.name == "上海中心大厦")
     index = int(np.flatnonzero(element_ids == tower.id)[0])
     corners = frame.to_geodetic(vertices[np.unique(faces[face_element == index])])
-    assert corners[:, 2].min() == pytest.approx(0.0, abs=1e-3)
-    assert corners[:, 2].max() == pytest.approx(tower.height, abs=1e-3) == 632.0
+    assert corners[:, 2].min() == pytest.approx(tower.base_height, abs=1e-3)
+    assert corners[:, 2].max() == pytest.approx(tower.base_height + tower.height, abs=1e-3)
+    assert tower.height > 500 and tower.attributes["height_source"] == "ndsm"
     footprint = tower.geometry.buffer(1e-7)
     assert all(footprint.covers(Point(lon, lat)) for lon, lat in corners[:, :2])
 
@@ -127,7 +148,7 @@ def test_sample_cameras_and_sensors_have_jurisdiction_and_unit(sample_ws: Path) 
             assert jurisdiction.geometry.covers(Point(element.lon, element.lat))
     road_cam = elements["camera:cam-bund-road"]
     assert road_cam.unit == "Waitan Police Station"
-    assert road_cam.height == 6.0 and road_cam.base_height == 0.0
+    assert road_cam.height == 6.0 and 0.5 < road_cam.base_height < 8.0  # synthetic DTM
     assert road_cam.attributes | {"illustrative": True} == {
         "camera_kind": "fixed", "heading": 354.0, "pitch": -12.0, "roll": 0.0, "hfov": 60.0,
         "image_width": 810, "image_height": 1080, "stream": "bus.jpg", "illustrative": True,

@@ -19,9 +19,11 @@ import numpy as np
 from numpy.typing import NDArray
 
 from tiles import mesh
+from tiles.errors import MeshError
 from tiles.glb import ARRAY_BUFFER, ELEMENT_ARRAY_BUFFER, MESHOPT, GlbBuilder
 from tiles.metadata import FeatureClass, encode_property_table
 from tiles.model import PropertyValue, TerrainMesh
+from tiles.texture import add_texcoords, add_texture
 
 Compression = Literal["none", "meshopt"]
 COMPRESSIONS: tuple[Compression, ...] = ("none", "meshopt")
@@ -122,8 +124,10 @@ def _pack(
     feature_ids: NDArray[np.float32] | None = None,
     metadata: tuple[FeatureClass, Sequence[dict[str, PropertyValue]]] | None = None,
     compression: Compression = "none",
+    texture: tuple[NDArray[np.float64], bytes, str] | None = None,
 ) -> GlbContent:
-    """One mesh, one primitive, one node whose translation is the centre (glTF y-up)."""
+    """One mesh, one primitive, one node whose translation is the centre (glTF y-up);
+    `texture` (uvs (n, 2), image bytes, MIME type) makes the material draw that image."""
     lo, hi = positions.min(axis=0), positions.max(axis=0)
     centre = (lo + hi) / 2
     local = mesh.enu_to_gltf(positions - centre)
@@ -158,6 +162,10 @@ def _pack(
         "nodes": [node],
         "materials": [material],
     }
+    if texture is not None:
+        uvs, image, mime = texture
+        attributes["TEXCOORD_0"] = add_texcoords(builder, uvs)
+        document["materials"] = [add_texture(builder, document, image, mime, material["name"])]
     used: list[str] = []
     if feature_ids is not None and metadata is not None:
         cls, rows = metadata
@@ -223,11 +231,18 @@ def building_glb(
 
 
 def terrain_glb(terrain: TerrainMesh, compression: Compression = "none") -> GlbContent:
-    """The terrain tile: smooth normals, only the vertices the triangles use."""
+    """The terrain tile: smooth normals, only the vertices the triangles use; textured when
+    the mesh has ``uvs`` and a ``texture``."""
     positions, triangles = mesh.checked(terrain.positions, terrain.triangles, "terrain")
     used, compact = np.unique(triangles, return_inverse=True)
     positions, triangles = positions[used], compact.reshape(-1, 3)
     normals = mesh.smooth_normals(positions, triangles)
+    texture = None
+    if terrain.uvs is not None and terrain.texture is not None:
+        if len(terrain.uvs) != len(terrain.positions):
+            raise MeshError("terrain uvs and positions differ in length", element_id="terrain")
+        texture = (np.asarray(terrain.uvs, np.float64)[used], terrain.texture, terrain.texture_mime)
     return _pack(
-        positions, normals, triangles, _material("terrain", TERRAIN_COLOUR), compression=compression
-    )
+        positions, normals, triangles, _material("terrain", TERRAIN_COLOUR),
+        compression=compression, texture=texture,
+    )  # fmt: skip

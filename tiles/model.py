@@ -39,10 +39,18 @@ class FeatureMesh:
 
 @dataclass
 class TerrainMesh:
-    """The ground surface: (n, 3) ENU metres and (m, 3) counter-clockwise (seen from above)."""
+    """The ground surface: (n, 3) ENU metres and (m, 3) counter-clockwise (seen from above).
+
+    Optionally textured: ``uvs`` (n, 2) texture coordinates per position (glTF convention:
+    u to the right, v down from the image's top-left corner, 0..1) and ``texture``, the
+    encoded image (PNG or JPEG bytes, ``texture_mime`` ``image/png`` or ``image/jpeg``).
+    """
 
     positions: NDArray[np.float64]
     triangles: NDArray[np.integer]
+    uvs: NDArray[np.float64] | None = None
+    texture: bytes | None = None
+    texture_mime: str = "image/jpeg"
 
 
 @dataclass

@@ -12,7 +12,7 @@ import shutil
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -20,12 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from tiles.model import FeatureMesh, TerrainMesh
+from tiles.model import FeatureMesh, TerrainMesh, TilesetMetadata
 from tiles.writer import write_tileset
 from twin.build.buildings import building_height, extrude, footprint, footprint_sample_points
+from twin.build.drone import drone_surface, survey_area
 from twin.build.elements import (
     assign_jurisdictions,
     assign_sites,
@@ -34,11 +36,13 @@ from twin.build.elements import (
     representative_points,
 )
 from twin.build.meshes import write_building_mesh, write_terrain_mesh
+from twin.build.ndsm import SurfaceHeights
+from twin.build.ortho import textured_terrain
 from twin.build.sources import LayerData, parse_crs, read_layer
 from twin.build.terrain import TIN_MAX_ERROR_M, Dtm, ground_heights, read_dtm, terrain_tin
 from twin.catalog import CatalogWriter, Element
-from twin.config import SOURCE_FILE, SourceConfig, load_source_config
-from twin.errors import InputError, WorkspaceError
+from twin.config import SOURCE_FILE, BuildingsLayer, BuildOptions, SourceConfig, load_source_config
+from twin.errors import ConfigError, InputError, WorkspaceError
 from twin.geo import VERTICAL_DATUM, LocalFrame
 from twin.workspace import Manifest, WorkspacePaths
 
@@ -47,6 +51,8 @@ WORKSPACE_CRS = "EPSG:4979"
 BASE_HEIGHT_RULE = (
     "lowest DTM height over the footprint's exterior vertices and centroid (0 without a DTM)"
 )
+# Attribute columns (OSM style) joined into a building's `address` tile property, in order.
+ADDRESS_COLUMNS = ("addr_street", "addr_housenumber")
 
 
 @dataclass
@@ -77,14 +83,27 @@ class _Buildings:
     meshes: list[FeatureMesh]
 
 
-def build_workspace(src: Path, ws: Path, *, console: Console) -> Manifest:
+def build_workspace(
+    src: Path,
+    ws: Path,
+    *,
+    console: Console,
+    options: Mapping[str, Any] | None = None,
+    built_at: datetime | None = None,
+) -> Manifest:
     """Build the workspace `ws` from the source folder `src` (holding twin.yaml), atomically.
 
+    `options` override twin.yaml's ``build:`` keys (`twin.config.BuildOptions` fields, e.g.
+    ``{"tiling": "implicit"}``); `built_at` (UTC, default now) is the build time written to
+    twin.json and the tileset metadata, so a fixed one makes the build reproducible.
     Raises `twin.errors.TwinError` subclasses (or `tiles.errors.TilesError`) naming the file,
     layer and field at fault; `ws` is then left exactly as it was.
     """
     src, ws = Path(src), Path(ws).resolve()
     config = load_source_config(src)
+    if options:
+        config = _with_build_options(config, options)
+    built_at = (built_at or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
     if config.crs:
         parse_crs(config.crs, file=str(src / SOURCE_FILE), layer=None, field="crs")
     _check_target(ws)
@@ -92,12 +111,23 @@ def build_workspace(src: Path, ws: Path, *, console: Console) -> Manifest:
     tmp = ws.parent / f".{ws.name}.build-{uuid.uuid4().hex[:12]}"
     tmp.mkdir()
     try:
-        manifest = _build(src, config, tmp, console)
+        manifest = _build(src, config, tmp, console, built_at)
         _swap_in(tmp, ws)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return manifest
+
+
+def _with_build_options(config: SourceConfig, options: Mapping[str, Any]) -> SourceConfig:
+    """`config` with its ``build:`` keys overridden by `options` (validated like twin.yaml)."""
+    try:
+        build = BuildOptions.model_validate({**config.build.model_dump(), **options})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(str(part) for part in first["loc"])
+        raise ConfigError(f"build option '{key}': {first['msg']}", field=f"build.{key}") from exc
+    return config.model_copy(update={"build": build})
 
 
 def _check_target(ws: Path) -> None:
@@ -145,7 +175,9 @@ def _progress(console: Console) -> Progress:
     )
 
 
-def _build(src: Path, config: SourceConfig, out: Path, console: Console) -> Manifest:
+def _build(
+    src: Path, config: SourceConfig, out: Path, console: Console, built_at: datetime
+) -> Manifest:
     report = _Report()
     paths = WorkspacePaths(out)
     if config.rules:
@@ -153,23 +185,34 @@ def _build(src: Path, config: SourceConfig, out: Path, console: Console) -> Mani
     with _progress(console) as progress:
         with report.timed("read_layers"):
             layers = _read_layers(src, config, progress, report)
+        area = survey_area(layers)
         dtm = None
         if config.drone.dtm:
             with report.timed("read_dtm"):
-                dtm = read_dtm(src / config.drone.dtm)
+                dtm = read_dtm(src / config.drone.dtm, default_crs=config.crs, area=area)
         _check_other_inputs(src, config, report)
         footprints = _footprints(layers.get("buildings"), report)
+        surface = None
+        if config.drone.dsm:
+            with report.timed("ndsm"):
+                surface = drone_surface(src, config, footprints.geometries, dtm, area)
         frame = _local_frame(footprints, layers, dtm)
         with report.timed("buildings"):
             buildings = _buildings(layers.get("buildings"), footprints, frame, dtm, config, report,
-                                   progress)  # fmt: skip
+                                   progress, surface)  # fmt: skip
         with report.timed("catalog"):
             elements = _catalog(layers, buildings.elements, dtm, paths)
+        _add_jurisdictions(buildings)
         terrain = None
         if dtm is not None:
             with report.timed("terrain"):
                 positions, triangles = terrain_tin(dtm, frame, max_error=TIN_MAX_ERROR_M)
                 terrain = TerrainMesh(positions, triangles)
+                if config.drone.ortho:
+                    terrain, report.extra["ortho"] = textured_terrain(
+                        positions, triangles, frame, src / config.drone.ortho,
+                        default_crs=config.crs,
+                    )  # fmt: skip
                 write_terrain_mesh(paths.terrain_mesh, positions, triangles)
             report.extra["terrain"] = {
                 "vertices": len(positions), "triangles": len(triangles),
@@ -181,10 +224,16 @@ def _build(src: Path, config: SourceConfig, out: Path, console: Console) -> Mani
                 paths.tiles, frame.enu_to_ecef_matrix(), buildings.meshes, terrain,
                 max_features=config.build.tile_max_features,
                 progress=lambda n: progress.update(task, completed=n),
+                lod=config.build.lod, tiling=config.build.tiling,
+                compression=config.build.compression, archive=config.build.archive,
+                metadata=_tiles_metadata(config, layers, built_at),
             )  # fmt: skip
         with report.timed("meshes"):
             write_building_mesh(paths.building_mesh, buildings.meshes)
-    manifest = _manifest(config, frame, elements, layers, report, asdict(tiles_report))
+    tiles_summary = asdict(tiles_report)
+    tiles_summary["archive"] = tiles_report.archive and tiles_report.archive.name
+    tiles_summary["options"] = config.build.model_dump(include={"lod", "tiling", "compression"})
+    manifest = _manifest(config, frame, elements, layers, report, tiles_summary, built_at)
     manifest.write(paths.manifest)
     return manifest
 
@@ -205,9 +254,8 @@ def _read_layers(
 
 
 def _check_other_inputs(src: Path, config: SourceConfig, report: _Report) -> None:
-    """Drone products other than the DTM are checked to exist and listed as not yet used."""
-    others = [("dsm", config.drone.dsm), ("ortho", config.drone.ortho)]
-    others += [("pointcloud", p) for p in config.drone.pointcloud]
+    """Drone products not read elsewhere are checked to exist and listed as not yet used."""
+    others = [("pointcloud", p) for p in config.drone.pointcloud]
     unused = []
     for key, name in others:
         if name is None:
@@ -290,6 +338,7 @@ def _buildings(
     config: SourceConfig,
     report: _Report,
     progress: Progress,
+    surface: SurfaceHeights | None = None,
 ) -> _Buildings:
     result = _Buildings([], [])
     if layer is None:
@@ -297,6 +346,7 @@ def _buildings(
     source_ids, ids = layer_ids(layer)
     names, heights, levels = layer.values("name"), layer.values("height"), layer.values("levels")
     attributes = layer.attributes()
+    source_layer = _source_layer(config.layers.buildings)
     bases = _base_heights(footprints.geometries, dtm, report)
     points = representative_points(footprints.geometries)
     sources: Counter[str] = Counter()
@@ -304,6 +354,8 @@ def _buildings(
     for k, (row, geometry) in enumerate(zip(footprints.rows, footprints.geometries, strict=True)):
         progress.advance(task)
         h = building_height(heights[row], levels[row], config.build)
+        if surface is not None:
+            h = surface.choose(k, h, ids[row])
         mesh = extrude(geometry, float(bases[k]), h.height, frame)
         if mesh is None:
             report.skip("buildings", "fewer than 3 distinct corners")
@@ -311,8 +363,11 @@ def _buildings(
         sources[h.source] += 1
         name = None if names[row] is None else str(names[row]).strip() or None
         attrs = {**attributes[row], "height_source": h.source}
+        tile_props = {"name": name, "kind": "building", "height": h.height,
+                      "height_source": h.source, "address": _address(attributes[row]),
+                      "source_layer": source_layer, "source_id": source_ids[row]}  # fmt: skip
         if h.levels is not None:
-            attrs["levels"] = h.levels
+            attrs["levels"] = tile_props["levels"] = h.levels
         result.elements.append(
             Element(
                 id=ids[row], kind="building", name=name, layer=layer.key,
@@ -324,19 +379,55 @@ def _buildings(
         result.meshes.append(
             FeatureMesh(
                 element_id=ids[row],
-                properties={
-                    "name": name,
-                    "kind": "building",
-                    "height": h.height,
-                    "height_source": h.source,
-                    "levels": h.levels,
-                },
+                properties=tile_props,
                 positions=mesh[0],
                 triangles=mesh[1],
             )
         )
-    report.height_sources = {s: sources.get(s, 0) for s in ("attribute", "levels", "default")}
+    kinds = ("attribute", "levels", "default") + (("ndsm",) if surface is not None else ())
+    report.height_sources = {s: sources.get(s, 0) for s in kinds}
+    if surface is not None:
+        report.extra["ndsm"] = surface.report()
     return result
+
+
+def _address(attributes: Mapping[str, Any]) -> str | None:
+    """The `ADDRESS_COLUMNS` values present, joined by spaces (street, then house number)."""
+    parts = [str(attributes.get(column) or "").strip() for column in ADDRESS_COLUMNS]
+    return " ".join(part for part in parts if part) or None
+
+
+def _source_layer(layer: BuildingsLayer | None) -> str | None:
+    """The source layer as twin.yaml names it: ``file`` or ``file:layer``."""
+    if layer is None:
+        return None
+    return f"{layer.path}:{layer.layer}" if layer.layer else layer.path
+
+
+def _add_jurisdictions(buildings: _Buildings) -> None:
+    """Copy each building's unit and jurisdiction (set by the catalog step) into its tile
+    properties, when it has them."""
+    for element, mesh in zip(buildings.elements, buildings.meshes, strict=True):
+        if element.unit is not None:
+            mesh.properties["unit"] = element.unit
+        if element.jurisdiction_id is not None:
+            mesh.properties["jurisdiction"] = element.jurisdiction_id
+
+
+def _tiles_metadata(
+    config: SourceConfig, layers: dict[str, LayerData], built_at: datetime
+) -> TilesetMetadata:
+    """Tileset metadata: district name, build time, the source CRS (the building layer's, else
+    every layer's), the building layer and the DTM."""
+    buildings = layers.get("buildings")
+    crs = [buildings.source_crs] if buildings else sorted({x.source_crs for x in layers.values()})
+    return TilesetMetadata(
+        name=config.name,
+        build_time=built_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        source_crs=", ".join(crs) or WORKSPACE_CRS,
+        building_layer=_source_layer(config.layers.buildings) or "buildings",
+        terrain_source=config.drone.dtm,
+    )
 
 
 def _catalog(
@@ -375,6 +466,7 @@ def _manifest(
     layers: dict[str, LayerData],
     report: _Report,
     tiles_report: dict[str, Any],
+    built_at: datetime,
 ) -> Manifest:
     counts = dict.fromkeys((lay.kind for lay in layers.values()), 0)
     counts.update(Counter(e.kind for e in elements))
@@ -400,5 +492,5 @@ def _manifest(
             **report.extra,
         },
         vertical_datum=VERTICAL_DATUM,
-        built_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        built_at=built_at.isoformat(timespec="seconds"),
     )

@@ -10,14 +10,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import rasterio
 from numpy.typing import ArrayLike, NDArray
 from pydelatin import Delatin
 from pyproj import CRS, Transformer
 from rasterio import Affine
-from rasterio.enums import Resampling
-from rasterio.errors import RasterioError
 
+from twin.build.rasters import LonLatBounds, read_height_grid
 from twin.errors import InputError
 from twin.geo import WGS84, LocalFrame
 
@@ -83,37 +81,23 @@ class Dtm:
         return np.asarray(lon, float), np.asarray(lat, float)
 
 
-def read_dtm(path: Path, *, max_side: int = MAX_SIDE) -> Dtm:
-    """Read band 1 of a DTM GeoTIFF in its own CRS; no-data cells become NaN.
+def read_dtm(
+    path: Path,
+    *,
+    max_side: int = MAX_SIDE,
+    default_crs: str | None = None,
+    area: LonLatBounds | None = None,
+) -> Dtm:
+    """Read band 1 of a DTM GeoTIFF in its own CRS, heights in metres, no data as NaN.
 
-    Rasters with a side over `max_side` cells are read resampled (bilinear) to fit. Raises
-    `InputError` for a missing, unreadable or CRS-less file, or one with no valid cell.
+    A file without a CRS takes `default_crs` (twin.yaml's ``crs:``); with `area` (west, south,
+    east, north degrees) only the window covering the survey area is read. Rasters with a side
+    over `max_side` cells are read resampled (bilinear) to fit. Raises `InputError` for a
+    missing, unreadable or CRS-less file, one that misses `area`, or one with no valid cell
+    (see `twin.build.rasters`).
     """
-    file = str(path)
-    if not path.is_file():
-        raise InputError("file not found", file=file, layer="drone", field="dtm")
-    try:
-        with rasterio.open(path) as src:
-            if src.crs is None:
-                raise InputError(
-                    "the DTM has no CRS", file=file, layer="drone", field="dtm",
-                    hint="write the GeoTIFF with its CRS (e.g. gdal_edit.py -a_srs EPSG:...)",
-                )  # fmt: skip
-            scale = max(src.width / max_side, src.height / max_side, 1.0)
-            shape = (max(2, round(src.height / scale)), max(2, round(src.width / scale)))
-            data = src.read(1, out_shape=shape, masked=True, resampling=Resampling.bilinear)
-            transform = src.transform @ Affine.scale(src.width / shape[1], src.height / shape[0])
-            crs = CRS.from_user_input(src.crs.to_wkt())
-    except RasterioError as exc:
-        raise InputError(
-            f"cannot read the DTM ({' '.join(str(exc).replace(file, path.name).split())})",
-            file=file, layer="drone", field="dtm", hint="is it a GeoTIFF?",
-        ) from exc  # fmt: skip
-    heights = np.ma.filled(data.astype(np.float64), np.nan)
-    heights[~np.isfinite(heights)] = np.nan
-    if np.isnan(heights).all():
-        raise InputError("the DTM holds no valid cell", file=file, layer="drone", field="dtm")
-    return Dtm(path, heights, transform, crs)
+    grid = read_height_grid(path, "dtm", default_crs=default_crs, area=area, max_side=max_side)
+    return Dtm(path, grid.values.astype(np.float64), grid.transform, grid.crs)
 
 
 def _fill_nodata(heights: F64) -> F64:
