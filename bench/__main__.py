@@ -1,16 +1,18 @@
-"""Run benchmarks: `python -m bench [build|serve|detect ...]` (default: all)."""
+"""Run benchmarks: `python -m bench [build|tiles|serve|streaming|detect ...]` (default: all)."""
 
 from __future__ import annotations
 
 import sys
 
-from bench import build, detect, serve, tiles
+from bench import build, detect, rays, serve, streaming, tiles
 
 BENCHES = {
     "build": build.main,
     "tiles": tiles.main,
     "serve": serve.main,
+    "streaming": streaming.main,
     "detect": detect.main,
+    "rays": rays.main,
 }
 
 

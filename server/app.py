@@ -12,10 +12,21 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 
+from server.cameras import camera_rig
 from server.errors import add_exception_handlers
 from server.files import BINARY_TYPES
 from server.logs import log_config
-from server.routes import alerts, apps, elements, health, live, observations, tiles, watchlists
+from server.routes import (
+    alerts,
+    apps,
+    cameras,
+    elements,
+    health,
+    live,
+    observations,
+    tiles,
+    watchlists,
+)
 from server.routes.web import mount_web
 from server.state import TwinState
 from twin.settings import TwinSettings
@@ -51,7 +62,8 @@ def create_app(ws: Path, settings: TwinSettings | None = None) -> FastAPI:
         expose_headers=["ETag", "Content-Encoding"],
     )
     add_exception_handlers(app)
-    for module in (health, tiles, elements, observations, alerts, apps, watchlists, live):
+    camera_rig(state)  # reads WS/cameras.json now: a bad one fails here
+    for module in (health, tiles, elements, observations, alerts, apps, watchlists, live, cameras):
         app.include_router(module.router)
     mount_web(app)
     return app

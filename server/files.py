@@ -1,5 +1,8 @@
 """Safe, cache-friendly access to the files under ``WS/tiles``: path checks that never escape
-the folder, content types for 3D Tiles, strong ETags and gzip bodies for JSON (both cached)."""
+the folder, content types for 3D Tiles, strong ETags and gzip bodies for JSON (both cached).
+
+`TileFile` and `TileSource` are shared with `server.archive`, which serves the same tiles out
+of a ``.3tz`` archive."""
 
 from __future__ import annotations
 
@@ -7,8 +10,11 @@ import gzip
 import hashlib
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path, PurePosixPath
+from typing import Protocol
 
 CONTENT_TYPES = {
     ".json": "application/json",
@@ -39,17 +45,44 @@ class BadTilePath(ValueError):
 
 @dataclass(frozen=True)
 class TileFile:
-    """A servable file: where it is, its type, strong ETag and (for JSON) its gzip body."""
+    """A servable tile: its type, strong ETag (of its uncompressed bytes), size in bytes,
+    whether a gzip-encoded body exists, and `body(gzipped)` giving that body or the plain one
+    (bytes, or the path of a file on disk)."""
 
-    path: Path
     media_type: str
     etag: str
     size: int
-    gzipped: bytes | None
+    gzip: bool
+    body: Callable[[bool], bytes | Path] = field(repr=False, compare=False)
 
     @property
     def gzip_etag(self) -> str:
         return self.etag[:-1] + '-gz"'
+
+
+class TileSource(Protocol):
+    """Where tiles come from: a folder (`TileFiles`) or an archive (`server.archive`)."""
+
+    def find(self, relative: PurePosixPath) -> TileFile | None:
+        """The tile at `relative` (already checked by `check_relative`), or None."""
+        ...
+
+
+def media_type(name: str) -> str:
+    """Content type of a tile file from its suffix."""
+    return CONTENT_TYPES.get(PurePosixPath(name).suffix.lower(), "application/octet-stream")
+
+
+def strong_etag(data: bytes) -> str:
+    """A strong ETag of a tile's (uncompressed) bytes."""
+    return f'"{hashlib.blake2b(data, digest_size=16).hexdigest()}"'
+
+
+def gzip_copy(kind: str, data: bytes) -> bytes | None:
+    """A gzip body for JSON between `GZIP_MIN_BYTES` and `GZIP_MAX_BYTES`, else None."""
+    if kind in COMPRESSIBLE and GZIP_MIN_BYTES <= len(data) <= GZIP_MAX_BYTES:
+        return gzip.compress(data, compresslevel=6, mtime=0)
+    return None
 
 
 def check_relative(path: str, raw_path: bytes = b"") -> PurePosixPath:
@@ -100,12 +133,17 @@ class TileFiles:
 
     @staticmethod
     def _describe(target: Path, size: int) -> TileFile:
-        media_type = CONTENT_TYPES.get(target.suffix.lower(), "application/octet-stream")
+        kind = media_type(target.name)
         digest = hashlib.blake2b(digest_size=16)
         with target.open("rb") as fh:
             for block in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(block)
         gzipped = None
-        if media_type in COMPRESSIBLE and GZIP_MIN_BYTES <= size <= GZIP_MAX_BYTES:
-            gzipped = gzip.compress(target.read_bytes(), compresslevel=6, mtime=0)
-        return TileFile(target, media_type, f'"{digest.hexdigest()}"', size, gzipped)
+        if kind in COMPRESSIBLE and GZIP_MIN_BYTES <= size <= GZIP_MAX_BYTES:
+            gzipped = gzip_copy(kind, target.read_bytes())
+        etag = f'"{digest.hexdigest()}"'
+        return TileFile(kind, etag, size, gzipped is not None, partial(_body, target, gzipped))
+
+
+def _body(path: Path, gzipped: bytes | None, want_gzip: bool) -> bytes | Path:
+    return gzipped if want_gzip and gzipped is not None else path

@@ -7,10 +7,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from server.cameras import camera_rig
 from server.state import TwinState
-from twin.cameras.camera import Camera
 from twin.catalog import Element
-from twin.errors import TwinError
 
 log = logging.getLogger("twin.server")
 
@@ -25,23 +24,9 @@ def _brief(el: Element | None, *extra: str) -> dict[str, Any] | None:
 
 
 def cameras_seeing(state: TwinState, el: Element) -> list[dict[str, Any]]:
-    """Cameras whose image holds the element's representative point (at mid-height, then at
-    ground), with the pixel (u, v). Occlusion by buildings is not checked."""
-    seen = []
-    for cam_el in state.catalog.all("camera"):
-        if cam_el.id == el.id:
-            continue
-        try:
-            camera = Camera.from_element(cam_el)
-        except TwinError as exc:
-            log.warning("camera %s skipped: %s", cam_el.id, exc)
-            continue
-        for height in (el.base_height + el.height / 2, el.base_height):
-            pixel = camera.project(el.lon, el.lat, height)
-            if pixel is not None:
-                seen.append({"id": cam_el.id, "name": cam_el.name, "u": pixel[0], "v": pixel[1]})
-                break
-    return seen
+    """Cameras (and live drones) whose image holds the element, with the pixel (u, v) and
+    whether it is visible there or hidden behind a building (`CameraRig.cameras_seeing`)."""
+    return camera_rig(state).cameras_seeing(el)
 
 
 def element_record(state: TwinState, el: Element) -> dict[str, Any]:

@@ -13,10 +13,12 @@ from scenes.live import LiveService
 from scenes.rules import RuleSet, load_rules
 from scenes.store import LiveStore
 from scenes.watchlist import WatchlistStore
+from server.archive import ArchiveError, ArchiveTiles
 from server.auth import TokenTable
 from server.bus import LocalBus
-from server.files import TileFiles
+from server.files import TileFiles, TileSource
 from twin.catalog import Catalog
+from twin.errors import WorkspaceError
 from twin.settings import TwinSettings
 from twin.workspace import Manifest, WorkspacePaths, open_workspace
 
@@ -36,7 +38,7 @@ class TwinState:
     live: LiveService
     bus: LocalBus
     tokens: TokenTable
-    tiles: TileFiles
+    tiles: TileSource
 
     @classmethod
     def open(cls, ws: Path, settings: TwinSettings) -> TwinState:
@@ -60,13 +62,23 @@ class TwinState:
             live=live,
             bus=LocalBus(),
             tokens=TokenTable(settings),
-            tiles=TileFiles(paths.tiles),
+            tiles=_tile_source(paths),
         )
 
     def close(self) -> None:
         self.live.store.close()
         if self.live.watchlists is not None:
             self.live.watchlists.close()
+
+
+def _tile_source(paths: WorkspacePaths) -> TileSource:
+    """The tiles folder when it holds tileset.json, else the tiles.3tz archive."""
+    if paths.tileset.is_file() or not paths.tiles_archive.is_file():
+        return TileFiles(paths.tiles)
+    try:
+        return ArchiveTiles(paths.tiles_archive)
+    except (ArchiveError, OSError) as exc:
+        raise WorkspaceError(f"cannot serve {paths.tiles_archive}: {exc}") from exc
 
 
 def _secret(settings: TwinSettings, path: Path) -> bytes:

@@ -7,8 +7,9 @@
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from rich.console import Console
@@ -48,12 +49,52 @@ def _domain_errors() -> tuple[type[Exception], ...]:
 def build(
     src: Annotated[Path, typer.Argument(help="Source folder holding twin.yaml")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Workspace folder to (re)build")],
+    tiling: Annotated[
+        Literal["explicit", "implicit"] | None,
+        typer.Option(
+            help="Building tiles listed in tileset.json, or 3D Tiles implicit tiling "
+            "[twin.yaml build.tiling, else explicit]"
+        ),
+    ] = None,
+    compression: Annotated[
+        Literal["none", "meshopt"] | None,
+        typer.Option(
+            help="glb mesh compression (EXT_meshopt_compression) "
+            "[twin.yaml build.compression, else meshopt]"
+        ),
+    ] = None,
+    archive: Annotated[
+        bool | None,
+        typer.Option(
+            "--archive/--no-archive",
+            help="Also write WS/tiles.3tz [twin.yaml build.archive, else no]",
+        ),
+    ] = None,
+    lod: Annotated[
+        bool | None,
+        typer.Option(
+            "--lod/--no-lod",
+            help="Coarse levels of detail above the full buildings [twin.yaml build.lod, else yes]",
+        ),
+    ] = None,
+    source_date_epoch: Annotated[
+        int | None,
+        typer.Option(
+            envvar="SOURCE_DATE_EPOCH",
+            hidden=True,
+            help="Build time as Unix seconds, for reproducible builds",
+        ),
+    ] = None,
 ) -> None:
-    """Build a workspace from a source folder (atomic: on failure WS is left as it was)."""
+    """Build a workspace from a source folder (atomic: on failure WS is left as it was).
+    Options given here override twin.yaml's build: keys."""
     from twin.build.pipeline import build_workspace
 
+    given = {"tiling": tiling, "compression": compression, "archive": archive, "lod": lod}
+    options = {key: value for key, value in given.items() if value is not None}
+    built_at = None if source_date_epoch is None else datetime.fromtimestamp(source_date_epoch, UTC)
     try:
-        manifest = build_workspace(src, out, console=console)
+        manifest = build_workspace(src, out, console=console, options=options, built_at=built_at)
     except _domain_errors() as err:
         raise _fail(err) from None
     counts = ", ".join(f"{n} {kind}" for kind, n in sorted(manifest.counts.items()))
@@ -136,6 +177,43 @@ def view(
         run_viewer(ws, screenshot=screenshot)
     except _domain_errors() as err:
         raise _fail(err) from None
+
+
+camera_app = typer.Typer(help="Camera models: calibration from point pairs.", no_args_is_help=True)
+app.add_typer(camera_app, name="camera")
+
+
+@camera_app.command("calibrate")
+def camera_calibrate(
+    ws: Annotated[Path, typer.Argument(help="Workspace folder")],
+    camera_id: Annotated[str, typer.Argument(metavar="ID", help="Camera element id")],
+    pairs: Annotated[
+        Path, typer.Argument(help="CSV with columns u, v (px), lon, lat (deg), height (m)")
+    ],
+    fit_focal: Annotated[bool, typer.Option(help="Also fit the focal length (6+ pairs)")] = False,
+) -> None:
+    """Solve a camera's pose from 4+ pixel/world point pairs and save it in WS/cameras.json."""
+    from twin.cameras.calibrate import read_pairs
+    from twin.cameras.rig import CameraRig
+    from twin.catalog import Catalog
+    from twin.workspace import open_workspace
+
+    try:
+        paths, _ = open_workspace(ws)
+        rig = CameraRig(paths.root, Catalog(paths.catalog))
+        result = rig.calibrate(camera_id, read_pairs(pairs), fit_focal=fit_focal)
+    except _domain_errors() as err:
+        raise _fail(err) from None
+    cam = result.camera
+    console.print(
+        f"[green]calibrated[/] {camera_id} from {len(result.residuals_px)} pairs: reprojection "
+        f"error {result.rms_px:.2f} px RMS, {result.max_px:.2f} px max; lon {cam.lon:.7f}, "
+        f"lat {cam.lat:.7f}, height {cam.ground_height + cam.mount_height:.2f} m, heading "
+        f"{cam.heading:.2f}, pitch {cam.pitch:.2f}, roll {cam.roll:.2f}, hfov {cam.hfov:.2f} deg "
+        f"(± {result.position_sigma_m:.2f} m, ± {result.angle_sigma_deg:.3f} deg)",
+        soft_wrap=True,
+        highlight=False,
+    )
 
 
 def main() -> None:  # pragma: no cover - console entry for `python -m twin.cli`

@@ -8,7 +8,7 @@ keys anywhere are errors that name the key.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -99,6 +99,16 @@ class BuildOptions(_Strict):
     tile_max_features: int = Field(
         default=400, ge=1, title="Most buildings in one glb before the tile is split"
     )
+    lod: bool = Field(
+        default=True, title="Coarser quadtree levels draw simplified buildings (3D Tiles LOD)"
+    )
+    tiling: Literal["explicit", "implicit"] = Field(
+        default="explicit", title="Building quadtree in tileset.json or as implicit tiling"
+    )
+    compression: Literal["none", "meshopt"] = Field(
+        default="meshopt", title="Mesh compression of glb content (EXT_meshopt_compression)"
+    )
+    archive: bool = Field(default=False, title="Also write the tiles as one WS/tiles.3tz archive")
 
 
 class SourceConfig(_Strict):

@@ -3,6 +3,8 @@
 ```
 WS/twin.json              manifest: name, CRS, origin, bounds, counts per kind, build report
 WS/tiles/tileset.json     root 3D Tiles 1.1 tileset (buildings, terrain below it)
+WS/tiles.3tz              the same tiles as one 3D Tiles archive (`twin build --archive`); a
+                          workspace may hold only this one
 WS/catalog.sqlite         element catalog (twin.catalog), read-only once built
 WS/live.sqlite            observations and alerts (created by the server)
 WS/meshes/buildings.npz   building triangles in the local ENU frame, with face → element index
@@ -41,6 +43,10 @@ class WorkspacePaths:
     @property
     def tileset(self) -> Path:
         return self.tiles / "tileset.json"
+
+    @property
+    def tiles_archive(self) -> Path:
+        return self.root / "tiles.3tz"
 
     @property
     def catalog(self) -> Path:
@@ -107,10 +113,15 @@ class Manifest:
 
 
 def open_workspace(root: Path) -> tuple[WorkspacePaths, Manifest]:
-    """Check that `root` is a built workspace and read its manifest."""
+    """Check that `root` is a built workspace (catalog, and tiles as a folder with tileset.json
+    or as a tiles.3tz archive) and read its manifest."""
     paths = WorkspacePaths(Path(root))
     manifest = Manifest.read(paths.manifest)
-    for needed in (paths.catalog, paths.tileset):
-        if not needed.exists():
-            raise WorkspaceError(f"workspace {root} is incomplete: {needed.name} missing")
+    if not paths.catalog.exists():
+        raise WorkspaceError(f"workspace {root} is incomplete: {paths.catalog.name} missing")
+    if not (paths.tileset.exists() or paths.tiles_archive.exists()):
+        raise WorkspaceError(
+            f"workspace {root} is incomplete: neither tiles/tileset.json nor tiles.3tz",
+            hint="rebuild it with 'twin build SRC -o WS'",
+        )
     return paths, manifest

@@ -24,7 +24,7 @@ from server.state import TwinState
 
 router = APIRouter(tags=["live"])
 log = logging.getLogger("twin.server")
-TOPICS = ("entity", "alert")
+TOPICS = ("entity", "alert", "camera", "drone")
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403
 

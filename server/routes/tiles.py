@@ -1,10 +1,14 @@
-"""GET /tiles/{path} (open): the workspace's 3D Tiles, with strong ETags, 304s and gzip JSON."""
+"""GET /tiles/{path} (open): the workspace's 3D Tiles (from WS/tiles or WS/tiles.3tz), with
+strong ETags, 304s and gzip bodies (JSON; every deflated archive entry)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.responses import FileResponse
 
+from server.archive import ArchiveError
 from server.deps import get_state
 from server.files import BadTilePath, TileFile, check_relative
 from server.state import TwinState
@@ -39,8 +43,8 @@ def _matches(if_none_match: str, etag: str) -> bool:
 
 @router.get("/tiles/{path:path}", response_class=Response)
 def get_tile(path: str, request: Request, state: TwinState = Depends(get_state)) -> Response:
-    """A file under WS/tiles. Paths that are absolute, hold `..` or encoded separators, or that
-    resolve outside the folder (symlinks) are refused."""
+    """A file under WS/tiles, or an entry of WS/tiles.3tz. Paths that are absolute, hold `..` or
+    encoded separators, or that resolve outside the folder (symlinks) are refused."""
     try:
         relative = check_relative(path, request.scope.get("raw_path", b""))
     except BadTilePath as exc:
@@ -48,15 +52,19 @@ def get_tile(path: str, request: Request, state: TwinState = Depends(get_state))
     tile = state.tiles.find(relative)
     if tile is None:
         raise HTTPException(404, "no such tile")
-    gzipped = tile.gzipped is not None and _accepts_gzip(request)
+    gzipped = tile.gzip and _accepts_gzip(request)
     etag = tile.gzip_etag if gzipped else tile.etag
     headers = {"ETag": etag, "Cache-Control": _cache_control(tile)}
-    if tile.gzipped is not None:
+    if tile.gzip:
         headers["Vary"] = "Accept-Encoding"
     if _matches(request.headers.get("if-none-match", ""), etag):
         return Response(status_code=304, headers=headers)
+    try:
+        body = tile.body(gzipped)
+    except ArchiveError as exc:
+        raise HTTPException(500, f"tile archive: {exc}") from None
     if gzipped:
-        assert tile.gzipped is not None
         headers["Content-Encoding"] = "gzip"
-        return Response(tile.gzipped, media_type=tile.media_type, headers=headers)
-    return FileResponse(tile.path, media_type=tile.media_type, headers=headers)
+    if isinstance(body, Path):
+        return FileResponse(body, media_type=tile.media_type, headers=headers)
+    return Response(body, media_type=tile.media_type, headers=headers)

@@ -8,8 +8,14 @@ Frames and units
   below the camera (lon, lat, ``ground_height``); the optical centre sits at
   ``(0, 0, mount_height)`` in it.
 - Image: ``u`` grows to the right, ``v`` grows downward, both in pixels, with ``(0, 0)`` the
-  top-left corner of the image and the principal point at ``(w/2, h/2)``; no lens distortion.
+  top-left corner of the image.
 - Camera axes: x = image right, y = image down, z = optical axis (forward).
+
+Intrinsics: calibrated focal lengths ``fx``, ``fy`` and principal point ``cx``, ``cy`` (pixels)
+when known, else ``fx = fy = (w/2) / tan(hfov/2)`` and the principal point at ``(w/2, h/2)``.
+Lens distortion follows OpenCV's model, ``distortion = (k1, k2, p1, p2, k3)``: a pixel is
+undistorted before it becomes a ray, and a projected point is distorted before it becomes a
+pixel, so `project` and `direction_enu` invert each other.
 
 Orientation (degrees), applied as heading, then pitch, then roll:
 - ``heading``: clockwise from north of the horizontal viewing direction (0 north, 90 east).
@@ -39,6 +45,13 @@ Array = NDArray[np.float64]
 
 MAX_RANGE_M = 5000.0
 """Ground points farther than this (horizontal distance from the camera, m) are not located."""
+PIXEL_SIGMA_PX = 1.0
+"""Default standard deviation of a pixel position (px): detector box edges, clicks."""
+ANGLE_SIGMA_DEG = 0.5
+"""Default orientation standard deviation of a surveyed, uncalibrated camera (deg)."""
+POSITION_SIGMA_M = 1.0
+"""Default position standard deviation of a surveyed, uncalibrated camera (m)."""
+UNDISTORT_ITERATIONS = 30
 
 
 def _rotation(heading: float, pitch: float, roll: float) -> Array:
@@ -50,6 +63,26 @@ def _rotation(heading: float, pitch: float, roll: float) -> Array:
     right = right0 * np.cos(r) - up0 * np.sin(r)
     up = up0 * np.cos(r) + right0 * np.sin(r)
     return np.column_stack([right, -up, forward])
+
+
+def orientation_from_rotation(rot: ArrayLike) -> tuple[float, float, float]:
+    """Heading, pitch, roll (deg) of a camera → ENU rotation (columns right, down, forward):
+    the inverse of the convention above. Looking straight up or down, the heading is where
+    the top of the image points and the roll is 0."""
+    m = np.asarray(rot, float)
+    right, up, forward = m[:, 0], -m[:, 1], m[:, 2]
+    pitch = math.degrees(math.asin(max(-1.0, min(1.0, float(forward[2])))))
+    horizontal = math.hypot(float(forward[0]), float(forward[1]))
+    if horizontal < 1e-9:
+        top = up if forward[2] < 0 else -up
+        heading = math.degrees(math.atan2(float(top[0]), float(top[1]))) % 360.0
+        return heading, pitch, 0.0
+    heading = math.degrees(math.atan2(float(forward[0]), float(forward[1]))) % 360.0
+    h = math.radians(heading)
+    right0 = np.array([math.cos(h), -math.sin(h), 0.0])
+    up0 = np.cross(right0, forward / np.linalg.norm(forward))
+    roll = math.degrees(math.atan2(-float(right @ up0), float(right @ right0)))
+    return heading, pitch, roll
 
 
 @dataclass(frozen=True)
@@ -76,13 +109,29 @@ class Camera:
     image_width: int = 1920
     image_height: int = 1080
     max_range: float = MAX_RANGE_M
+    fx: float | None = None
+    fy: float | None = None
+    cx: float | None = None
+    cy: float | None = None
+    distortion: tuple[float, float, float, float, float] = (0.0, 0.0, 0.0, 0.0, 0.0)
+    pixel_sigma: float = PIXEL_SIGMA_PX
+    angle_sigma: float = ANGLE_SIGMA_DEG
+    position_sigma: float = POSITION_SIGMA_M
     _rot: Array = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.hfov < 180.0:
-            raise InputError(f"camera {self.id}: hfov {self.hfov} is not in (0, 180) degrees")
         if self.image_width <= 0 or self.image_height <= 0:
             raise InputError(f"camera {self.id}: image size must be positive")
+        if self.fx is not None:
+            if self.fx <= 0 or (self.fy is not None and self.fy <= 0):
+                raise InputError(f"camera {self.id}: focal lengths must be positive")
+            hfov = math.degrees(2.0 * math.atan((self.image_width / 2.0) / self.fx))
+            object.__setattr__(self, "hfov", hfov)
+        if not 0.0 < self.hfov < 180.0:
+            raise InputError(f"camera {self.id}: hfov {self.hfov} is not in (0, 180) degrees")
+        if len(self.distortion) != 5:
+            raise InputError(f"camera {self.id}: distortion must be (k1, k2, p1, p2, k3)")
+        object.__setattr__(self, "distortion", tuple(float(c) for c in self.distortion))
         object.__setattr__(self, "_rot", _rotation(self.heading, self.pitch, self.roll))
 
     # ----------------------------------------------------------------- construction
@@ -106,6 +155,18 @@ class Camera:
             except (TypeError, ValueError) as exc:
                 raise InputError(f"camera {cam_id}: '{key}' is not a number", field=key) from exc
 
+        def optional(key: str) -> float | None:
+            return None if attrs.get(key) is None else number(key, None)
+
+        distortion = attrs.get("distortion") or (0.0, 0.0, 0.0, 0.0, 0.0)
+        try:
+            k1, k2, p1, p2, k3 = (float(c) for c in distortion)
+        except (TypeError, ValueError) as exc:
+            raise InputError(
+                f"camera {cam_id}: 'distortion' is not 5 numbers (k1, k2, p1, p2, k3)",
+                field="distortion",
+            ) from exc
+        fx = optional("fx")
         return cls(
             id=cam_id,
             lon=float(rec["lon"]),
@@ -115,25 +176,118 @@ class Camera:
             heading=number("heading", 0.0),
             pitch=number("pitch", 0.0),
             roll=number("roll", 0.0),
-            hfov=number("hfov", None),
+            hfov=number("hfov", None) if fx is None else number("hfov", 60.0),
             image_width=int(number("image_width", None)),
             image_height=int(number("image_height", None)),
+            fx=fx,
+            fy=optional("fy"),
+            cx=optional("cx"),
+            cy=optional("cy"),
+            distortion=(k1, k2, p1, p2, k3),
+            pixel_sigma=number("pixel_sigma", PIXEL_SIGMA_PX),
+            angle_sigma=number("angle_sigma", ANGLE_SIGMA_DEG),
+            position_sigma=number("position_sigma", POSITION_SIGMA_M),
         )
+
+    def to_record(self) -> dict[str, Any]:
+        """Pose and intrinsics as JSON-ready numbers: lon, lat (deg), ``height`` (ellipsoidal m
+        of the optical centre), ``ground_height`` and ``mount_height`` (m), heading, pitch,
+        roll, hfov, vfov (deg), fx, fy, cx, cy (px), distortion (k1, k2, p1, p2, k3), image
+        size (px) and the uncertainties used for ray results."""
+        cx, cy = self.principal_point
+        return {
+            "id": self.id,
+            "lon": self.lon,
+            "lat": self.lat,
+            "height": self.ground_height + self.mount_height,
+            "ground_height": self.ground_height,
+            "mount_height": self.mount_height,
+            "heading": self.heading,
+            "pitch": self.pitch,
+            "roll": self.roll,
+            "hfov": self.hfov,
+            "vfov": self.vfov,
+            "image_width": self.image_width,
+            "image_height": self.image_height,
+            "fx": self.focal_x,
+            "fy": self.focal_y,
+            "cx": cx,
+            "cy": cy,
+            "distortion": list(self.distortion),
+            "pixel_sigma": self.pixel_sigma,
+            "angle_sigma": self.angle_sigma,
+            "position_sigma": self.position_sigma,
+        }
 
     # ----------------------------------------------------------------- intrinsics and pose
     @property
-    def focal(self) -> float:
-        """Focal length in pixels, fx = fy = (w/2) / tan(hfov/2)."""
+    def focal_x(self) -> float:
+        """Horizontal focal length (px): calibrated ``fx``, else (w/2) / tan(hfov/2)."""
+        if self.fx is not None:
+            return self.fx
         return (self.image_width / 2.0) / math.tan(math.radians(self.hfov) / 2.0)
 
     @property
+    def focal_y(self) -> float:
+        """Vertical focal length (px): calibrated ``fy``, else ``focal_x`` (square pixels)."""
+        return self.fy if self.fy is not None else self.focal_x
+
+    @property
+    def focal(self) -> float:
+        """Horizontal focal length (px); see `focal_x`."""
+        return self.focal_x
+
+    @property
     def principal_point(self) -> tuple[float, float]:
-        return self.image_width / 2.0, self.image_height / 2.0
+        """(cx, cy) px: calibrated, else the image centre."""
+        cx = self.cx if self.cx is not None else self.image_width / 2.0
+        cy = self.cy if self.cy is not None else self.image_height / 2.0
+        return cx, cy
+
+    @property
+    def matrix(self) -> Array:
+        """The 3×3 intrinsic matrix K (px) of OpenCV."""
+        cx, cy = self.principal_point
+        return np.array([[self.focal_x, 0.0, cx], [0.0, self.focal_y, cy], [0.0, 0.0, 1.0]])
+
+    @property
+    def distorted(self) -> bool:
+        return any(c != 0.0 for c in self.distortion)
 
     @property
     def vfov(self) -> float:
         """Vertical field of view (deg)."""
-        return math.degrees(2.0 * math.atan((self.image_height / 2.0) / self.focal))
+        return math.degrees(2.0 * math.atan((self.image_height / 2.0) / self.focal_y))
+
+    def distort(self, x: ArrayLike, y: ArrayLike) -> tuple[Array, Array]:
+        """Ideal normalised image coordinates (x/z, y/z) → distorted ones (OpenCV model)."""
+        k1, k2, p1, p2, k3 = self.distortion
+        xx, yy = np.asarray(x, float), np.asarray(y, float)
+        r2 = xx * xx + yy * yy
+        radial = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3))
+        xd = xx * radial + 2.0 * p1 * xx * yy + p2 * (r2 + 2.0 * xx * xx)
+        yd = yy * radial + p1 * (r2 + 2.0 * yy * yy) + 2.0 * p2 * xx * yy
+        return xd, yd
+
+    def undistort(self, xd: ArrayLike, yd: ArrayLike) -> tuple[Array, Array]:
+        """Distorted normalised coordinates → ideal ones, inverting `distort` by fixed-point
+        iteration (to ~1e-12 for the moderate distortion of surveillance lenses)."""
+        xd, yd = np.asarray(xd, float), np.asarray(yd, float)
+        if not self.distorted:
+            return xd, yd
+        k1, k2, p1, p2, k3 = self.distortion
+        x, y = xd.copy(), yd.copy()
+        for _ in range(UNDISTORT_ITERATIONS):
+            r2 = x * x + y * y
+            radial = 1.0 + r2 * (k1 + r2 * (k2 + r2 * k3))
+            dx = 2.0 * p1 * x * y + p2 * (r2 + 2.0 * x * x)
+            dy = p1 * (r2 + 2.0 * y * y) + 2.0 * p2 * x * y
+            x_new, y_new = (xd - dx) / radial, (yd - dy) / radial
+            done = np.nanmax(np.abs(np.concatenate([(x_new - x).ravel(), (y_new - y).ravel()])))
+            x, y = x_new, y_new
+            if not done > 1e-13:
+                break
+        return x, y
 
     @property
     def frame(self) -> LocalFrame:
@@ -155,8 +309,16 @@ class Camera:
         return self.position_enu @ frame.rotation + frame.origin_ecef
 
     def with_image_size(self, width: int, height: int) -> Camera:
-        """The same camera with another image size (same hfov)."""
-        return replace(self, image_width=width, image_height=height)
+        """The same camera with another image size (same field of view; calibrated focal
+        lengths and principal point scale with the image)."""
+        if self.fx is None and self.cx is None and self.cy is None:
+            return replace(self, image_width=width, image_height=height)
+        sx, sy = width / self.image_width, height / self.image_height
+        cx, cy = self.principal_point
+        return replace(
+            self, image_width=width, image_height=height, fx=self.focal_x * sx,
+            fy=self.focal_y * sy, cx=cx * sx, cy=cy * sy,
+        )  # fmt: skip
 
     def scale_pixels(
         self, u: ArrayLike, v: ArrayLike, frame_width: int, frame_height: int
@@ -171,9 +333,9 @@ class Camera:
     def direction_enu(self, u: ArrayLike, v: ArrayLike) -> Array:
         """Unit view directions (..., 3) in the camera's ENU frame through pixels (u, v)."""
         cx, cy = self.principal_point
-        f = self.focal
         uu, vv = np.broadcast_arrays(np.asarray(u, float), np.asarray(v, float))
-        cam = np.stack([(uu - cx) / f, (vv - cy) / f, np.ones_like(uu)], axis=-1)
+        x, y = self.undistort((uu - cx) / self.focal_x, (vv - cy) / self.focal_y)
+        cam = np.stack([x, y, np.ones_like(x)], axis=-1)
         cam /= np.linalg.norm(cam, axis=-1, keepdims=True)
         return cam @ self._rot.T
 
@@ -216,14 +378,26 @@ class Camera:
     # ----------------------------------------------------------------- world → pixel
     def project_enu(self, enu: ArrayLike) -> tuple[Array, Array, Array]:
         """Points (..., 3) in the camera's ENU frame → u, v (px) and depth along the optical
-        axis (m); depth <= 0 means behind the camera."""
+        axis (m); depth <= 0 means behind the camera.
+
+        With lens distortion, points far outside the field of view (where the distortion
+        polynomial folds back) get NaN pixels rather than false positions in the image."""
         rel = np.asarray(enu, float) - self.position_enu
         cam = rel @ self._rot
         cx, cy = self.principal_point
         depth = cam[..., 2]
         with np.errstate(divide="ignore", invalid="ignore"):
-            u = cx + self.focal * cam[..., 0] / depth
-            v = cy + self.focal * cam[..., 1] / depth
+            x, y = cam[..., 0] / depth, cam[..., 1] / depth
+            if self.distorted:
+                # Keep the distortion polynomial where it is monotonic: within half an image of
+                # the frame on each side.
+                lim_x = 1.0 * self.image_width / self.focal_x
+                lim_y = 1.0 * self.image_height / self.focal_y
+                far = (np.abs(x) > lim_x) | (np.abs(y) > lim_y)
+                x, y = self.distort(x, y)
+                x, y = np.where(far, np.nan, x), np.where(far, np.nan, y)
+            u = cx + self.focal_x * x
+            v = cy + self.focal_y * y
         return u, v, depth
 
     def project(self, lon: float, lat: float, height: float) -> tuple[float, float] | None:

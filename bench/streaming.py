@@ -1,0 +1,197 @@
+"""Streaming benchmark: the bundled sample district in CesiumJS (headless Chromium, WebGL through
+SwiftShader), served by `twin serve`, built with each tile variant.
+
+Run `python -m bench.streaming`. For each variant: build the sample (`twin build` with its
+flags), serve it, then in a fresh browser context (empty cache) point the camera straight down
+at the district's centre from OVERVIEW_HEIGHT_M and load the tileset. Timed: from asking for
+tileset.json to `tileset.tilesLoaded` (every tile that view needs is loaded and ready), polled
+every 25 ms. Bytes: the bodies of every /tiles/ response as sent (Content-Length, i.e. after
+gzip where the server gzips). Median of REPEATS runs. SwiftShader renders in software, so absolute times
+are far slower than on a GPU; compare variants, not machines.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from playwright.sync_api import Browser, Request, sync_playwright
+
+from bench.common import REPO, SAMPLE, TWIN, free_port, show
+
+CESIUM = REPO / "web" / "node_modules" / "cesium" / "Build" / "Cesium"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--use-angle=swiftshader",
+    "--enable-unsafe-swiftshader",
+    "--disable-quic",
+    "--disable-background-networking",
+]
+VARIANTS = {
+    "flat": ["--tiling", "explicit", "--no-lod", "--compression", "none"],
+    "lod-meshopt (default)": [
+        "--tiling",
+        "explicit",
+        "--lod",
+        "--compression",
+        "meshopt",
+    ],
+    "implicit-lod-meshopt": ["--tiling", "implicit", "--lod", "--compression", "meshopt"],
+    "lod-meshopt from .3tz": ["--lod", "--compression", "meshopt", "--archive"],
+}
+OVERVIEW_HEIGHT_M = 5000.0
+VIEWPORT = (1280, 720)  # CSS px
+REPEATS = 3
+PAGE_PATH = "/__bench-streaming.html"
+PAGE = """<!doctype html><html><head><meta charset="utf-8">
+<script>window.CESIUM_BASE_URL = "/cesium/";</script><script src="/cesium/Cesium.js"></script>
+<style>html,body,#v{width:100%;height:100%;margin:0}</style></head><body><div id="v"></div>
+<script>
+window.overview = async (lon, lat, height) => {
+  const viewer = new Cesium.Viewer("v", {baseLayer: false, animation: false, timeline: false,
+    baseLayerPicker: false, geocoder: false, homeButton: false, sceneModePicker: false,
+    navigationHelpButton: false, infoBox: false, selectionIndicator: false});
+  viewer.camera.setView({destination: Cesium.Cartesian3.fromDegrees(lon, lat, height),
+    orientation: {heading: 0, pitch: -Cesium.Math.PI_OVER_TWO, roll: 0}});
+  let frames = 0;
+  viewer.scene.postRender.addEventListener(() => { frames += 1; });
+  const start = performance.now();
+  const tileset = await Cesium.Cesium3DTileset.fromUrl("/tiles/tileset.json");
+  viewer.scene.primitives.add(tileset);
+  const after = frames + 2;
+  while (!(frames >= after && tileset.tilesLoaded)) {
+    await new Promise((resolve) => setTimeout(resolve, 25));
+    if (performance.now() - start > 120000) throw new Error("overview not loaded in 120 s");
+  }
+  const s = tileset.statistics;
+  return {seconds: (performance.now() - start) / 1000, selected: s.selected,
+          loaded: s.numberOfLoadedTilesTotal};
+};
+</script></body></html>"""
+
+
+@dataclass
+class Transfer:
+    """/tiles/ responses seen by the page: count and encoded body bytes."""
+
+    requests: int = 0
+    bytes: int = 0
+    failed: list[str] = field(default_factory=list)
+
+
+def _serve(ws: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    process = subprocess.Popen(
+        [TWIN, "serve", str(ws), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "TWIN_TOKENS": "bench-token:viewer"},
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/healthz", timeout=2).status_code == 200:
+                return process, url
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    process.kill()
+    raise SystemExit(f"twin serve {ws} did not start")
+
+
+def _load_once(
+    browser: Browser, url: str, lon: float, lat: float
+) -> tuple[dict[str, Any], Transfer]:
+    """One overview load in a fresh context (empty cache): the page's figures and the transfer."""
+    context = browser.new_context(viewport={"width": VIEWPORT[0], "height": VIEWPORT[1]})
+    page = context.new_page()
+    page.route(
+        f"{url}{PAGE_PATH}", lambda route: route.fulfill(body=PAGE, content_type="text/html")
+    )
+    transfer = Transfer()
+
+    def finished(request: Request) -> None:
+        if "/tiles/" in request.url:
+            response = request.response()
+            if response is not None:
+                transfer.requests += 1
+                length = response.headers.get("content-length")
+                transfer.bytes += int(length) if length else len(response.body())
+
+    page.on("requestfinished", finished)
+    page.on("requestfailed", lambda r: transfer.failed.append(r.url))
+    try:
+        page.goto(f"{url}{PAGE_PATH}")
+        result: dict[str, Any] = page.evaluate("([lon, lat, h]) => window.overview(lon, lat, h)",
+                               [lon, lat, OVERVIEW_HEIGHT_M])  # fmt: skip
+        page.wait_for_timeout(200)  # let the last requestfinished events arrive
+    finally:
+        context.close()
+    return result, transfer
+
+
+def _variant(browser: Browser, name: str, flags: list[str], root: Path) -> list[object]:
+    """Build, serve and load one variant `REPEATS` times; its table row."""
+    from twin.workspace import Manifest, WorkspacePaths
+
+    ws = root / name.replace(" ", "_").replace(",", "").replace("(", "").replace(")", "")
+    subprocess.run([TWIN, "build", str(SAMPLE), "-o", str(ws), *flags], check=True,
+                   capture_output=True)  # fmt: skip
+    paths = WorkspacePaths(ws)
+    if "--archive" in flags:
+        shutil.rmtree(paths.tiles)  # serve the archive alone
+    minlon, minlat, maxlon, maxlat = Manifest.read(paths.manifest).bounds
+    process, url = _serve(ws)
+    try:
+        runs = [
+            _load_once(browser, url, (minlon + maxlon) / 2, (minlat + maxlat) / 2)
+            for _ in range(REPEATS)
+        ]
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+    failed = [u for _, t in runs for u in t.failed]
+    if failed:
+        raise SystemExit(f"{name}: failed requests {failed[:5]}")
+    seconds = statistics.median(r["seconds"] for r, _ in runs)
+    result, transfer = runs[0]
+    return [name, seconds, transfer.requests, transfer.bytes / 1024, result["selected"],
+            result["loaded"]]  # fmt: skip
+
+
+def main() -> None:
+    if not (Path(CHROMIUM).exists() and CESIUM.is_dir()):
+        print("streaming: skipped (needs /usr/bin/chromium and web/node_modules/cesium)")
+        return
+    rows = []
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        sync_playwright() as playwright,
+    ):
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            for name, flags in VARIANTS.items():
+                rows.append(_variant(browser, name, flags, Path(tmp)))
+        finally:
+            browser.close()
+    show(
+        f"Sample district overview in headless CesiumJS ({OVERVIEW_HEIGHT_M:.0f} m above the "
+        f"centre, {VIEWPORT[0]}×{VIEWPORT[1]} px; median of {REPEATS})",
+        ["variant", "s to tilesLoaded", "tile requests", "KiB transferred", "tiles drawn",
+         "tiles loaded"],
+        rows,
+    )  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
