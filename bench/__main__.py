@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import sys
 
-from bench import build, detect, rays, serve, streaming, tiles
+from bench import (
+    build,
+    build100k,
+    detect,
+    ingest,
+    latency,
+    pointcloud,
+    rays,
+    serve,
+    streaming,
+    tiles,
+)
 
 BENCHES = {
     "build": build.main,
@@ -12,7 +23,11 @@ BENCHES = {
     "serve": serve.main,
     "streaming": streaming.main,
     "detect": detect.main,
+    "latency": latency.main,
     "rays": rays.main,
+    "pointcloud": pointcloud.main,
+    "build100k": build100k.main,
+    "ingest": ingest.main,
 }
 
 

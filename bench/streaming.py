@@ -6,8 +6,8 @@ flags), serve it, then in a fresh browser context (empty cache) point the camera
 at the district's centre from OVERVIEW_HEIGHT_M and load the tileset. Timed: from asking for
 tileset.json to `tileset.tilesLoaded` (every tile that view needs is loaded and ready), polled
 every 25 ms. Bytes: the bodies of every /tiles/ response as sent (Content-Length, i.e. after
-gzip where the server gzips). Median of REPEATS runs. SwiftShader renders in software, so absolute times
-are far slower than on a GPU; compare variants, not machines.
+gzip where the server gzips). Median of REPEATS runs. SwiftShader renders in software, so
+absolute times are far slower than on a GPU; compare variants, not machines.
 """
 
 from __future__ import annotations

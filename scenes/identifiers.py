@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from scenes.errors import SceneError
+from twin.live.plates import normalise_plate
 
 PLATE = "plate"
 IDENTITY = "identity_token"
@@ -22,15 +23,8 @@ IDENTIFIER_ATTRIBUTES = (PLATE, IDENTITY)
 # watchlist name → the observation attribute it is matched on
 WATCHLISTS: dict[str, str] = {"suspended-licences": PLATE, "wanted-persons": IDENTITY}
 
-_PLATE_JUNK = re.compile(r"[\s.\-·•_]+")
 _TOKEN_JUNK = re.compile(r"\s+")
 SECRET_BYTES = 32
-
-
-def normalise_plate(text: str) -> str:
-    """Upper case, full-width folded, spaces/dots/hyphens/middle dots removed; the Chinese
-    province character is kept (``"沪a·123-45"`` → ``"沪A12345"``)."""
-    return _PLATE_JUNK.sub("", unicodedata.normalize("NFKC", text)).upper()
 
 
 def normalise_token(text: str) -> str:

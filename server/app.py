@@ -29,6 +29,7 @@ from server.routes import (
 )
 from server.routes.web import mount_web
 from server.state import TwinState
+from server.webhooks import forwarding
 from twin.settings import TwinSettings
 
 
@@ -40,7 +41,8 @@ def create_app(ws: Path, settings: TwinSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
+        async with forwarding(state.bus, state.webhooks):
+            yield
         state.close()
 
     app = FastAPI(

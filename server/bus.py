@@ -8,8 +8,10 @@ Publish and subscribe from the event loop's thread.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Protocol
 
 
@@ -22,6 +24,11 @@ class Message:
 
     def to_dict(self) -> dict[str, Any]:
         return {"topic": self.topic, "payload": self.payload}
+
+    @cached_property
+    def text(self) -> str:
+        """The wire form as compact JSON, serialised once however many subscribers send it."""
+        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
 
 
 @dataclass(eq=False)

@@ -17,6 +17,7 @@ from server.archive import ArchiveError, ArchiveTiles
 from server.auth import TokenTable
 from server.bus import LocalBus
 from server.files import TileFiles, TileSource
+from server.webhooks import WebhookDispatcher, open_dispatcher
 from twin.catalog import Catalog
 from twin.errors import WorkspaceError
 from twin.settings import TwinSettings
@@ -39,6 +40,7 @@ class TwinState:
     bus: LocalBus
     tokens: TokenTable
     tiles: TileSource
+    webhooks: WebhookDispatcher | None = None
 
     @classmethod
     def open(cls, ws: Path, settings: TwinSettings) -> TwinState:
@@ -63,6 +65,7 @@ class TwinState:
             bus=LocalBus(),
             tokens=TokenTable(settings),
             tiles=_tile_source(paths),
+            webhooks=open_dispatcher(settings, paths.root),
         )
 
     def close(self) -> None:

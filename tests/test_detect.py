@@ -7,10 +7,13 @@ import math
 import os
 import re
 import shutil
+import signal
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import cv2
@@ -18,16 +21,19 @@ import httpx
 import numpy as np
 import pytest
 import ultralytics
+import yaml
 from conftest import REPO, TOKENS, TOKENS_ENV, TWIN, LiveServer, free_port
 from pyproj import Geod
 
 from twin.cameras.camera import Camera
-from twin.cameras.raycast import MeshRaycaster
+from twin.cameras.ptz import PtzStatus, SimulatedPtz
 from twin.catalog import Catalog
 from twin.errors import TwinError
 from twin.live.client import ObservationSender
 from twin.live.detect import Detection, Detector, detections_to_observations
-from twin.live.sources import open_source
+from twin.live.ground import Ground
+from twin.live.ptz_follow import follow_ptz
+from twin.live.sources import RECONNECT_BACKOFF_S, VideoSource, open_source
 
 ASSETS = Path(ultralytics.__file__).parent / "assets"
 MODEL = REPO / "models" / "yolov8n_int8.tflite"
@@ -102,7 +108,7 @@ def test_boxes_above_the_horizon_are_left_out() -> None:
 
 
 def test_observations_land_on_roofs_with_workspace_meshes(sample_ws: Path) -> None:
-    caster = MeshRaycaster.from_workspace(sample_ws)
+    ground = Ground.from_workspace(sample_ws)
     catalog = Catalog(sample_ws / "catalog.sqlite")
     building = next(
         el for el in catalog.all("building")
@@ -113,14 +119,36 @@ def test_observations_land_on_roofs_with_workspace_meshes(sample_ws: Path) -> No
         mount_height=building.height + 30.0, pitch=-90.0,
     )  # fmt: skip
     foot = Detection("person", "person", 0.9, (395.0, 500.0, 415.0, 540.0), 1)  # foot at centre
-    (on_roof,) = detections_to_observations([foot], above, 0, raycaster=caster)
+    (on_roof,) = detections_to_observations([foot], above, 0, ground=ground)
     assert on_roof["attributes"]["on"] == building.id
+    # 30 m range, 1 px / 0.5° / 1 m camera σ: about 1.1 m
+    assert 0.5 < on_roof["attributes"]["uncertainty_m"] < 2.0
     assert on_roof["height"] == pytest.approx(building.base_height + building.height, abs=0.05)
     _, _, dist = GEOD.inv(building.lon, building.lat, on_roof["lon"], on_roof["lat"])
     assert dist < 0.01
     (flat,) = detections_to_observations([foot], above, 0)
     assert flat["height"] == pytest.approx(building.base_height, abs=0.01)
     assert "on" not in flat["attributes"]
+    far_sigma = flat["attributes"]["uncertainty_m"]  # the flat ground is farther than the roof
+    assert far_sigma > on_roof["attributes"]["uncertainty_m"]
+
+
+def test_rays_pass_through_the_building_the_camera_is_mounted_on(sample_ws: Path) -> None:
+    ground = Ground.from_workspace(sample_ws)
+    catalog = Catalog(sample_ws / "catalog.sqlite")
+    host = next(
+        el for el in catalog.all("building")
+        if el.height > 30.0 and len(catalog.containing(el.lon, el.lat, "building")) == 1
+    )  # fmt: skip
+    inside = replace(  # mounted at mid-height in the building, looking down at 45°
+        ROAD_CAMERA, lon=host.lon, lat=host.lat, ground_height=host.base_height,
+        mount_height=host.height / 2.0, pitch=-45.0,
+    )  # fmt: skip
+    foot = Detection("person", "person", 0.9, (395.0, 520.0, 415.0, 540.0), 1)
+    (through,) = detections_to_observations([foot], inside, 0, ground=ground)
+    assert through["attributes"].get("on") != host.id
+    (blocked,) = detections_to_observations([foot], inside, 0, ground=Ground(ground.world))
+    assert blocked["attributes"]["on"] == host.id  # without the host skip: its own floor/wall
 
 
 def test_image_folder_source_plays_in_order_and_loops(tmp_path: Path) -> None:
@@ -147,6 +175,68 @@ def test_video_source_drops_frames_when_processing_lags(tmp_path: Path) -> None:
         time.sleep(0.15)  # three frames' worth of work per frame
     assert seen + source.dropped == 40
     assert source.dropped >= 20
+
+
+class _MjpegServer:
+    """An HTTP MJPEG (multipart/x-mixed-replace) camera on loopback that closes each
+    connection after `per_connection` frames, like a flaky IP camera."""
+
+    def __init__(self, per_connection: int) -> None:
+        served = self.connections = []  # type: list[int]
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                served.append(1)
+                self.send_response(200)
+                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+                self.end_headers()
+                for k in range(per_connection):
+                    _, jpg = cv2.imencode(".jpg", np.full((48, 64, 3), k * 20, np.uint8))
+                    part = b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n"
+                    try:
+                        self.wfile.write(part % len(jpg) + jpg.tobytes() + b"\r\n")
+                        self.wfile.flush()
+                    except OSError:
+                        return
+                    time.sleep(0.04)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/video.mjpg"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_dropped_http_stream_is_reconnected() -> None:
+    camera = _MjpegServer(per_connection=10)
+    try:
+        source = open_source(camera.url, fps=0, loop=1)
+        frames = []
+        for frame in source.frames():
+            frames.append(frame)
+            if len(frames) == 25:
+                break
+    finally:
+        camera.close()
+    assert len(camera.connections) >= 3 and source.reconnects >= 2
+    assert [f.index for f in frames] == list(range(25))
+    assert all(f.size == (64, 48) for f in frames)
+
+
+def test_a_stream_that_stays_down_fails_after_its_tries() -> None:
+    url = f"http://127.0.0.1:{free_port()}/video.mjpg"
+    source = open_source(url, fps=0, loop=1)
+    assert isinstance(source, VideoSource)
+    source.max_tries = 2
+    start = time.monotonic()
+    with pytest.raises(TwinError, match="cannot open video source"):
+        next(iter(source.frames()))
+    assert time.monotonic() - start >= RECONNECT_BACKOFF_S  # it waited before the second try
 
 
 def _error_line(result: subprocess.CompletedProcess[str]) -> str:
@@ -267,3 +357,113 @@ def test_twin_detect_unknown_camera_fails_in_one_line(
 def test_detector_rejects_a_missing_model(tmp_path: Path) -> None:
     with pytest.raises(TwinError, match="does not exist"):
         Detector(tmp_path / "nope.tflite")
+
+
+def _feeds_config(tmp_path: Path, image_folder: Path, feeds: list[dict[str, object]]) -> Path:
+    config = tmp_path / "feeds.yaml"
+    config.write_text(yaml.safe_dump(feeds))
+    return config
+
+
+def test_twin_detect_runs_several_feeds_from_a_config(
+    live_server: LiveServer, image_folder: Path, tmp_path: Path
+) -> None:
+    ptz = "camera:cam-lujiazui-ptz"
+    config = _feeds_config(
+        tmp_path, image_folder,
+        [{"source": "frames", "camera": SAMPLE_CAMERA}, {"source": "frames", "camera": ptz}],
+    )  # fmt: skip
+    result = _detect(
+        ["--config", str(config), "--server", live_server.url, "--token", TOKENS["ingest"],
+         "--fps", "10", "--workspace", str(live_server.ws)]
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("worker started") == 2
+    assert result.stderr.count("worker finished") == 2
+    pids = set(re.findall(r"worker started \(pid (\d+)\)", result.stderr))
+    assert len(pids) == 2  # one process per feed
+    with live_server.client("viewer") as client:
+        road = _live_entities(client, SAMPLE_CAMERA)
+        turning = _live_entities(client, ptz)
+    assert road and turning
+    for entity in road + turning:
+        assert entity["attributes"]["uncertainty_m"] > 0
+
+
+def test_a_killed_worker_is_restarted_and_ctrl_c_stops_cleanly(
+    live_server: LiveServer, image_folder: Path, tmp_path: Path
+) -> None:
+    config = _feeds_config(tmp_path, image_folder, [{"source": "frames", "camera": SAMPLE_CAMERA}])
+    process = subprocess.Popen(
+        [TWIN, "detect", "--config", str(config), "--server", live_server.url,
+         "--token", TOKENS["ingest"], "--fps", "5", "--loop", "0"],
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(process.stderr.readline, "")))  # type: ignore[union-attr]
+    reader.start()
+
+    def wait_for(pattern: str, count: int = 1, timeout: float = 90.0) -> list[str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = [m for line in list(lines) if (m := re.search(pattern, line))]
+            if len(found) >= count:
+                return [m.group(1) if m.groups() else m.group(0) for m in found]
+            time.sleep(0.1)
+        raise AssertionError(f"no {pattern!r} in {''.join(lines)}")
+
+    try:
+        (pid,) = wait_for(r"worker started \(pid (\d+)\)")
+        with live_server.client("viewer") as client:
+            deadline = time.monotonic() + 90
+            while not _live_entities(client, SAMPLE_CAMERA) and time.monotonic() < deadline:
+                time.sleep(0.5)
+        os.kill(int(pid), signal.SIGKILL)
+        wait_for(r"exited with code -9; restarting")
+        second = wait_for(r"worker started \(pid (\d+)\)", count=2)[1]
+        assert second != pid
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        reader.join(timeout=10)
+    assert any("stopping the workers" in line for line in lines)
+    with pytest.raises(ProcessLookupError):  # the worker went with the supervisor
+        os.kill(int(second), 0)
+
+
+def test_a_bad_feeds_config_fails_in_one_line(tmp_path: Path, image_folder: Path) -> None:
+    config = _feeds_config(
+        tmp_path, image_folder, [{"source": "frames", "camera": SAMPLE_CAMERA, "fsp": 3}]
+    )
+    line = _error_line(_detect(["--config", str(config)]))
+    assert "row 1" in line and "fsp" in line
+    assert "--config" in _error_line(_detect([]))
+
+
+def test_follow_ptz_moves_the_camera_on_the_server(live_server: LiveServer) -> None:
+    camera_id = "camera:cam-lujiazui-ptz"
+    seconds = [0.0]
+    head = SimulatedPtz(135.0, -15.0, sweep_deg=60.0, speed_dps=5.0, clock=lambda: seconds[0])
+    stop = threading.Event()
+    seen: list[float] = []
+
+    class Steps:  # advance the simulated clock 4 s per read; stop after three moves
+        def status(self) -> PtzStatus:
+            seconds[0] += 4.0
+            if len(seen) == 2:
+                stop.set()
+            status = head.status()
+            seen.append(status.pan)
+            return status
+
+    moves = follow_ptz(live_server.url, TOKENS["operator"], camera_id, Steps(), stop=stop,
+                       period_s=0.01)  # fmt: skip
+    assert moves == 3 and seen == [125.0, 145.0, 165.0]  # 20° a read from 105°
+    with live_server.client("viewer") as client:
+        described = client.get(f"/api/cameras/{camera_id}").json()
+    assert described["ptz"]["pan"] == pytest.approx(165.0)
+    assert described["heading"] == pytest.approx(165.0) and described["pitch"] == -15.0
+    with pytest.raises(TwinError, match="refused"):
+        follow_ptz(live_server.url, TOKENS["viewer"], camera_id, head, stop=threading.Event())

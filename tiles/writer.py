@@ -113,6 +113,7 @@ def write_tileset(
     compression: Compression = "none",
     archive: bool = False,
     metadata: TilesetMetadata | None = None,
+    extra_children: Sequence[Tile] = (),
 ) -> TilesetReport:
     """Write ``out_dir/tileset.json`` and its content.
 
@@ -144,6 +145,9 @@ def write_tileset(
         Also write the folder as a single ``.3tz`` archive at ``out_dir.with_suffix(".3tz")``.
     metadata
         Dataset metadata written as the tileset ``schema``, ``metadata`` and layer ``groups``.
+    extra_children
+        Tiles already written under `out_dir` (e.g. point-cloud external tilesets, boxes in
+        the ENU frame) hung under the root beside buildings and terrain.
     """
     matrix = np.asarray(enu_to_ecef, dtype=float)
     if matrix.shape != (4, 4) or not np.isfinite(matrix).all():
@@ -185,8 +189,9 @@ def write_tileset(
         content = terrain_glb(terrain, compression)
         _save(out_dir / TERRAIN_URI, content, written)
         children.append(_leaf(content, Content(TERRAIN_URI, group_index.get(TERRAIN_GROUP))))
+    children.extend(extra_children)
     if not children:
-        raise TilesError("nothing to write: no buildings and no terrain")
+        raise TilesError("nothing to write: no buildings, terrain or point cloud")
     box = BoundingVolume.union([c.bounding_volume for c in children])
     root = Tile(box, _error(box), refine="ADD", transform=matrix, children=children)
     implicit = tiling == "implicit" and bool(features)

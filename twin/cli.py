@@ -134,8 +134,12 @@ def demo(
 
 @app.command()
 def detect(
-    source: Annotated[str, typer.Argument(help="Video file, image folder, image or stream URL")],
-    camera: Annotated[str, typer.Option("--camera", help="Camera element id (from the catalog)")],
+    source: Annotated[
+        str | None, typer.Argument(help="Video file, image folder, image or stream URL")
+    ] = None,
+    camera: Annotated[
+        str | None, typer.Option("--camera", help="Camera element id (from the catalog)")
+    ] = None,
     model: Annotated[Path, typer.Option(help="Detector model (any ultralytics format)")] = (
         BUNDLED_MODEL
     ),
@@ -146,10 +150,29 @@ def detect(
     ] = None,
     loop: Annotated[int, typer.Option(help="Play the source this many times (0 = forever)")] = 1,
     fps: Annotated[float, typer.Option(help="Frames per second for image folders")] = 2.0,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="YAML list of feeds {source, camera, model?, fps?}: one worker each"),
+    ] = None,
 ) -> None:
-    """Detect and track people and vehicles and send them to the server as observations."""
+    """Detect and track people and vehicles and send them to the server as observations:
+    SOURCE with --camera, or every feed of --config in its own supervised worker process."""
     from twin.live.detect import run_detection
+    from twin.live.feeds import run_feeds
 
+    if config is not None and (source is not None or camera is not None):
+        raise _fail(TwinError("give either --config or SOURCE with --camera, not both"))
+    if config is not None:
+        try:
+            run_feeds(
+                config, model=model, fps=fps, loop=loop, server=server, token=token,
+                workspace=workspace, console=console,
+            )  # fmt: skip
+        except _domain_errors() as err:
+            raise _fail(err) from None
+        return
+    if source is None or camera is None:
+        raise _fail(TwinError("give SOURCE and --camera, or --config FEEDS.yaml"))
     try:
         stats = run_detection(
             source, camera, model=model, server=server, token=token, workspace=workspace,
@@ -159,7 +182,7 @@ def detect(
         raise _fail(err) from None
     console.print(
         f"[green]done[/]: {stats.frames} frames, {stats.observations} observations sent, "
-        f"{stats.fps:.1f} fps"
+        f"{stats.fps:.1f} fps, {stats.dropped} frames dropped, {stats.reconnects} reconnects"
     )
 
 

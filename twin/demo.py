@@ -24,6 +24,8 @@ from twin.settings import TwinSettings
 
 DEMO_CAMERA = "camera:cam-bund-road"
 DEMO_FRAMES = 24
+DEMO_PTZ = {"camera:cam-lujiazui-ptz": (135.0, -15.0), "camera:cam-pearl-eagle": (247.0, -20.0)}
+"""PTZ cameras of the sample swept by `SimulatedPtz`: centre pan (= heading, deg) and tilt."""
 
 
 def cache_root() -> Path:
@@ -75,7 +77,15 @@ def pan_frames(out: Path, count: int = DEMO_FRAMES) -> Path:
     return out
 
 
-def _replay(server: str, token: str, frames: Path, console: Console) -> None:
+def _sweep_ptz(server: str, token: str, camera_id: str, pan: float, tilt: float) -> None:
+    """Turn a sample PTZ camera back and forth (simulated head) through the live API."""
+    from twin.cameras.ptz import SimulatedPtz
+    from twin.live.ptz_follow import follow_ptz
+
+    follow_ptz(server, token, camera_id, SimulatedPtz(pan, tilt), stop=threading.Event())
+
+
+def _replay(server: str, token: str, frames: Path, ws: Path, console: Console) -> None:
     """Wait for the server, then run the detector over the frames forever."""
     from twin.cli import BUNDLED_MODEL
     from twin.live.detect import run_detection
@@ -90,7 +100,7 @@ def _replay(server: str, token: str, frames: Path, console: Console) -> None:
     try:
         run_detection(
             str(frames), DEMO_CAMERA, model=BUNDLED_MODEL, server=server, token=token,
-            workspace=None, loop=0, fps=2.0, console=console,
+            workspace=ws, loop=0, fps=2.0, console=console,
         )  # fmt: skip
     except TwinError as err:
         console.print(f"[red]live replay stopped:[/] {err.one_line()}")
@@ -111,8 +121,11 @@ def run_demo(src: Path, *, host: str, port: int, rebuild: bool, console: Console
     settings = TwinSettings(tokens=tokens, host=host, port=port)
     url = f"http://{host}:{port}"
     threading.Thread(
-        target=_replay, args=(url, ingest_token, frames, console), daemon=True, name="replay"
+        target=_replay, args=(url, ingest_token, frames, ws, console), daemon=True, name="replay"
     ).start()
+    for camera_id, (pan, tilt) in DEMO_PTZ.items():
+        args = (url, page_token, camera_id, pan, tilt)
+        threading.Thread(target=_sweep_ptz, args=args, daemon=True, name=camera_id).start()
     console.print(
         f"\n[bold green]District twin demo[/] — open [link]{url}/?token={page_token}[/link]\n"
         f"  operator token: {page_token}   ingest token: {ingest_token}\n"

@@ -46,6 +46,16 @@ class TwinSettings(BaseSettings):
         title="Site secret for the keyed hashes of plates and identity tokens (default: a random "
         "secret created once in WS/secret.key, mode 0600)",
     )
+    webhooks: str = Field(
+        default="",
+        title="Per-unit alert webhooks: a JSON object {unit: URL, '*': URL for the rest}, or the "
+        "path of a JSON file holding one",
+    )
+    webhook_secret: SecretStr | None = Field(
+        default=None,
+        title="Key of the webhooks' HMAC signatures (default: a random key created once in "
+        "WS/webhook.key, mode 0600)",
+    )
 
     @cached_property
     def token_roles(self) -> dict[str, str]:

@@ -53,7 +53,7 @@ async def _send_snapshot(websocket: WebSocket, state: TwinState) -> None:
 async def _pump(websocket: WebSocket, sub: Subscription) -> None:
     while True:
         message = await sub.get()
-        await websocket.send_json(message.to_dict())
+        await websocket.send_text(message.text)
 
 
 async def _drain(websocket: WebSocket) -> None:

@@ -25,6 +25,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from tiles.model import FeatureMesh, TerrainMesh, TilesetMetadata
+from tiles.spec import Tile
 from tiles.writer import write_tileset
 from twin.build.buildings import building_height, extrude, footprint, footprint_sample_points
 from twin.build.drone import drone_surface, survey_area
@@ -38,6 +39,7 @@ from twin.build.elements import (
 from twin.build.meshes import write_building_mesh, write_terrain_mesh
 from twin.build.ndsm import SurfaceHeights
 from twin.build.ortho import textured_terrain
+from twin.build.pointcloud import CloudFile, cloud_tiles, open_clouds
 from twin.build.sources import LayerData, parse_crs, read_layer
 from twin.build.terrain import TIN_MAX_ERROR_M, Dtm, ground_heights, read_dtm, terrain_tin
 from twin.catalog import CatalogWriter, Element
@@ -190,7 +192,7 @@ def _build(
         if config.drone.dtm:
             with report.timed("read_dtm"):
                 dtm = read_dtm(src / config.drone.dtm, default_crs=config.crs, area=area)
-        _check_other_inputs(src, config, report)
+        clouds = open_clouds(src, config.drone.pointcloud, config.crs)
         footprints = _footprints(layers.get("buildings"), report)
         surface = None
         if config.drone.dsm:
@@ -218,6 +220,10 @@ def _build(
                 "vertices": len(positions), "triangles": len(triangles),
                 "max_error_m": TIN_MAX_ERROR_M, "dtm_cells": list(dtm.heights.shape),
             }  # fmt: skip
+        cloud_tiles_written: list[Tile] = []
+        if clouds:
+            with report.timed("pointcloud"):
+                cloud_tiles_written = _point_clouds(clouds, frame, paths, progress, report)
         with report.timed("tiles"):
             task = progress.add_task("writing tiles", total=len(buildings.meshes))
             tiles_report = write_tileset(
@@ -227,6 +233,7 @@ def _build(
                 lod=config.build.lod, tiling=config.build.tiling,
                 compression=config.build.compression, archive=config.build.archive,
                 metadata=_tiles_metadata(config, layers, built_at),
+                extra_children=cloud_tiles_written,
             )  # fmt: skip
         with report.timed("meshes"):
             write_building_mesh(paths.building_mesh, buildings.meshes)
@@ -253,18 +260,19 @@ def _read_layers(
     return layers
 
 
-def _check_other_inputs(src: Path, config: SourceConfig, report: _Report) -> None:
-    """Drone products not read elsewhere are checked to exist and listed as not yet used."""
-    others = [("pointcloud", p) for p in config.drone.pointcloud]
-    unused = []
-    for key, name in others:
-        if name is None:
-            continue
-        if not (src / name).is_file():
-            raise InputError("file not found", file=str(src / name), layer="drone", field=key)
-        unused.append(name)
-    if unused:
-        report.extra["not_used_yet"] = unused
+def _point_clouds(
+    clouds: list[CloudFile],
+    frame: LocalFrame,
+    paths: WorkspacePaths,
+    progress: Progress,
+    report: _Report,
+) -> list[Tile]:
+    """Tile every point cloud under the tiles folder; the tiles to hang under the root."""
+    task = progress.add_task("tiling point clouds", total=sum(c.count for c in clouds))
+    tiles, report.extra["pointcloud"] = cloud_tiles(
+        clouds, frame, paths.tiles, progress=lambda n: progress.update(task, completed=n)
+    )
+    return tiles
 
 
 @dataclass

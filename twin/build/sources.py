@@ -24,6 +24,7 @@ import shapely
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 
+from twin.build.gcj02 import gcj02_to_wgs84, is_gcj02
 from twin.config import SOURCE_FILE, LayerConfig
 from twin.errors import InputError
 
@@ -78,7 +79,10 @@ class LayerData:
 
 
 def parse_crs(text: str, *, file: str, layer: str | None, field: str) -> CRS:
-    """A pyproj CRS from twin.yaml text (``EPSG:4549``, WKT, PROJ string); InputError if unknown."""
+    """A pyproj CRS from twin.yaml text (``EPSG:4549``, WKT, PROJ string); InputError if unknown.
+    ``GCJ-02`` gives lon/lat (`read_layer` then removes the offset, see `twin.build.gcj02`)."""
+    if is_gcj02(text):
+        return CRS.from_epsg(4326)
     try:
         return CRS.from_user_input(text)
     except CRSError as exc:
@@ -116,6 +120,7 @@ def read_layer(src: Path, key: str, config: LayerConfig, default_crs: str | None
     if not isinstance(frame, gpd.GeoDataFrame):
         raise InputError("the file holds no geometry column", file=file, layer=key)
     source_crs = _source_crs(frame, config, default_crs, src=src, file=file, layer=key)
+    gcj = is_gcj02(config.crs) or (frame.crs is None and not config.crs and is_gcj02(default_crs))
     frame = frame.set_crs(source_crs, allow_override=True)
     present = ~(frame.geometry.isna() | frame.geometry.is_empty)
     frame = frame[present]
@@ -129,6 +134,8 @@ def read_layer(src: Path, key: str, config: LayerConfig, default_crs: str | None
             field="crs",
         ) from exc
     frame = frame.set_geometry(shapely.force_2d(frame.geometry.values)).reset_index(drop=True)
+    if gcj:
+        frame = frame.set_geometry(gcj02_to_wgs84(frame.geometry.values))
     columns, attribute_columns = _resolve_columns(frame, config, file=file, layer=key)
     return LayerData(
         key=key,
@@ -137,7 +144,7 @@ def read_layer(src: Path, key: str, config: LayerConfig, default_crs: str | None
         frame=frame,
         columns=columns,
         attribute_columns=attribute_columns,
-        source_crs=source_crs.to_string(),
+        source_crs="GCJ-02" if gcj else source_crs.to_string(),
         without_geometry=int((~present).sum()),
     )
 

@@ -1,5 +1,6 @@
 """The detection worker (`twin detect`): frames → YOLO + ByteTrack → rays from the camera onto the
-ground → observations POSTed to the twin server.
+ground (terrain and buildings) → tracks smoothed in world coordinates → observations POSTed to
+the twin server.
 
 One worker serves one camera; run one process per feed to scale out (DESIGN.md, "Scale path").
 """
@@ -13,12 +14,14 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn
 
-from twin.cameras.raycast import MeshRaycaster
 from twin.errors import WorkspaceError
 from twin.live.client import ObservationSender, fetch_camera
 from twin.live.detector import Detection, Detector
+from twin.live.enrich import CropEnricher
+from twin.live.ground import Ground
 from twin.live.observations import detections_to_observations
 from twin.live.sources import open_source
+from twin.live.tracking import WorldTracker
 
 __all__ = ["Detection", "DetectionStats", "Detector", "detections_to_observations", "run_detection"]
 
@@ -29,23 +32,24 @@ FLUSH_TIMEOUT_S = 15.0
 class DetectionStats:
     """What a run did: frames processed, observations delivered, detection throughput (frames
     per second of processing time, pacing waits excluded), frames skipped to keep up with real
-    time, observations not delivered."""
+    time, observations not delivered, reconnections to the source."""
 
     frames: int = 0
     observations: int = 0
     fps: float = 0.0
     dropped: int = 0
     unsent: int = 0
+    reconnects: int = 0
 
 
-def _raycaster(workspace: Path | None, console: Console) -> MeshRaycaster | None:
+def _ground(workspace: Path | None, console: Console) -> Ground:
     if workspace is None:
-        return None
+        return Ground.flat()
     try:
-        return MeshRaycaster.from_workspace(workspace)
+        return Ground.from_workspace(workspace)
     except WorkspaceError as err:
         console.print(f"[yellow]warning:[/] {err.one_line()}; using flat ground")
-        return None
+        return Ground.flat()
 
 
 def run_detection(
@@ -59,6 +63,7 @@ def run_detection(
     loop: int,
     fps: float,
     console: Console,
+    enricher: CropEnricher | None = None,
 ) -> DetectionStats:
     """Detect and track people and vehicles in `source` and send them as observations.
 
@@ -69,10 +74,13 @@ def run_detection(
     model : ultralytics model file. server, token : twin server URL and ingest bearer token.
     workspace : workspace whose terrain/building meshes the rays land on (else flat ground).
     loop : play the source this many times (0 = forever). fps : frame rate of image sources.
+    enricher : reads plates and runs vehicle classifiers on vehicle crops (default: none;
+        `twin.live.enrich.CropEnricher.standard()` reads plates and judges truck covers).
     """
     camera = fetch_camera(server, camera_id, token)
     frames = open_source(source, fps=fps, loop=loop)
-    raycaster = _raycaster(workspace, console)
+    ground = _ground(workspace, console)
+    tracker = WorldTracker()
     detector = Detector(model)
     detector.warm_up()
     sender = ObservationSender(server, token)
@@ -86,14 +94,17 @@ def run_detection(
                 for frame in frames.frames():
                     tick = time.monotonic()
                     detections = detector.detect(frame.image)
+                    extra = None
+                    if enricher is not None:
+                        extra = enricher.attributes(frame.image, detections, frame.index)
                     observations = detections_to_observations(
                         detections, camera, frame.index, frame.time,
-                        frame_size=frame.size, raycaster=raycaster,
+                        frame_size=frame.size, ground=ground, extra=extra,
                     )  # fmt: skip
-                    sender.send(observations)
+                    sender.send(tracker.update(observations))
                     busy += time.monotonic() - tick
                     stats.frames += 1
-                    stats.dropped = frames.dropped
+                    stats.dropped, stats.reconnects = frames.dropped, frames.reconnects
                     stats.fps = stats.frames / busy if busy > 0 else 0.0
                     progress.update(
                         task,

@@ -5,6 +5,12 @@ Pacing: frame *i* of a pass is due ``i / fps`` seconds after the pass started. A
 for frames that are early; a video or stream skips (grabs without decoding) frames that are
 more than one frame late and counts them in `dropped`, so detection keeps up with real time.
 Image folders never drop: each image is shown.
+
+Reconnection: a stream that fails to open or stops delivering frames is reopened with
+exponential backoff (`RECONNECT_BACKOFF_S` doubling up to `RECONNECT_MAX_S`), forever unless
+`max_tries` is given; each reopening after a drop counts in `reconnects`. A video file that
+cannot be opened (being replaced, say) is retried `FILE_OPEN_TRIES` times; a file that ends
+early (truncated) ends its pass.
 """
 
 from __future__ import annotations
@@ -26,8 +32,9 @@ log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 DEFAULT_VIDEO_FPS = 25.0
-RECONNECT_TRIES = 5
+FILE_OPEN_TRIES = 3
 RECONNECT_BACKOFF_S = 0.5
+RECONNECT_MAX_S = 30.0
 
 
 @dataclass(frozen=True)
@@ -69,11 +76,13 @@ class _Clock:
 
 
 class FrameSource:
-    """Base of the sources: iterate `frames()`; `dropped` counts frames skipped to keep up."""
+    """Base of the sources: iterate `frames()`; `dropped` counts frames skipped to keep up,
+    `reconnects` the times a dropped stream was reopened."""
 
     def __init__(self, loop: int) -> None:
         self.loop = loop
         self.dropped = 0
+        self.reconnects = 0
 
     def frames(self) -> Iterator[Frame]:
         raise NotImplementedError
@@ -104,24 +113,29 @@ class ImageSource(FrameSource):
 
 
 class VideoSource(FrameSource):
-    """A video file or stream read with OpenCV, in real time; streams reconnect with backoff."""
+    """A video file or stream read with OpenCV (FFmpeg), in real time; streams reconnect with
+    backoff (at most `max_tries` openings in a row; None: forever)."""
 
-    def __init__(self, uri: str, loop: int, *, is_stream: bool) -> None:
+    def __init__(
+        self, uri: str, loop: int, *, is_stream: bool, max_tries: int | None = None
+    ) -> None:
         super().__init__(loop)
         self.uri, self.is_stream = uri, is_stream
+        self.max_tries = max_tries if is_stream else FILE_OPEN_TRIES
 
     def _open(self) -> cv2.VideoCapture:
-        tries = RECONNECT_TRIES if self.is_stream else 1
-        for attempt in range(tries):
+        attempt = 0
+        while True:
             cap = cv2.VideoCapture(self.uri)
             if cap.isOpened():
                 return cap
             cap.release()
-            if attempt + 1 < tries:
-                delay = RECONNECT_BACKOFF_S * 2**attempt
-                log.warning("cannot open %s, retrying in %.1f s", self.uri, delay)
-                time.sleep(delay)
-        raise TwinError(f"cannot open video source {self.uri}")
+            attempt += 1
+            if self.max_tries is not None and attempt >= self.max_tries:
+                raise TwinError(f"cannot open video source {self.uri} ({attempt} tries)")
+            delay = min(RECONNECT_MAX_S, RECONNECT_BACKOFF_S * 2 ** (attempt - 1))
+            log.warning("cannot open %s, retrying in %.1f s", self.uri, delay)
+            time.sleep(delay)
 
     def frames(self) -> Iterator[Frame]:
         index = 0
@@ -130,30 +144,30 @@ class VideoSource(FrameSource):
             try:
                 fps = cap.get(cv2.CAP_PROP_FPS)
                 clock = _Clock(fps if 1.0 <= fps <= 240.0 else DEFAULT_VIDEO_FPS)
-                i, failures = 0, 0
+                i, barren = 0, 0
                 while True:
-                    lag = clock.lag(i)
-                    if lag > 1.0 / clock.fps:
-                        if not cap.grab():
-                            break
-                        self.dropped += 1
-                        i += 1
-                        continue
-                    clock.wait(i)
-                    ok, image = cap.read()
+                    late = clock.lag(i) > 1.0 / clock.fps
+                    if not late:
+                        clock.wait(i)
+                    ok, image = (cap.grab(), None) if late else cap.read()
                     if not ok:
-                        if not self.is_stream or failures >= RECONNECT_TRIES:
+                        if not self.is_stream:
                             break
-                        failures += 1
                         cap.release()
-                        time.sleep(RECONNECT_BACKOFF_S * 2 ** (failures - 1))
+                        delay = min(RECONNECT_MAX_S, RECONNECT_BACKOFF_S * 2**barren) * (barren > 0)
+                        barren += 1  # drops in a row without a frame back off
+                        log.warning("stream %s dropped; reconnecting in %.1f s", self.uri, delay)
+                        time.sleep(delay)
                         cap = self._open()
+                        self.reconnects += 1
                         clock, i = _Clock(clock.fps), 0
                         continue
-                    failures = 0
+                    i, barren = i + 1, 0
+                    if late:
+                        self.dropped += 1
+                        continue
                     yield Frame(index, np.asarray(image, np.uint8), datetime.now(UTC))
                     index += 1
-                    i += 1
             finally:
                 cap.release()
 

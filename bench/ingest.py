@@ -1,0 +1,221 @@
+"""Ingest benchmark: sustained `POST /api/observations` into `twin serve` (the bundled sample,
+every shipped app enabled, plus the sample's rule file) while 50 WebSocket clients listen on
+`/ws/live`, one of them deliberately slow.
+
+Measured: observations/s accepted (committed before each reply), and the latency from the start
+of the POST that raised an alert to that alert's arrival on each fast client (p50/p99). Every
+batch holds one uncovered muck truck on a new track (→ one `muck-truck` alert) and one car whose
+plate is on the suspended-licence list (→ `suspended-licence` alert, per-track cooldown); the
+rest are people and cars moving about. The slow client sleeps SLOW_READ_S after each message;
+the bus drops the oldest messages of its bounded queue, which the server logs on disconnect
+(printed here). Server and load generator share the machine's cores.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import re
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import websockets
+
+from bench.common import SAMPLE, TWIN, free_port, percentiles, show
+
+TOKEN = "bench-admin"
+CAMERA = "camera:cam-bund-road"
+CENTRE = (121.4880, 31.2390)
+PLATE = "沪B·54321"
+CLIENTS = 50
+SLOW_READ_S = 0.05
+POSTERS = 4
+BATCH = 250
+DURATION_S = 15.0
+ALERT_PREFIX = '{"topic":"alert"'  # starlette sends compact JSON
+
+
+@dataclass
+class Listener:
+    """A /ws/live client: arrival time (perf_counter) of each alert id, messages read."""
+
+    slow: bool
+    arrivals: dict[str, float] = field(default_factory=dict)
+    messages: int = 0
+
+
+async def listen(url: str, listener: Listener, ready: asyncio.Event, stop: asyncio.Event) -> None:
+    async with websockets.connect(url, max_size=None, max_queue=64) as ws:
+        while not stop.is_set():
+            try:
+                raw = await asyncio.wait_for(ws.recv(), timeout=0.5)
+            except TimeoutError:
+                continue
+            text = raw if isinstance(raw, str) else raw.decode()
+            listener.messages += 1
+            if text.startswith('{"topic":"ready"'):
+                ready.set()
+            elif text.startswith(ALERT_PREFIX):
+                match = re.search(r'"id":"([0-9a-f]{32})"', text)
+                if match and match.group(1) not in listener.arrivals:
+                    listener.arrivals[match.group(1)] = time.perf_counter()
+            if listener.slow:
+                await asyncio.sleep(SLOW_READ_S)
+
+
+def _obs(cls: str, track: str, lon: float, lat: float, **attributes: Any) -> dict[str, Any]:
+    kind = "person" if cls == "person" else "vehicle"
+    return {"kind": kind, "cls": cls, "source": CAMERA, "track_id": track, "lon": lon,
+            "lat": lat, "attributes": attributes}  # fmt: skip
+
+
+def batch(n: int, rng: random.Random) -> list[dict[str, Any]]:
+    """One request: people and cars on 2,000 tracks, an uncovered truck, a listed plate."""
+    items = [
+        _obs(
+            "person" if rng.random() < 0.7 else "car",
+            str(rng.randrange(2000)),
+            CENTRE[0] + rng.uniform(-0.004, 0.004),
+            CENTRE[1] + rng.uniform(-0.003, 0.003),
+        )
+        for _ in range(BATCH - 2)
+    ]
+    items.append(_obs("truck", f"truck-{n}", *CENTRE, covered=False))
+    items.append(_obs("car", f"plate-{n}", *CENTRE, plate=PLATE))
+    return items
+
+
+async def post_for(
+    client: httpx.AsyncClient, seconds: float, counter: list[int], sent: dict[str, float]
+) -> int:
+    """POST batches until `seconds` have passed; observations accepted."""
+    rng = random.Random(len(sent))
+    accepted = 0
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        counter[0] += 1
+        body = {"observations": batch(counter[0], rng)}
+        start = time.perf_counter()
+        r = await client.post("/api/observations", json=body)
+        r.raise_for_status()
+        reply = r.json()
+        accepted += reply["accepted"]
+        for alert_id in reply["alerts"]:
+            sent[alert_id] = start
+    return accepted
+
+
+@dataclass
+class Result:
+    accepted: int
+    requests: int
+    elapsed_s: float
+    listeners: list[Listener]
+    sent: dict[str, float]  # alert id → perf_counter at the start of the POST that raised it
+
+
+async def run(url: str) -> Result:
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as client:
+        r = await client.post(
+            "/api/watchlists/suspended-licences/entries", json={"value": PLATE, "reason": "bench"}
+        )
+        r.raise_for_status()
+        ws_url = url.replace("http", "ws") + f"/ws/live?token={TOKEN}"
+        listeners = [Listener(slow=i == 0) for i in range(CLIENTS)]
+        stop = asyncio.Event()
+        readies = [asyncio.Event() for _ in listeners]
+        tasks = [asyncio.create_task(listen(ws_url, li, ev, stop))
+                 for li, ev in zip(listeners, readies, strict=True)]  # fmt: skip
+        await asyncio.wait_for(asyncio.gather(*(ev.wait() for ev in readies)), 60)
+        sent: dict[str, float] = {}
+        counter = [0]
+        start = time.perf_counter()
+        accepted = sum(
+            await asyncio.gather(
+                *(post_for(client, DURATION_S, counter, sent) for _ in range(POSTERS))
+            )
+        )
+        elapsed = time.perf_counter() - start
+        await asyncio.sleep(3.0)  # let the fast clients catch up
+        stop.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return Result(accepted, counter[0], elapsed, listeners, sent)
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        ws = tmp / "ws"
+        subprocess.run([TWIN, "build", str(SAMPLE), "-o", str(ws)], check=True, capture_output=True)
+        port = free_port()
+        log_path = tmp / "server.log"
+        with open(log_path, "wb") as log:
+            server = subprocess.Popen(
+                [TWIN, "serve", str(ws), "--port", str(port)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "TWIN_TOKENS": f"{TOKEN}:admin"},
+            )
+            url = f"http://127.0.0.1:{port}"
+            try:
+                deadline = time.monotonic() + 60
+                while True:
+                    try:
+                        if httpx.get(url + "/healthz", timeout=2).status_code == 200:
+                            break
+                    except httpx.HTTPError:
+                        if time.monotonic() > deadline:
+                            raise
+                    time.sleep(0.2)
+                result = asyncio.run(run(url))
+                time.sleep(4.0)  # the server logs each client's drops on disconnect
+            finally:
+                server.terminate()
+                server.wait()
+        server_log = log_path.read_text(errors="replace")
+    sent = result.sent
+    fast = [li for li in result.listeners if not li.slow]
+    slow = next(li for li in result.listeners if li.slow)
+    latencies = [(li.arrivals[a] - t0) * 1000.0 for li in fast
+                 for a, t0 in sent.items() if a in li.arrivals]  # fmt: skip
+    missing = sum(a not in li.arrivals for li in fast for a in sent)
+    drops = [int(n) for n in re.findall(r"dropped (\d+) message", server_log)]
+    print(f"server: {len(drops)} client(s) reported drops: {drops}")
+    lat = percentiles(latencies) if latencies else {"p50": float("nan"), "p99": float("nan")}
+    show(
+        f"Ingest: {POSTERS} posters × {BATCH} obs/request for {DURATION_S:.0f} s, "
+        f"{CLIENTS} WebSocket clients (1 slow)",
+        [
+            "obs/s",
+            "requests",
+            "alerts",
+            "alert p50 ms",
+            "alert p99 ms",
+            "alerts missed (fast)",
+            "slow client: alerts seen",
+            "bus drops (all clients)",
+        ],
+        [
+            (
+                result.accepted / result.elapsed_s,
+                result.requests,
+                len(sent),
+                lat["p50"],
+                lat["p99"],
+                missing,
+                len(slow.arrivals),
+                sum(drops),
+            )
+        ],
+    )
+
+
+if __name__ == "__main__":
+    main()
