@@ -154,10 +154,19 @@ def detect(
         Path | None,
         typer.Option(help="YAML list of feeds {source, camera, model?, fps?}: one worker each"),
     ] = None,
+    enrich: Annotated[
+        bool,
+        typer.Option(
+            "--plates/--no-plates",
+            help="Read licence plates (PP-OCR) and run vehicle classifiers (truck cover) on "
+            "vehicle crops, once a second per track",
+        ),
+    ] = False,
 ) -> None:
     """Detect and track people and vehicles and send them to the server as observations:
     SOURCE with --camera, or every feed of --config in its own supervised worker process."""
     from twin.live.detect import run_detection
+    from twin.live.enrich import CropEnricher
     from twin.live.feeds import run_feeds
 
     if config is not None and (source is not None or camera is not None):
@@ -174,9 +183,10 @@ def detect(
     if source is None or camera is None:
         raise _fail(TwinError("give SOURCE and --camera, or --config FEEDS.yaml"))
     try:
+        enricher = CropEnricher.standard() if enrich else None
         stats = run_detection(
             source, camera, model=model, server=server, token=token, workspace=workspace,
-            loop=loop, fps=fps, console=console,
+            loop=loop, fps=fps, console=console, enricher=enricher,
         )  # fmt: skip
     except _domain_errors() as err:
         raise _fail(err) from None

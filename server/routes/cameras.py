@@ -7,13 +7,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from server.auth import Principal, bearer_token, require
 from server.cameras import camera_rig
 from server.deps import get_state
+from server.frames import MAX_FRAME_BYTES, frame_store, media_type, still_frame
 from server.state import TwinState
 from twin.cameras.calibrate import PointPair
 from twin.cameras.drone import DroneTelemetry, Gimbal
@@ -199,3 +200,51 @@ async def drone_telemetry(
     record = await run_in_threadpool(rig.update_drone, drone_id, body.telemetry())
     state.bus.publish("drone", record)
     return record
+
+
+@router.put("/cameras/{camera_id}/frame", status_code=status.HTTP_204_NO_CONTENT)
+async def put_frame(
+    camera_id: str,
+    request: Request,
+    _: Annotated[Principal, Depends(require("ingest"))],
+    rig: Rig,
+    state: TwinState = Depends(get_state),
+) -> Response:
+    """Keep a JPEG or PNG (the raw request body) as the newest frame of a camera or drone
+    (ingest); the page's AR view and video projection show it."""
+    await run_in_threadpool(rig.camera, camera_id)  # 404 for an unknown camera
+    data = await request.body()
+    if len(data) > MAX_FRAME_BYTES:
+        raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "frame too large")
+    kind = media_type(data)
+    if kind is None:
+        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "send a JPEG or PNG frame")
+    frame_store(state).put(camera_id, data, kind)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.get("/cameras/{camera_id}/frame", response_class=Response)
+async def get_frame(
+    camera_id: str,
+    request: Request,
+    _: Reader,
+    rig: Rig,
+    state: TwinState = Depends(get_state),
+) -> Response:
+    """The newest frame of a camera or drone (JPEG/PNG), else the still image its ``stream``
+    names; 204 (no body) when there is neither yet, 404 for an unknown camera. Answers 304 to
+    a matching ``If-None-Match``."""
+    frame = frame_store(state).get(camera_id)
+    if frame is None:
+        record = await run_in_threadpool(rig.describe, camera_id)
+        frame = await run_in_threadpool(still_frame, state.paths.root, record.get("stream"))
+    if frame is None:
+        return Response(status_code=status.HTTP_204_NO_CONTENT)
+    headers = {
+        "ETag": frame.etag,
+        "Cache-Control": "no-cache",
+        "X-Frame-Time": frame.time.isoformat(),
+    }
+    if request.headers.get("if-none-match") == frame.etag:
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    return Response(frame.data, media_type=frame.media_type, headers=headers)

@@ -1,8 +1,10 @@
 // The war-room page: wires the globe, the side panel, search, the live layer and the alert feed.
 // Exposes `window.twin` for operators' consoles and the browser tests.
-import { AlertList } from "./alerts.js";
+import { AlertList, alertEntity } from "./alerts.js";
 import { api, ApiError, query } from "./api.js";
 import { adoptUrlToken, getToken } from "./auth.js";
+import { BoardsPanel } from "./boards.js";
+import { setupCameras } from "./cameras.js";
 import { formatTime } from "./dom.js";
 import { LiveLayer, LiveSocket } from "./live.js";
 import { Panel } from "./panel.js";
@@ -44,7 +46,11 @@ function setConnection(value) {
 }
 
 const panel = new Panel($("panel"), {
-  onSelect: (id) => selectElement(id, { fly: true }),
+  // A camera listed under "cameras that see it" opens its AR view on the element.
+  onSelect: (id) =>
+    id.startsWith("camera:")
+      ? cameras.ar.open(id, { focusId: state.selectedId }).catch(() => {})
+      : selectElement(id, { fly: true }),
   onFly: (lon, lat, height) => flyToPoint(viewer, lon, lat, height),
   onClose: () => highlight(null),
 });
@@ -99,6 +105,11 @@ function onClick(position) {
   const hit = pickAt(viewer, position);
   if (hit.elementId) {
     selectElement(hit.elementId).catch(() => {});
+  } else if (hit.entity && cameras.cameraOf(hit.entity)) {
+    const cameraId = cameras.cameraOf(hit.entity);
+    cameras.ar.open(cameraId).catch(() => {});
+    // Catalog cameras are elements too (`camera:…`); live drones are not.
+    if (cameraId.startsWith("camera:")) selectElement(cameraId).catch(() => {});
   } else if (hit.entity) {
     highlight(null);
     viewer.selectedEntity = hit.entity;
@@ -137,22 +148,65 @@ const live = new LiveLayer(viewer, {
 });
 twin.live = live;
 
+const cameras = setupCameras({
+  viewer,
+  container: $("layout"),
+  live,
+  selectElement: (id) => selectElement(id).catch(() => {}),
+  showEntity: (payload) => {
+    highlight(null);
+    panel.showEntity(payload);
+  },
+});
+Object.assign(twin, { cameras: cameras.layer, ar: cameras.ar, projection: cameras.projection });
+
+/** Fly to an alert's place and open what it concerns: its element, else its live entity. */
+function openAlert(alert) {
+  flyToPoint(viewer, alert.lon, alert.lat, alert.height || 0, 350);
+  if (alert.element_id) {
+    selectElement(alert.element_id).catch(() => {});
+    return;
+  }
+  highlight(null);
+  const entity = alert.entity_id ? live.getById(alert.entity_id) : undefined;
+  viewer.selectedEntity = entity;
+  panel.showEntity(entity ? entity.properties.getValue(viewer.clock.currentTime) : alertEntity(alert));
+}
+
 const alerts = new AlertList({
   list: $("alert-list"),
   empty: $("alert-empty"),
   error: $("alert-error"),
-  onFly: (alert) => flyToPoint(viewer, alert.lon, alert.lat, alert.height || 0, 350),
-  onCount: (count) => {
+  boardSelect: $("alert-board"),
+  unitSelect: $("alert-unit"),
+  onFly: openAlert,
+  onSelect: (id) => selectElement(id, { fly: true }).catch(() => {}),
+  onCount: (count, shown) => {
     state.alertCount = count;
     $("alert-count").textContent = String(count);
+    $("alert-shown").textContent = shown === count ? "" : `${shown} / ${count}`;
   },
+  onFilter: (filter) => boards.setActive(filter.board),
 });
 twin.alerts = alerts;
 
+const boards = new BoardsPanel({
+  root: $("boards"),
+  onData: (data) => alerts.setBoards(data),
+  onBoard: (id) => alerts.setFilter({ board: alerts.filter.board === id ? "" : id }),
+});
+twin.boards = boards;
+
+function onAlert(alert) {
+  alerts.upsert(alert);
+  boards.refreshSoon();
+}
+
 function onMessage(message) {
   state.messages += 1;
+  if (cameras.onMessage(message)) return;
   if (message.topic === "entity") live.update(message.payload);
-  else if (message.topic === "alert") alerts.upsert(message.payload);
+  else if (message.topic === "alert") onAlert(message.payload);
   else if (message.topic === "ready") state.liveSnapshot = message.payload;
 }
 
@@ -202,6 +256,10 @@ async function start() {
   loadHeader();
   // The first API call asks for a token when none is held (or the one held is refused).
   await alerts.load().catch((err) => alerts.showError(`告警加载失败 Alerts: ${err.message}`));
+  boards.refresh().catch((err) => alerts.showError(`看板加载失败 Boards: ${err.message}`));
+  api(`/api/elements${query({ kind: "jurisdiction", geometry: "false", limit: 500 })}`)
+    .then((page) => alerts.addUnits((page.items || []).map((el) => el.unit)))
+    .catch(() => {});
   const socket = new LiveSocket({
     token: getToken(),
     onMessage,

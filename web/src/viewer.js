@@ -4,7 +4,9 @@ const Cesium = window.Cesium;
 
 const HIGHLIGHT = "color('#ffd54a')";
 // Building colour ramp by `height` (metres above ground), low to high: slate → cyan → white.
+// Content without a `height` property (the textured terrain) keeps its own colours.
 const HEIGHT_RAMP = [
+  ["${height} === undefined", "color('white')"],
   ["${height} >= 200", "color('#e8f4ff')"],
   ["${height} >= 100", "color('#9fd3ff')"],
   ["${height} >= 50", "color('#5aa7e0')"],
