@@ -18,7 +18,7 @@ from scenes.errors import RuleError
 from scenes.evaluate import EVERYWHERE, Area, Evaluator, Membership, RuleContext, Trigger
 from scenes.evidence import CameraIndex
 from scenes.models import Alert, Evidence, Observation
-from scenes.routing import Router, element_at
+from scenes.routing import Picker, Router
 from scenes.rules import RuleSet, RuleSpec
 from scenes.zones import AreaIndex, zone_areas
 from twin.catalog import Catalog
@@ -52,6 +52,7 @@ class Engine:
         self.catalog = catalog
         self.context = RuleContext(catalog, watchlists)
         self.router = Router(catalog)
+        self.picker = Picker(catalog)
         self.cameras = CameraIndex(catalog)
         self._groups: dict[str | None, list[_Compiled]] = {}
         self._last: dict[tuple[str, str], datetime] = {}
@@ -132,7 +133,7 @@ class Engine:
         spec, obs = compiled.spec, trigger.obs
         lon, lat = trigger.position
         where = self.router.route(lon, lat, spec.route_to)
-        element_id = trigger.area.element_id or element_at(self.catalog, lon, lat)
+        element_id = trigger.area.element_id or self.picker.element_at(lon, lat)
         ids = [i for i in trigger.observation_ids if i] or ([obs.id] if obs.id else [])
         return Alert(
             id=uuid.uuid4().hex,

@@ -127,33 +127,41 @@ class LiveStore:
         """Store observations (with ids), their entities and new alerts in one transaction.
 
         Returns the entities updated, one per observation in order. An observation whose id is
-        already stored is kept as it was (an idempotent resend)."""
+        already stored is kept as it was (an idempotent resend). Records are serialised before
+        the lock is taken; each table gets one ``executemany``."""
         entities = [Entity.from_observation(obs) for obs in observations]
+        obs_rows = []
+        entity_rows = []
+        for obs, ent in zip(observations, entities, strict=True):
+            t = obs.time.timestamp()
+            obs_rows.append((obs.id, obs.entity_id, obs.lon, obs.lat, t, obs.model_dump_json()))
+            entity_rows.append((ent.id, ent.lon, ent.lat, t, received_s, ent.model_dump_json()))
+        alert_rows = [
+            (
+                alert.id, alert.rule, alert.status.value, alert.unit, alert.element_id,
+                alert.lon, alert.lat, alert.created_at.timestamp(), alert.model_dump_json(),
+                alert.app, alert.board,
+            )
+            for alert in alerts
+        ]  # fmt: skip
         with self._transaction() as db:
-            for obs, ent in zip(observations, entities, strict=True):
-                t = obs.time.timestamp()
-                db.execute(
-                    "INSERT OR IGNORE INTO observations (id, entity_id, lon, lat, time_s, record)"
-                    " VALUES (?,?,?,?,?,?)",
-                    (obs.id, obs.entity_id, obs.lon, obs.lat, t, obs.model_dump_json()),
-                )
-                db.execute(
-                    "INSERT INTO entities (id, lon, lat, time_s, received_s, record)"
-                    " VALUES (?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET lon=excluded.lon,"
-                    " lat=excluded.lat, time_s=excluded.time_s, received_s=excluded.received_s,"
-                    " record=excluded.record WHERE excluded.time_s >= entities.time_s",
-                    (ent.id, ent.lon, ent.lat, t, received_s, ent.model_dump_json()),
-                )
-            for alert in alerts:
-                db.execute(
-                    "INSERT INTO alerts (id, rule, status, unit, element_id, lon, lat, created_s,"
-                    " record, app, board) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                    (
-                        alert.id, alert.rule, alert.status.value, alert.unit, alert.element_id,
-                        alert.lon, alert.lat, alert.created_at.timestamp(), alert.model_dump_json(),
-                        alert.app, alert.board,
-                    ),
-                )  # fmt: skip
+            db.executemany(
+                "INSERT OR IGNORE INTO observations (id, entity_id, lon, lat, time_s, record)"
+                " VALUES (?,?,?,?,?,?)",
+                obs_rows,
+            )
+            db.executemany(
+                "INSERT INTO entities (id, lon, lat, time_s, received_s, record)"
+                " VALUES (?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET lon=excluded.lon,"
+                " lat=excluded.lat, time_s=excluded.time_s, received_s=excluded.received_s,"
+                " record=excluded.record WHERE excluded.time_s >= entities.time_s",
+                entity_rows,
+            )
+            db.executemany(
+                "INSERT INTO alerts (id, rule, status, unit, element_id, lon, lat, created_s,"
+                " record, app, board) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                alert_rows,
+            )
         return entities
 
     def transition(self, alert_id: str, status: AlertStatus, *, by: str) -> Alert:

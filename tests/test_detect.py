@@ -329,6 +329,9 @@ def test_twin_detect_end_to_end(live_server: LiveServer, image_folder: Path) -> 
     with live_server.client("viewer") as client:
         entities = _live_entities(client, SAMPLE_CAMERA)
         camera = client.get(f"/api/elements/{SAMPLE_CAMERA}").json()
+        frame = client.get(f"/api/cameras/{SAMPLE_CAMERA}/frame")
+    # The worker pushed what it saw for the war room's AR view: a JPEG of the first frame.
+    assert frame.status_code == 200 and frame.content[:3] == b"\xff\xd8\xff"
     # ByteTrack matches boxes across the two unrelated stills, so a track may change class; the
     # entities are the latest observation of each track.
     kinds = [e["kind"] for e in entities]

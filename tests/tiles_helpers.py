@@ -215,6 +215,15 @@ class PlacedTile:
     file: Path
     pointer: str
     parent_error: float = np.inf
+    # Implicit tiles have no "children" in JSON: whether some child tile is available.
+    has_children: bool | None = None
+
+    @property
+    def is_leaf(self) -> bool:
+        """No child tile (explicit children, or available implicit children)."""
+        if self.has_children is not None:
+            return not self.has_children
+        return not self.tile.get("children")
 
 
 def walk_tiles(tileset_path: Path, problems: list[str] | None = None) -> Iterator[PlacedTile]:
@@ -228,12 +237,14 @@ def walk_tiles(tileset_path: Path, problems: list[str] | None = None) -> Iterato
         local = np.asarray(tile.get("transform", np.eye(4).T.ravel()), float).reshape(4, 4).T
         placed = PlacedTile(tile, parent @ local, file, pointer, error)
         if "implicitTiling" in tile:
-            errors = {}
-            for (level, x, y), sub in implicit_tiles(tile, file, problems):
-                up = errors.get((level - 1, x // 2, y // 2), tile["geometricError"])
-                errors[(level, x, y)] = sub["geometricError"]
+            available = dict(implicit_tiles(tile, file, problems))
+            parents = {(level - 1, x // 2, y // 2) for level, x, y in available}
+            for (level, x, y), sub in sorted(available.items()):
+                up_coord = (level - 1, x // 2, y // 2)
+                up = available.get(up_coord, tile)["geometricError"]
                 where = f"{pointer}/implicit/{level}/{x}/{y}"
-                yield PlacedTile(sub, placed.to_world, file, where, up)
+                has_children = (level, x, y) in parents
+                yield PlacedTile(sub, placed.to_world, file, where, up, has_children)
             return
         yield placed
         uri = tile.get("content", {}).get("uri", "")
@@ -256,7 +267,7 @@ def _tile_problems(placed: PlacedTile, parent_error: float) -> list[str]:
         problems.append(f"{where}: geometricError {tile['geometricError']} > parent's")
     content = tile.get("content")
     if content is None:
-        if not tile.get("children"):
+        if placed.is_leaf:
             problems.append(f"{where}: a leaf without content")
         return problems
     path = placed.file.parent / content["uri"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import shapely
@@ -53,23 +54,74 @@ def full_bytes(feature: PreparedFeature) -> int:
 
 
 def outlines(features: Sequence[PreparedFeature]) -> list[Outline]:
-    """The coarse form of every feature (vectorised with shapely where it can be)."""
+    """The coarse form of every feature (vectorised over all features at once)."""
     if not features:
         return []
-    counts = [len(f.positions) for f in features]
-    xy = np.concatenate([f.positions[:, :2] for f in features])
+    counts = np.array([len(f.positions) for f in features])
+    positions = np.concatenate([f.positions for f in features])
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     owner = np.repeat(np.arange(len(features)), counts)
-    hulls = shapely.convex_hull(shapely.multipoints(xy, indices=owner))
+    hulls = shapely.convex_hull(shapely.multipoints(positions[:, :2], indices=owner))
     simple = shapely.simplify(hulls, SIMPLIFY_TOLERANCE, preserve_topology=True)
-    plan_error = _plan_errors(features, hulls, simple)
-    out = []
-    for feature, hull, error in zip(features, simple, plan_error, strict=True):
-        z = feature.positions[:, 2]
-        ring = _ring(hull, feature)
-        lo, hi = feature.positions.min(axis=0), feature.positions.max(axis=0)
-        spread = max(_spread(feature, 1.0), _spread(feature, -1.0))
-        size = float(max(np.hypot(*(hi - lo)[:2]), hi[2] - lo[2]))
-        out.append(Outline(ring, float(z.min()), float(z.max()), float(max(error, spread)), size))
+    up, down, up_owner, down_owner, corners = _flat_faces(features, starts)
+    plan_error = _plan_errors(hulls, simple, corners, up, up_owner)
+    lo = np.minimum.reduceat(positions, starts, axis=0)
+    hi = np.maximum.reduceat(positions, starts, axis=0)
+    spread = np.maximum(
+        _spreads(corners[up], up_owner, len(features)),
+        _spreads(corners[down], down_owner, len(features)),
+    )
+    size = np.maximum(np.hypot(*(hi - lo)[:, :2].T), hi[:, 2] - lo[:, 2])
+    error = np.maximum(plan_error, spread)
+    rings = _rings(simple, features)
+    return [
+        Outline(ring, z_lo, z_hi, e, s)
+        for ring, z_lo, z_hi, e, s in zip(
+            rings, lo[:, 2].tolist(), hi[:, 2].tolist(), error.tolist(), size.tolist(),
+            strict=True,
+        )
+    ]  # fmt: skip
+
+
+def _flat_faces(
+    features: Sequence[PreparedFeature], starts: NDArray[np.int64]
+) -> tuple[
+    NDArray[np.bool_], NDArray[np.bool_], NDArray[np.int64], NDArray[np.int64],
+    NDArray[np.float64],
+]:  # fmt: skip
+    """Masks of roof (up) and floor (down) triangles of all features, the feature of each,
+    and every triangle's corner positions (t, 3, 3) ENU metres."""
+    tri_counts = np.array([len(f.triangles) for f in features])
+    tri_owner = np.repeat(np.arange(len(features)), tri_counts)
+    triangles = np.concatenate([f.triangles for f in features]) + starts[tri_owner][:, None]
+    positions = np.concatenate([f.positions for f in features])
+    normals_z = np.concatenate([f.normals[:, 2] for f in features])
+    first_z = normals_z[triangles[:, 0]]
+    up, down = first_z > FLAT, -first_z > FLAT
+    return up, down, tri_owner[up], tri_owner[down], positions[triangles]
+
+
+def _spreads(corners: NDArray[np.float64], owner: NDArray[np.int64], n: int) -> NDArray[np.float64]:
+    """Height spread (m) of the corners (t, 3, 3) of each feature's faces; 0 without faces."""
+    z = corners[:, :, 2].max(axis=1), corners[:, :, 2].min(axis=1)
+    top, bottom = np.full(n, -np.inf), np.full(n, np.inf)
+    np.maximum.at(top, owner, z[0])
+    np.minimum.at(bottom, owner, z[1])
+    return np.where(np.isfinite(top), top - bottom, 0.0)
+
+
+def _rings(simple: NDArray[np.object_], features: Sequence[PreparedFeature]) -> list[Any]:
+    """`_ring` of every simplified hull (vectorised for the non-degenerate ones)."""
+    good = (shapely.get_type_id(simple) == 3) & (shapely.area(simple) > 1e-6)
+    out: list[Any] = [None] * len(features)
+    index = np.flatnonzero(good)
+    exteriors = shapely.get_exterior_ring(shapely.orient_polygons(simple[index]))
+    xy, of = shapely.get_coordinates(exteriors, return_index=True)
+    cuts = np.flatnonzero(np.diff(of)) + 1
+    for i, ring in zip(index.tolist(), np.split(xy, cuts), strict=True):
+        out[i] = np.asarray(ring[:-1], float)
+    for i in np.flatnonzero(~good).tolist():
+        out[i] = _ring(simple[i], features[i])
     return out
 
 
@@ -84,45 +136,43 @@ def _ring(hull: shapely.Geometry, feature: PreparedFeature) -> NDArray[np.float6
     return np.array([lo, (hi[0], lo[1]), hi, (lo[0], hi[1])], float)
 
 
-def _spread(feature: PreparedFeature, sign: float) -> float:
-    """Height spread (m) of the vertices of roof (`sign` +1) or floor (-1) faces."""
-    tri = feature.triangles[feature.normals[feature.triangles[:, 0], 2] * sign > FLAT]
-    if not len(tri):
-        return 0.0
-    return float(np.ptp(feature.positions[tri.ravel(), 2]))
-
-
 def _plan_errors(
-    features: Sequence[PreparedFeature], hulls: NDArray[np.object_], simple: NDArray[np.object_]
+    hulls: NDArray[np.object_],
+    simple: NDArray[np.object_],
+    corners: NDArray[np.float64],
+    up: NDArray[np.bool_],
+    up_owner: NDArray[np.int64],
 ) -> NDArray[np.float64]:
     """Hausdorff distance (m) in plan between each simplified hull and the true footprint.
 
     Where the upward faces cover the hull's area (a convex prism), the footprint is the hull
     and only the simplification counts; otherwise the footprint is the union of the upward
-    faces, built per building."""
-    roof_area = np.array([_up_area(f) for f in features])
-    convex = np.abs(shapely.area(hulls) - roof_area) <= 1e-3 * np.maximum(shapely.area(hulls), 1)
-    errors = np.asarray(shapely.hausdorff_distance(simple, hulls), float)
-    for i in np.flatnonzero(~convex).tolist():
-        footprint = _footprint(features[i])
-        if footprint is not None:
-            errors[i] = shapely.hausdorff_distance(simple[i], footprint)
-    return np.nan_to_num(errors)
-
-
-def _up_area(feature: PreparedFeature) -> float:
-    tri = feature.triangles[feature.normals[feature.triangles[:, 0], 2] > FLAT]
-    a, b, c = (feature.positions[tri[:, k], :2] for k in range(3))
+    faces (`corners` (t, 3, 3) of all triangles, `up` their roof mask, `up_owner` the feature
+    of each roof triangle), unioned for all such buildings at once, grouped by face count."""
+    n = len(hulls)
+    a, b, c = (corners[up][:, k, :2] for k in range(3))
     cross = (b - a)[:, 0] * (c - a)[:, 1] - (b - a)[:, 1] * (c - a)[:, 0]
-    return float(np.abs(cross).sum() / 2)
-
-
-def _footprint(feature: PreparedFeature) -> shapely.Geometry | None:
-    tri = feature.triangles[feature.normals[feature.triangles[:, 0], 2] > FLAT]
-    if not len(tri):
-        return None
-    polygons = shapely.polygons(feature.positions[tri][:, :, :2])
-    return shapely.union_all(polygons[shapely.area(polygons) > 1e-9])
+    roof_area = np.bincount(up_owner, weights=np.abs(cross), minlength=n) / 2
+    hull_area = shapely.area(hulls)
+    convex = np.abs(hull_area - roof_area) <= 1e-3 * np.maximum(hull_area, 1)
+    errors = np.asarray(shapely.hausdorff_distance(simple, hulls), float)
+    wanted = ~convex[up_owner]
+    owner = up_owner[wanted]
+    polygons = shapely.polygons(corners[up][wanted][:, :, :2])
+    big = shapely.area(polygons) > 1e-9
+    has_faces = np.zeros(n, bool)
+    has_faces[owner] = True
+    kept = np.bincount(owner[big], minlength=n)
+    empty = shapely.from_wkt("GEOMETRYCOLLECTION EMPTY")
+    footprints = np.full(n, empty, dtype=object)
+    polygons, owner = polygons[big], owner[big]  # grouped by owner, in triangle order
+    for count in np.unique(kept[has_faces & (kept > 0)]).tolist():
+        members = np.flatnonzero(has_faces & (kept == count))
+        rows = np.isin(owner, members)
+        footprints[members] = shapely.union_all(polygons[rows].reshape(-1, count), axis=1)
+    todo = np.flatnonzero(~convex & has_faces)
+    errors[todo] = shapely.hausdorff_distance(simple[todo], footprints[todo])
+    return np.nan_to_num(errors)
 
 
 def coarse_feature(feature: PreparedFeature, outline: Outline) -> PreparedFeature:
@@ -148,3 +198,51 @@ def coarse_feature(feature: PreparedFeature, outline: Outline) -> PreparedFeatur
     normals = np.concatenate([wall_normals, np.tile([0.0, 0.0, 1.0], (k, 1))])
     triangles = np.concatenate([wall_tri, roof_tri]).astype(np.int64)
     return PreparedFeature(feature.row, positions, normals, triangles)
+
+
+def coarse_features(
+    features: Sequence[PreparedFeature], forms: Sequence[Outline]
+) -> list[PreparedFeature]:
+    """`coarse_feature` of every (feature, outline) pair, built on concatenated arrays."""
+    if not features:
+        return []
+    k = np.array([len(o.ring) for o in forms])
+    ring = np.concatenate([o.ring for o in forms])
+    start = np.concatenate([[0], np.cumsum(k)[:-1]])
+    owner = np.repeat(np.arange(len(forms)), k)
+    j = np.arange(len(ring)) - start[owner]  # edge index within its ring
+    nxt = ring[start[owner] + (j + 1) % k[owner]]
+    z_lo = np.array([o.z_lo for o in forms])[owner]
+    z_hi = np.array([o.z_hi for o in forms])[owner]
+    lo, hi = np.column_stack([ring, z_lo]), np.column_stack([ring, z_hi])
+    lo_n, hi_n = np.column_stack([nxt, z_lo]), np.column_stack([nxt, z_hi])
+    edge = nxt - ring
+    outward = np.column_stack([edge[:, 1], -edge[:, 0], np.zeros(len(ring))])
+    outward /= np.maximum(np.linalg.norm(outward, axis=1, keepdims=True), 1e-12)
+    # Feature f: 4 k_f wall vertices (a, b, c, d per edge), then k_f roof vertices.
+    base = 5 * start[owner]
+    positions = np.empty((5 * len(ring), 3))
+    normals = np.empty((5 * len(ring), 3))
+    for c, corner in enumerate((lo, lo_n, hi_n, hi)):
+        positions[base + 4 * j + c] = corner
+        normals[base + 4 * j + c] = outward
+    roof_rows = base + 4 * k[owner] + j
+    positions[roof_rows] = hi
+    normals[roof_rows] = (0.0, 0.0, 1.0)
+    w = (4 * j)[:, None]
+    fan = j[(j >= 1) & (j < k[owner] - 1)]
+    fan_owner = owner[(j >= 1) & (j < k[owner] - 1)]
+    fan_tri = 4 * k[fan_owner][:, None] + np.column_stack([np.zeros_like(fan), fan, fan + 1])
+    triangles = np.concatenate([w + np.array([0, 1, 2]), w + np.array([0, 2, 3]), fan_tri])
+    tri_owner = np.concatenate([owner, owner, fan_owner])
+    order = np.argsort(tri_owner, kind="stable")
+    triangles, tri_owner = triangles[order].astype(np.int64), tri_owner[order]
+    cuts_v = np.cumsum(5 * k)[:-1]
+    cuts_t = np.cumsum(np.bincount(tri_owner, minlength=len(forms)))[:-1]
+    return [
+        PreparedFeature(f.row, p, n, t)
+        for f, p, n, t in zip(
+            features, np.split(positions, cuts_v), np.split(normals, cuts_v),
+            np.split(triangles, cuts_t), strict=True,
+        )
+    ]  # fmt: skip

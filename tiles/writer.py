@@ -19,7 +19,6 @@ from typing import Literal
 import numpy as np
 from numpy.typing import ArrayLike
 
-from tiles import mesh
 from tiles.archive import write_3tz
 from tiles.content import (
     COMPRESSIONS,
@@ -32,10 +31,11 @@ from tiles.content import (
 from tiles.errors import MeshError, TilesError
 from tiles.hierarchy import LodTile, plain, plan
 from tiles.implicit import ImplicitTile, subtree_file, subtree_roots
-from tiles.lod import Outline, coarse_feature, full_bytes, outlines
+from tiles.lod import Outline, coarse_features, full_bytes, outlines
 from tiles.metadata import FeatureClass, infer_class
 from tiles.model import FeatureMesh, TerrainMesh, TilesetMetadata
 from tiles.partition import quadtree
+from tiles.prepare import prepare_features
 from tiles.schema import (
     BUILDINGS_GROUP,
     TERRAIN_GROUP,
@@ -44,6 +44,7 @@ from tiles.schema import (
     tileset_schema,
 )
 from tiles.spec import Asset, BoundingVolume, Content, ImplicitTiling, Tile, Tileset
+from tiles.terrain import TerrainGrid, write_terrain_tree
 
 Tiling = Literal["explicit", "implicit"]
 TILESET_JSON = "tileset.json"
@@ -104,7 +105,7 @@ def write_tileset(
     out_dir: Path,
     enu_to_ecef: ArrayLike,
     buildings: Sequence[FeatureMesh],
-    terrain: TerrainMesh | None = None,
+    terrain: TerrainMesh | TerrainGrid | None = None,
     *,
     max_features: int = 400,
     progress: Callable[[int], None] | None = None,
@@ -126,7 +127,8 @@ def write_tileset(
     buildings
         One `FeatureMesh` per building (positions ENU metres); element ids must be unique.
     terrain
-        Optional ground mesh (ENU metres), written as its own tile.
+        Optional ground: one mesh (ENU metres) written as one tile, or a height grid written
+        as a terrain LOD quadtree (`tiles.terrain`).
     max_features
         Most features in one glb (leaves; and the most coarse buildings an inner LOD tile
         draws).
@@ -185,7 +187,15 @@ def write_tileset(
         levels = max(len(t.node.address) for t in tree.walk()) + 1
         (out_dir / BUILDINGS_DIR).mkdir(exist_ok=True)
         children.append(_building_tiles(tree, job, levels))
-    if terrain is not None:
+    if isinstance(terrain, TerrainGrid):
+        top, terrain_report = write_terrain_tree(
+            out_dir, terrain, compression=compression, group=group_index.get(TERRAIN_GROUP)
+        )
+        written.bytes += terrain_report.bytes
+        written.glbs += terrain_report.glbs
+        written.largest = max(written.largest, terrain_report.largest_glb)
+        children.append(top)
+    elif terrain is not None:
         content = terrain_glb(terrain, compression)
         _save(out_dir / TERRAIN_URI, content, written)
         children.append(_leaf(content, Content(TERRAIN_URI, group_index.get(TERRAIN_GROUP))))
@@ -219,21 +229,11 @@ def write_tileset(
 
 def _prepare(buildings: Sequence[FeatureMesh]) -> list[PreparedFeature]:
     seen: set[str] = set()
-    out = []
     for building in buildings:
         if building.element_id in seen:
             raise MeshError("element id appears twice", element_id=building.element_id)
         seen.add(building.element_id)
-        pos, tri = mesh.checked(building.positions, building.triangles, building.element_id)
-        positions, normals, triangles = mesh.flat_shaded(pos, tri)
-        props = {
-            k: v.item() if isinstance(v, np.generic) else v
-            for k, v in building.properties.items()
-            if k != "element_id"
-        }
-        row = {"element_id": building.element_id, **props}
-        out.append(PreparedFeature(row, positions, normals, triangles))
-    return out
+    return prepare_features(buildings)
 
 
 def _plan(job: _Job, max_features: int) -> LodTile:
@@ -285,7 +285,10 @@ def _write_content(job: _Job, lod_tile: LodTile) -> tuple[str, GlbContent] | Non
     if not len(lod_tile.content):
         return None
     if lod_tile.coarse and job.outlines is not None:
-        drawn = [coarse_feature(job.features[i], job.outlines[i]) for i in lod_tile.content]
+        indices = lod_tile.content.tolist()
+        drawn = coarse_features(
+            [job.features[i] for i in indices], [job.outlines[i] for i in indices]
+        )
     else:
         drawn = [job.features[i] for i in lod_tile.content]
     content = building_glb(drawn, job.cls, job.compression)

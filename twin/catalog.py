@@ -99,27 +99,37 @@ class CatalogWriter:
         self._db.executescript(_SCHEMA)
 
     def add(self, elements: Iterable[Element]) -> int:
-        """Insert elements; return how many were written."""
-        count = 0
-        for el in elements:
-            minlon, minlat, maxlon, maxlat = el.geometry.bounds
-            cur = self._db.execute(
-                "INSERT INTO elements (id, kind, name, layer, source_id, lon, lat, base_height,"
-                " height, geometry, attributes, jurisdiction_id, unit, site_id)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        """Insert elements (one transaction, geometry and bounds vectorised); return how many
+        were written."""
+        batch = list(elements)
+        if not batch:
+            return 0
+        geometries = np.asarray([el.geometry for el in batch], dtype=object)
+        geojson = shapely.to_geojson(geometries).tolist()
+        bounds = shapely.bounds(geometries)
+        start = self._db.execute("SELECT COALESCE(MAX(rid), 0) FROM elements").fetchone()[0] + 1
+        rids = range(start, start + len(batch))
+        with self._db:
+            self._db.executemany(
+                "INSERT INTO elements (rid, id, kind, name, layer, source_id, lon, lat,"
+                " base_height, height, geometry, attributes, jurisdiction_id, unit, site_id)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
-                    el.id, el.kind, el.name, el.layer, el.source_id, el.lon, el.lat,
-                    el.base_height, el.height, to_geojson(el.geometry),
-                    json.dumps(el.attributes, ensure_ascii=False, default=str),
-                    el.jurisdiction_id, el.unit, el.site_id,
+                    (
+                        rid, el.id, el.kind, el.name, el.layer, el.source_id, el.lon, el.lat,
+                        el.base_height, el.height, text,
+                        json.dumps(el.attributes, ensure_ascii=False, default=str),
+                        el.jurisdiction_id, el.unit, el.site_id,
+                    )
+                    for rid, el, text in zip(rids, batch, geojson, strict=True)
                 ),
             )  # fmt: skip
-            self._db.execute(
+            self._db.executemany(
                 "INSERT INTO elements_rtree VALUES (?,?,?,?,?)",
-                (cur.lastrowid, minlon, maxlon, minlat, maxlat),
-            )
-            count += 1
-        return count
+                zip(rids, bounds[:, 0].tolist(), bounds[:, 2].tolist(), bounds[:, 1].tolist(),
+                    bounds[:, 3].tolist(), strict=True),
+            )  # fmt: skip
+        return len(batch)
 
     def close(self) -> None:
         self._db.commit()

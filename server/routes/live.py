@@ -1,9 +1,17 @@
-"""Live entities: GET /api/live, and the WebSocket /ws/live fed by the bus.
+"""Live entities: GET /api/live, GET /api/live/stats, and the WebSocket /ws/live fed by the bus.
 
 On connect the socket sends the current state as ordinary ``entity`` and ``alert`` messages
 (live entities, then open alerts), then ``{"topic": "ready", "payload": {"entities": n,
 "alerts": m}}``, then every ``entity`` and ``alert`` published. Without a valid token (and no
 public reads) it is closed with code 4401.
+
+``?topics=`` (comma-separated) picks what a socket gets; the default is
+``entity,alert,camera,drone`` (every entity update as its own message, in publish order).
+``entities`` instead takes entity updates coalesced: the latest state per entity at most every
+``flush_s`` (0.15 s), as ``{"topic": "entities", "payload": [entity, ...]}``, with the snapshot's
+entities as one such batch; queued alerts (and camera/drone messages) always go out before a
+pending batch. ``alerts`` is a synonym of ``alert``: ``?topics=alerts`` gets alerts only.
+Unknown topics close the socket with code 4400.
 """
 
 from __future__ import annotations
@@ -11,13 +19,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
 from server.auth import Principal, require
-from server.bus import Subscription
+from server.bus import ENTITIES, Subscription
 from server.deps import get_state
 from server.schemas import EntityList
 from server.state import TwinState
@@ -25,6 +33,9 @@ from server.state import TwinState
 router = APIRouter(tags=["live"])
 log = logging.getLogger("twin.server")
 TOPICS = ("entity", "alert", "camera", "drone")
+KNOWN_TOPICS = frozenset((*TOPICS, ENTITIES))
+ALIASES = {"alerts": "alert"}
+CLOSE_BAD_REQUEST = 4400
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403
 
@@ -38,10 +49,40 @@ async def live_entities(
     return EntityList(items=items, total=len(items))
 
 
-async def _send_snapshot(websocket: WebSocket, state: TwinState) -> None:
-    entities = await run_in_threadpool(state.live.live_entities)
-    alerts = await run_in_threadpool(state.live.store.open_alerts)
-    for entity in entities:
+@router.get("/api/live/stats")
+async def live_stats(
+    _: Annotated[Principal, Depends(require("read"))], state: TwinState = Depends(get_state)
+) -> dict[str, Any]:
+    """Bus counters: per connected socket (topics, queued, pending entities, sent, dropped,
+    coalesced) and totals including sockets gone (see server.bus)."""
+    return state.bus.stats()
+
+
+def parse_topics(raw: str | None) -> frozenset[str]:
+    """The topics of a ``?topics=`` value (default: TOPICS); ValueError naming an unknown one.
+    ``entities`` replaces ``entity`` when both are asked."""
+    if raw is None:
+        return frozenset(TOPICS)
+    topics = {ALIASES.get(t.strip(), t.strip()) for t in raw.split(",") if t.strip()}
+    unknown = sorted(topics - KNOWN_TOPICS)
+    if unknown or not topics:
+        raise ValueError(f"unknown topic(s) {unknown}; choose from {sorted(KNOWN_TOPICS)}")
+    if ENTITIES in topics:
+        topics.discard("entity")
+    return frozenset(topics)
+
+
+async def _send_snapshot(websocket: WebSocket, state: TwinState, topics: frozenset[str]) -> None:
+    entities = []
+    if "entity" in topics or ENTITIES in topics:
+        entities = await run_in_threadpool(state.live.live_entities)
+    alerts = []
+    if "alert" in topics:
+        alerts = await run_in_threadpool(state.live.store.open_alerts)
+    if ENTITIES in topics:
+        body = ",".join(entity.model_dump_json() for entity in entities)
+        await websocket.send_text(f'{{"topic":"{ENTITIES}","payload":[{body}]}}')
+    for entity in entities if "entity" in topics else []:
         await websocket.send_json({"topic": "entity", "payload": entity.model_dump(mode="json")})
     for alert in alerts:
         await websocket.send_json({"topic": "alert", "payload": alert.model_dump(mode="json")})
@@ -64,7 +105,9 @@ async def _drain(websocket: WebSocket) -> None:
 
 
 @router.websocket("/ws/live")
-async def live_socket(websocket: WebSocket, token: str | None = None) -> None:
+async def live_socket(
+    websocket: WebSocket, token: str | None = None, topics: str | None = None
+) -> None:
     state: TwinState = websocket.app.state.twin
     await websocket.accept()
     try:
@@ -73,9 +116,14 @@ async def live_socket(websocket: WebSocket, token: str | None = None) -> None:
         code = CLOSE_UNAUTHORIZED if exc.status_code == 401 else CLOSE_FORBIDDEN
         await websocket.close(code=code, reason=str(exc.detail))
         return
-    sub = state.bus.subscribe(TOPICS)
     try:
-        await _send_snapshot(websocket, state)
+        wanted = parse_topics(topics)
+    except ValueError as exc:
+        await websocket.close(code=CLOSE_BAD_REQUEST, reason=str(exc)[:120])
+        return
+    sub = state.bus.subscribe(wanted)
+    try:
+        await _send_snapshot(websocket, state, wanted)
         tasks = [asyncio.create_task(_pump(websocket, sub)), asyncio.create_task(_drain(websocket))]
         done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for task in pending:
@@ -89,4 +137,4 @@ async def live_socket(websocket: WebSocket, token: str | None = None) -> None:
     finally:
         state.bus.unsubscribe(sub)
         if sub.dropped:
-            log.info("live socket dropped %d message(s) to a slow client", sub.dropped)
+            log.warning("live socket dropped %d message(s) to a slow client", sub.dropped)

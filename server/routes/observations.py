@@ -22,13 +22,16 @@ async def post_observations(
     state: TwinState = Depends(get_state),
 ) -> IngestResponse:
     """Store a batch durably (committed before the reply), update live entities, run the rules,
-    and publish ``entity`` and ``alert`` messages. A source that is not a camera or sensor of the
+    and publish ``entity`` then ``alert`` messages (and coalesced ``entities`` batches, see
+    server.bus). A source that is not a camera or sensor of the
     catalog rejects the whole batch with 422."""
     result = await run_in_threadpool(state.live.ingest, batch.observations)
-    for entity in result.entities:
-        state.bus.publish("entity", entity.model_dump(mode="json"))
+    if state.bus.wants("entity"):
+        for entity in result.entities:
+            state.bus.publish("entity", entity.model_dump(mode="json"))
     for alert in result.alerts:
         state.bus.publish("alert", alert.model_dump(mode="json"))
+    state.bus.publish_entities((e.id, e.model_dump_json()) for e in result.entities)
     return IngestResponse(
         accepted=len(result.observations),
         ids=[obs.id or "" for obs in result.observations],

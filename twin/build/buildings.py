@@ -8,13 +8,14 @@ ENU frame (metres).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import mapbox_earcut
 import numpy as np
 import shapely
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
@@ -80,49 +81,6 @@ def footprint(geometry: BaseGeometry) -> tuple[Polygon | MultiPolygon | None, st
     return geometry, note
 
 
-def _ring_lonlat(ring: Any) -> F64:
-    """Ring coordinates without the closing point or repeated consecutive points."""
-    xy = np.asarray(ring.coords, dtype=np.float64)[:-1, :2]
-    if len(xy) == 0:
-        return xy
-    keep = np.ones(len(xy), dtype=bool)
-    keep[1:] = np.any(xy[1:] != xy[:-1], axis=1)
-    xy = xy[keep]
-    if len(xy) > 1 and np.all(xy[0] == xy[-1]):
-        xy = xy[:-1]
-    return xy
-
-
-def _extrude_polygon(
-    polygon: Polygon, base: float, top: float, frame: LocalFrame
-) -> tuple[F64, I64] | None:
-    polygon = shapely.orient_polygons(polygon)  # exterior CCW, holes CW (seen from above)
-    rings = [_ring_lonlat(polygon.exterior)]
-    rings += [r for r in (_ring_lonlat(h) for h in polygon.interiors) if len(r) >= 3]
-    if len(rings[0]) < 3:
-        return None
-    lonlat = np.concatenate(rings)
-    n = len(lonlat)
-    bottom = frame.to_enu(lonlat[:, 0], lonlat[:, 1], np.full(n, base))
-    roof = frame.to_enu(lonlat[:, 0], lonlat[:, 1], np.full(n, top))
-    ends = np.cumsum([len(r) for r in rings]).astype(np.uint32)
-    roof_xy = roof[:, :2] - roof[0, :2]
-    roof_tri = mapbox_earcut.triangulate_float64(roof_xy, ends).astype(np.int64).reshape(-1, 3)
-    a, b, c = (roof_xy[roof_tri[:, i]] for i in range(3))
-    cross = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
-    roof_tri[cross < 0] = roof_tri[cross < 0][:, ::-1]
-    starts = np.concatenate([[0], ends[:-1]]).astype(np.int64)
-    lengths = ends.astype(np.int64) - starts
-    i = np.arange(n)
-    ring_of = np.repeat(np.arange(len(rings)), lengths)
-    nxt = starts[ring_of] + (i - starts[ring_of] + 1) % lengths[ring_of]
-    # Vertices: bottom ring 0..n-1, roof n..2n-1. Wall a→b: (a, b, b') and (a, b', a').
-    walls = np.concatenate(
-        [np.column_stack([i, nxt, nxt + n]), np.column_stack([i, nxt + n, i + n])]
-    )
-    return np.concatenate([bottom, roof]), np.concatenate([roof_tri + n, walls])
-
-
 def extrude(
     geometry: Polygon | MultiPolygon, base: float, height: float, frame: LocalFrame
 ) -> tuple[F64, I64] | None:
@@ -131,20 +89,156 @@ def extrude(
     Returns positions (n, 3) in `frame` (ENU metres) and triangles (m, 3), counter-clockwise
     seen from outside (roof and walls, no floor); None if no part had three distinct corners.
     """
-    positions: list[F64] = []
-    triangles: list[I64] = []
-    offset = 0
-    for part in shapely.get_parts(geometry):
-        extruded = _extrude_polygon(part, base, base + height, frame)
-        if extruded is None:
-            continue
-        pos, tri = extruded
-        positions.append(pos)
-        triangles.append(tri + offset)
-        offset += len(pos)
-    if not positions:
-        return None
-    return np.concatenate(positions), np.concatenate(triangles)
+    return extrude_many([geometry], np.array([base]), np.array([height]), frame)[0]
+
+
+def extrude_many(
+    geometries: Sequence[BaseGeometry], bases: ArrayLike, heights: ArrayLike, frame: LocalFrame
+) -> list[tuple[F64, I64] | None]:
+    """`extrude` for many footprints at once (same output, vectorised): footprint i (lon/lat
+    deg) from ``bases[i]`` to ``bases[i] + heights[i]`` (m, ellipsoidal), in `frame` (ENU m).
+
+    Per footprint: positions (n, 3) — for each polygon part its bottom ring vertices, then its
+    roof ring vertices — and triangles (m, 3), roof then walls, or None (no part with three
+    distinct corners). Only the roof triangulation (earcut) loops over polygons in Python."""
+    count = len(geometries)
+    if not count:
+        return []
+    base = np.asarray(bases, np.float64).reshape(count)
+    top = base + np.asarray(heights, np.float64).reshape(count)
+    parts, part_owner = shapely.get_parts(np.asarray(geometries, dtype=object), return_index=True)
+    parts = shapely.orient_polygons(parts)  # exterior CCW, holes CW (seen from above)
+    rings, ring_part = shapely.get_rings(parts, return_index=True)
+    coords, ring_of_coord = shapely.get_coordinates(rings, return_index=True)
+    keep, ring_len = _ring_vertices(coords, ring_of_coord, len(rings))
+    # A ring is the exterior when it is the first ring of its part.
+    exterior = np.ones(len(rings), bool)
+    exterior[1:] = ring_part[1:] != ring_part[:-1]
+    part_ok = np.zeros(len(parts), bool)
+    part_ok[ring_part[exterior]] = ring_len[exterior] >= 3
+    ring_ok = (ring_len >= 3) & part_ok[ring_part]
+    keep &= ring_ok[ring_of_coord]
+    lonlat = coords[keep]
+    vertex_ring = ring_of_coord[keep]
+    ring_len = np.where(ring_ok, ring_len, 0)
+    # Vertices of each (kept) part: its kept rings, concatenated.
+    part_n = np.bincount(ring_part, weights=ring_len, minlength=len(parts)).astype(np.int64)
+    kept_parts = np.flatnonzero(part_n > 0)
+    n_p = part_n[kept_parts]
+    owner = part_owner[kept_parts]
+    vertex_part = np.repeat(np.arange(len(kept_parts)), n_p)
+    # Layout: part p takes 2 n_p rows from 2 * first_p: bottom ring, then roof ring.
+    first = np.concatenate([[0], np.cumsum(n_p)[:-1]])
+    local = np.arange(len(lonlat)) - first[vertex_part]
+    bottom_row = 2 * first[vertex_part] + local
+    roof_row = bottom_row + n_p[vertex_part]
+    z = np.empty(2 * len(lonlat))
+    z[bottom_row] = base[owner][vertex_part]
+    z[roof_row] = top[owner][vertex_part]
+    xy = np.empty((2 * len(lonlat), 2))
+    xy[bottom_row] = lonlat
+    xy[roof_row] = lonlat
+    positions = frame.to_enu(xy[:, 0], xy[:, 1], z)
+    roof_tri, roof_tri_part = _roofs(positions, roof_row, vertex_ring, first, n_p)
+    walls, wall_part = _walls(vertex_ring, first, n_p, vertex_part)
+    # Triangles of a part, in order: roof, then walls; rows index `positions` globally.
+    block = np.concatenate([2 * roof_tri_part, 2 * wall_part + 1])
+    order = np.argsort(block, kind="stable")
+    triangles = np.concatenate([roof_tri, walls])[order]
+    tri_part = np.concatenate([roof_tri_part, wall_part])[order]
+    return _split(positions, triangles, owner, 2 * n_p, tri_part, count)
+
+
+def _ring_vertices(coords: F64, ring_of_coord: I64, rings: int) -> tuple[NDArray[np.bool_], I64]:
+    """Which ring coordinates are corners — not the closing point, not a repeat of the point
+    before, not a last point equal to the first — and how many each ring keeps."""
+    n = len(coords)
+    keep = np.ones(n, bool)
+    last = np.ones(n, bool)
+    last[:-1] = ring_of_coord[1:] != ring_of_coord[:-1]
+    first = np.ones(n, bool)
+    first[1:] = ring_of_coord[1:] != ring_of_coord[:-1]
+    keep[last] = False
+    same = np.zeros(n, bool)
+    same[1:] = np.all(coords[1:] == coords[:-1], axis=1)
+    keep &= first | ~same
+    # The last kept point of a ring equal to its first kept point is dropped (once).
+    idx = np.flatnonzero(keep)
+    if len(idx):
+        ring = ring_of_coord[idx]
+        head = np.ones(len(idx), bool)
+        head[1:] = ring[1:] != ring[:-1]
+        tail = np.ones(len(idx), bool)
+        tail[:-1] = ring[1:] != ring[:-1]
+        heads, tails = idx[head], idx[tail]
+        dup = (tails != heads) & np.all(coords[heads] == coords[tails], axis=1)
+        keep[tails[dup]] = False
+    return keep, np.bincount(ring_of_coord[keep], minlength=rings).astype(np.int64)
+
+
+def _roofs(
+    positions: F64, roof_row: I64, vertex_ring: I64, first: I64, n_p: I64
+) -> tuple[I64, I64]:
+    """Earcut roof triangles (rows of `positions`, counter-clockwise from above) and the part
+    of each, for every part; the roof is triangulated relative to its first vertex."""
+    roof_start = 2 * first + n_p
+    roof_xy = positions[roof_row, :2] - np.repeat(positions[roof_start, :2], n_p, axis=0)
+    new_ring = np.ones(len(vertex_ring), bool)
+    new_ring[1:] = vertex_ring[1:] != vertex_ring[:-1]
+    ring_end = np.flatnonzero(np.append(new_ring[1:], True)) + 1  # global ends of rings
+    ring_end_part = np.searchsorted(np.cumsum(n_p), ring_end, side="left")
+    ends_by_part = np.split(
+        ring_end, np.cumsum(np.bincount(ring_end_part, minlength=len(n_p)))[:-1]
+    )
+    pieces, counts = [], np.zeros(len(n_p), np.int64)
+    triangulate = mapbox_earcut.triangulate_float64
+    for p, (start, ends) in enumerate(zip(first.tolist(), ends_by_part, strict=True)):
+        stop = int(ends[-1])
+        tri = triangulate(roof_xy[start:stop], (ends - start).astype(np.uint32))
+        counts[p] = len(tri) // 3
+        pieces.append(tri.astype(np.int64) + start)
+    local = np.concatenate(pieces).reshape(-1, 3) if pieces else np.zeros((0, 3), np.int64)
+    a, b, c = (roof_xy[local[:, i]] for i in range(3))
+    cross = (b[:, 0] - a[:, 0]) * (c[:, 1] - a[:, 1]) - (b[:, 1] - a[:, 1]) * (c[:, 0] - a[:, 0])
+    local[cross < 0] = local[cross < 0][:, ::-1]
+    part = np.repeat(np.arange(len(n_p)), counts)
+    # Vertex v of the concatenated rings is roof row 2 * first + n_p + (v - first).
+    return local + (first[part] + n_p[part])[:, None], part
+
+
+def _walls(vertex_ring: I64, first: I64, n_p: I64, vertex_part: I64) -> tuple[I64, I64]:
+    """Wall triangles per part: (a, b, b') for every ring edge a→b, then (a, b', a'); rows of
+    `positions` (bottom a, roof a' = a + n_p)."""
+    v = np.arange(len(vertex_ring))
+    new_ring = np.ones(len(v), bool)
+    new_ring[1:] = vertex_ring[1:] != vertex_ring[:-1]
+    ring_start = np.maximum.accumulate(np.where(new_ring, v, 0))
+    ring_len = np.bincount(np.cumsum(new_ring) - 1)
+    length = ring_len[np.cumsum(new_ring) - 1]
+    nxt = ring_start + (v - ring_start + 1) % length
+    shift = first[vertex_part]  # bottom row of vertex v is v + shift
+    i, j, n = v + shift, nxt + shift, n_p[vertex_part]
+    one = np.column_stack([i, j, j + n])
+    two = np.column_stack([i, j + n, i + n])
+    # Per part: all of its first-kind walls, then all of its second-kind walls.
+    tri = np.concatenate([one, two])
+    part = np.concatenate([vertex_part, vertex_part])
+    order = np.argsort(part, kind="stable")
+    return tri[order], part[order]
+
+
+def _split(
+    positions: F64, triangles: I64, owner: I64, rows: I64, tri_part: I64, count: int
+) -> list[tuple[F64, I64] | None]:
+    """Cut the global arrays into one (positions, triangles) per footprint."""
+    per_owner_rows = np.bincount(owner, weights=rows, minlength=count).astype(np.int64)
+    owner_row_start = np.concatenate([[0], np.cumsum(per_owner_rows)])
+    tri_owner = owner[tri_part]
+    triangles = triangles - owner_row_start[tri_owner][:, None]
+    per_owner_tris = np.bincount(tri_owner, minlength=count)
+    pos_parts = np.split(positions, owner_row_start[1:-1])
+    tri_parts = np.split(triangles, np.cumsum(per_owner_tris)[:-1])
+    return [(p, t) if len(p) else None for p, t in zip(pos_parts, tri_parts, strict=True)]
 
 
 def footprint_sample_points(geometry: BaseGeometry) -> F64:
@@ -153,3 +247,17 @@ def footprint_sample_points(geometry: BaseGeometry) -> F64:
     rings = [np.asarray(p.exterior.coords)[:, :2] for p in shapely.get_parts(geometry)]
     centroid = np.asarray(geometry.centroid.coords)[:, :2]
     return np.concatenate([*rings, centroid])
+
+
+def footprint_samples(geometries: Sequence[BaseGeometry]) -> tuple[F64, I64]:
+    """`footprint_sample_points` of many footprints at once: the points (k, 2) lon/lat (deg),
+    footprint by footprint, and the index of each footprint's first point (n,)."""
+    parts, owner = shapely.get_parts(np.asarray(geometries, dtype=object), return_index=True)
+    rings = shapely.get_exterior_ring(parts)
+    xy, ring_of = shapely.get_coordinates(rings, return_index=True)
+    centroids = shapely.get_coordinates(shapely.centroid(np.asarray(geometries, dtype=object)))
+    point_owner = np.concatenate([owner[ring_of], np.arange(len(geometries))])
+    order = np.argsort(point_owner, kind="stable")
+    points = np.concatenate([xy, centroids])[order]
+    starts = np.concatenate([[0], np.cumsum(np.bincount(point_owner, minlength=len(geometries)))])
+    return points, starts[:-1].astype(np.int64)

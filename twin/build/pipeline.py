@@ -24,10 +24,10 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from tiles.model import FeatureMesh, TerrainMesh, TilesetMetadata
+from tiles.model import FeatureMesh, TilesetMetadata
 from tiles.spec import Tile
 from tiles.writer import write_tileset
-from twin.build.buildings import building_height, extrude, footprint, footprint_sample_points
+from twin.build.buildings import building_height, extrude_many, footprint, footprint_samples
 from twin.build.drone import drone_surface, survey_area
 from twin.build.elements import (
     assign_jurisdictions,
@@ -38,10 +38,17 @@ from twin.build.elements import (
 )
 from twin.build.meshes import write_building_mesh, write_terrain_mesh
 from twin.build.ndsm import SurfaceHeights
-from twin.build.ortho import textured_terrain
+from twin.build.ortho import OrthoTexturer
 from twin.build.pointcloud import CloudFile, cloud_tiles, open_clouds
 from twin.build.sources import LayerData, parse_crs, read_layer
-from twin.build.terrain import TIN_MAX_ERROR_M, Dtm, ground_heights, read_dtm, terrain_tin
+from twin.build.terrain import (
+    TIN_MAX_ERROR_M,
+    Dtm,
+    ground_heights,
+    read_dtm,
+    terrain_grid,
+    terrain_tin,
+)
 from twin.catalog import CatalogWriter, Element
 from twin.config import SOURCE_FILE, BuildingsLayer, BuildOptions, SourceConfig, load_source_config
 from twin.errors import ConfigError, InputError, WorkspaceError
@@ -206,15 +213,14 @@ def _build(
             elements = _catalog(layers, buildings.elements, dtm, paths)
         _add_jurisdictions(buildings)
         terrain = None
+        texturer: OrthoTexturer | None = None
         if dtm is not None:
             with report.timed("terrain"):
                 positions, triangles = terrain_tin(dtm, frame, max_error=TIN_MAX_ERROR_M)
-                terrain = TerrainMesh(positions, triangles)
                 if config.drone.ortho:
-                    terrain, report.extra["ortho"] = textured_terrain(
-                        positions, triangles, frame, src / config.drone.ortho,
-                        default_crs=config.crs,
-                    )  # fmt: skip
+                    texturer = OrthoTexturer(src / config.drone.ortho, frame, config.crs)
+                    coverage = texturer.prepare(positions).coverage
+                terrain = terrain_grid(dtm, frame, texturer, max_error=TIN_MAX_ERROR_M)
                 write_terrain_mesh(paths.terrain_mesh, positions, triangles)
             report.extra["terrain"] = {
                 "vertices": len(positions), "triangles": len(triangles),
@@ -235,6 +241,8 @@ def _build(
                 metadata=_tiles_metadata(config, layers, built_at),
                 extra_children=cloud_tiles_written,
             )  # fmt: skip
+        if texturer is not None:
+            report.extra["ortho"] = {**texturer.report(), "coverage": round(coverage, 4)}
         with report.timed("meshes"):
             write_building_mesh(paths.building_mesh, buildings.meshes)
     tiles_summary = asdict(tiles_report)
@@ -328,9 +336,7 @@ def _base_heights(geometries: list[Any], dtm: Dtm | None, report: _Report) -> np
     """Ground height under each footprint: the lowest DTM sample (see `BASE_HEIGHT_RULE`)."""
     if dtm is None or not geometries:
         return np.zeros(len(geometries))
-    samples = [footprint_sample_points(g) for g in geometries]
-    starts = np.cumsum([0] + [len(s) for s in samples[:-1]])
-    points = np.concatenate(samples)
+    points, starts = footprint_samples(geometries)
     heights = dtm.sample(points[:, 0], points[:, 1])
     base = np.fmin.reduceat(heights, starts)
     outside = int(np.isnan(base).sum())
@@ -359,12 +365,14 @@ def _buildings(
     points = representative_points(footprints.geometries)
     sources: Counter[str] = Counter()
     task = progress.add_task("extruding buildings", total=len(footprints.rows))
-    for k, (row, geometry) in enumerate(zip(footprints.rows, footprints.geometries, strict=True)):
-        progress.advance(task)
+    chosen = []
+    for k, row in enumerate(footprints.rows):
         h = building_height(heights[row], levels[row], config.build)
-        if surface is not None:
-            h = surface.choose(k, h, ids[row])
-        mesh = extrude(geometry, float(bases[k]), h.height, frame)
+        chosen.append(h if surface is None else surface.choose(k, h, ids[row]))
+    meshes = extrude_many(footprints.geometries, bases, [h.height for h in chosen], frame)
+    progress.update(task, completed=len(footprints.rows))
+    for k, (row, geometry) in enumerate(zip(footprints.rows, footprints.geometries, strict=True)):
+        h, mesh = chosen[k], meshes[k]
         if mesh is None:
             report.skip("buildings", "fewer than 3 distinct corners")
             continue

@@ -15,6 +15,7 @@ from pydelatin import Delatin
 from pyproj import CRS, Transformer
 from rasterio import Affine
 
+from tiles.terrain import TerrainGrid, Texturer
 from twin.build.rasters import LonLatBounds, read_height_grid
 from twin.errors import InputError
 from twin.geo import WGS84, LocalFrame
@@ -145,3 +146,20 @@ def ground_heights(dtm: Dtm | None, lon: ArrayLike, lat: ArrayLike) -> F64:
     if dtm is None:
         return np.zeros(lon_a.shape)
     return np.nan_to_num(dtm.sample(lon_a, lat), nan=0.0)
+
+
+def terrain_grid(
+    dtm: Dtm,
+    frame: LocalFrame,
+    texture: Texturer | None = None,
+    *,
+    max_error: float = TIN_MAX_ERROR_M,
+) -> TerrainGrid:
+    """The DTM as a `tiles.terrain.TerrainGrid`: cells placed in `frame` (ENU metres), leaves
+    within `max_error` metres, tiles textured by `texture` (e.g. `ortho.OrthoTexturer`)."""
+
+    def to_enu(cols: F64, rows: F64, heights: F64) -> F64:
+        lon, lat = dtm.cell_lonlat(cols, rows)
+        return frame.to_enu(lon, lat, heights)
+
+    return TerrainGrid(dtm.heights, to_enu, texture, finest_error=max_error)

@@ -129,3 +129,54 @@ class ObservationSender:
 
     def close(self) -> None:
         self._client.close()
+
+
+class FramePublisher:
+    """Pushes the camera's latest frame (JPEG, at most `max_side` px) to
+    PUT /api/cameras/{id}/frame at most every `interval_s` seconds, so the war room's AR view and
+    video projection show what the detector sees. Best effort: a failure is logged, never raised."""
+
+    def __init__(
+        self,
+        server: str,
+        camera_id: str,
+        token: str | None,
+        interval_s: float = 1.0,
+        max_side: int = 960,
+    ) -> None:
+        self.url = f"{server.rstrip('/')}/api/cameras/{quote(camera_id, safe=':')}/frame"
+        self.interval_s, self.max_side = interval_s, max_side
+        self._client = httpx.Client(headers=_headers(token), timeout=5.0)
+        self._next = 0.0
+        self.sent = 0
+
+    def maybe_send(self, image: Any) -> bool:
+        """Send `image` (BGR array) if the interval has passed; True when it was accepted."""
+        import cv2
+
+        now = time.monotonic()
+        if now < self._next:
+            return False
+        self._next = now + self.interval_s
+        height, width = image.shape[:2]
+        scale = self.max_side / max(height, width)
+        if scale < 1:
+            image = cv2.resize(image, (round(width * scale), round(height * scale)))
+        ok, jpeg = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 75])
+        if not ok:
+            return False
+        try:
+            response = self._client.put(
+                self.url, content=jpeg.tobytes(), headers={"Content-Type": "image/jpeg"}
+            )
+        except httpx.HTTPError as exc:
+            log.warning("cannot send the frame (%s)", type(exc).__name__)
+            return False
+        if response.status_code >= 300:
+            log.warning("server refused the frame: HTTP %d", response.status_code)
+            return False
+        self.sent += 1
+        return True
+
+    def close(self) -> None:
+        self._client.close()

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn
 
 from twin.errors import WorkspaceError
-from twin.live.client import ObservationSender, fetch_camera
+from twin.live.client import FramePublisher, ObservationSender, fetch_camera
 from twin.live.detector import Detection, Detector
 from twin.live.enrich import CropEnricher
 from twin.live.ground import Ground
@@ -84,6 +84,7 @@ def run_detection(
     detector = Detector(model)
     detector.warm_up()
     sender = ObservationSender(server, token)
+    publisher = FramePublisher(server, camera.id, token)
     stats = DetectionStats()
     busy = 0.0
     columns = (SpinnerColumn(), TextColumn("{task.description}"))
@@ -102,6 +103,7 @@ def run_detection(
                         frame_size=frame.size, ground=ground, extra=extra,
                     )  # fmt: skip
                     sender.send(tracker.update(observations))
+                    publisher.maybe_send(frame.image)
                     busy += time.monotonic() - tick
                     stats.frames += 1
                     stats.dropped, stats.reconnects = frames.dropped, frames.reconnects
@@ -121,6 +123,7 @@ def run_detection(
                 )
     finally:
         sender.close()
+        publisher.close()
     stats.observations = sender.sent
     stats.unsent = sender.pending + sender.lost
     return stats

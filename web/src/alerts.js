@@ -52,6 +52,11 @@ function readingText(d) {
   return `${d.attribute || "读数"} ${d.reading}${unit} ${sign} ${d.limit}`;
 }
 
+/** Ids of the observations behind an alert. */
+function observationIds(alert) {
+  return (alert.evidence && alert.evidence.observation_ids) || alert.observation_ids || [];
+}
+
 /**
  * One line of what backs an alert: the identifier (masked), the rule's figures, the observed
  * class and how many observations, e.g. "车牌 Plate 沪A·***45 · car · 1 obs".
@@ -65,9 +70,9 @@ export function evidenceSummary(alert) {
   if (typeof d.count === "number") parts.push(`${d.count} 人/辆 tracks`);
   if (typeof d.dwell_s === "number") parts.push(`停留 ${Math.round(d.dwell_s)} s`);
   if (d.reading !== undefined && d.limit !== undefined) parts.push(readingText(d));
-  if (d.cls) parts.push(d.cls);
-  const ids = evidence.observation_ids || alert.observation_ids || [];
-  if (ids.length) parts.push(`${ids.length} 条观测 obs ${ids[0].slice(0, 8)}${ids.length > 1 ? "…" : ""}`);
+  if (d.cls && d.cls !== d.attribute) parts.push(d.cls);
+  const ids = observationIds(alert);
+  if (ids.length) parts.push(`${ids.length} 条观测 obs`);
   return parts.join(" · ");
 }
 
@@ -81,20 +86,20 @@ export class AlertList {
   /**
    * @param {{list: HTMLElement, empty: HTMLElement, error: HTMLElement,
    *          boardSelect: HTMLSelectElement, unitSelect: HTMLSelectElement,
-   *          onFly: (alert: any) => void, onSelect: (id: string) => void,
+   *          onFly: (alert: any) => void, onCamera: (id: string, alert: any) => void,
    *          onCount: (open: number, shown: number) => void,
    *          onFilter?: (filter: {board: string, unit: string}) => void}} parts
-   *   `onFly` runs when an alert is clicked (fly to its place, open its panel); `onSelect` when
-   *   an element link (a camera that sees the place) is clicked.
+   *   `onFly` runs when an alert is clicked (fly to its place, open its panel); `onCamera` when
+   *   the link of a camera that sees the place is clicked.
    */
-  constructor({ list, empty, error, boardSelect, unitSelect, onFly, onSelect, onCount, onFilter = () => {} }) {
+  constructor({ list, empty, error, boardSelect, unitSelect, onFly, onCamera, onCount, onFilter = () => {} }) {
     this.list = list;
     this.empty = empty;
     this.errorBox = error;
     this.boardSelect = boardSelect;
     this.unitSelect = unitSelect;
     this.onFly = onFly;
-    this.onSelect = onSelect;
+    this.onCamera = onCamera;
     this.onCount = onCount;
     this.onFilter = onFilter;
     this.alerts = new Map();
@@ -240,7 +245,7 @@ export class AlertList {
             class: "link",
             dataset: { cameraId: cam.id },
             title: cam.source ? "源摄像头 The camera that saw it" : "可见此处 Sees the place",
-            onclick: (e) => (e.preventDefault(), e.stopPropagation(), this.onSelect(cam.id)),
+            onclick: (e) => (e.preventDefault(), e.stopPropagation(), this.onCamera(cam.id, alert)),
           },
           cam.name || cam.id,
         ),
@@ -267,7 +272,7 @@ export class AlertList {
         h("span", { class: `badge status-${alert.status}` }, STATUS_NAMES[alert.status] || alert.status),
       ),
       h("div", { class: "alert-title" }, alert.title),
-      h("div", { class: "alert-evidence" }, evidenceSummary(alert)),
+      h("div", { class: "alert-evidence", title: observationIds(alert).join("\n") }, evidenceSummary(alert)),
       this.cameraLinks(alert),
       h(
         "div",

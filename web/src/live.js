@@ -13,6 +13,7 @@ const STALE_MS = 60000;
 // Close codes of /ws/live when the token is missing/unknown or lacks the read role.
 const CLOSE_UNAUTHORIZED = 4401;
 const CLOSE_FORBIDDEN = 4403;
+const LIVE_TOPICS = "entities,alert,camera,drone";
 
 /** Cesium entities for live tracks, keyed by the payload id (`source/track_id`). */
 export class LiveLayer {
@@ -107,8 +108,9 @@ export class LiveSocket {
 
   url() {
     const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
-    const query = this.token ? `?token=${encodeURIComponent(this.token)}` : "";
-    return `${scheme}//${window.location.host}/ws/live${query}`;
+    // Entity updates coalesced by the server (`entities` batches), handed on one by one below.
+    const token = this.token ? `token=${encodeURIComponent(this.token)}&` : "";
+    return `${scheme}//${window.location.host}/ws/live?${token}topics=${LIVE_TOPICS}`;
   }
 
   connect() {
@@ -127,7 +129,11 @@ export class LiveSocket {
       } catch {
         return;
       }
-      this.onMessage(message);
+      if (message.topic === "entities" && Array.isArray(message.payload)) {
+        for (const payload of message.payload) this.onMessage({ topic: "entity", payload });
+      } else {
+        this.onMessage(message);
+      }
     });
     socket.addEventListener("close", (event) => {
       if (this.socket !== socket) return;

@@ -180,7 +180,11 @@ const alerts = new AlertList({
   boardSelect: $("alert-board"),
   unitSelect: $("alert-unit"),
   onFly: openAlert,
-  onSelect: (id) => selectElement(id, { fly: true }).catch(() => {}),
+  // A camera that sees the alert's place: its record, and its AR view on that place.
+  onCamera: (id, alert) => {
+    selectElement(id).catch(() => {});
+    cameras.ar.open(id, { focusId: alert.element_id }).catch(() => {});
+  },
   onCount: (count, shown) => {
     state.alertCount = count;
     $("alert-count").textContent = String(count);

@@ -1,0 +1,290 @@
+"""The war-room boards and alert feed in real headless Chromium against a real `twin serve` on a
+copy of the sample workspace, with the shipped apps: a plate on the suspended-licences watchlist
+(治安管理) and an uncovered muck truck (协同治理) raise alerts; the boards' figures match
+GET /api/boards; the life cycle runs through the feed's buttons; filters and clicks work."""
+
+from __future__ import annotations
+
+import math
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from browser import chromium_available, launch, open_page
+from conftest import TOKENS, LiveServer, start_server
+from playwright.sync_api import Page
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not chromium_available(), reason="needs /usr/bin/chromium"),
+]
+
+CAMERA = "camera:cam-bund-road"
+PLATE = "沪A12345"
+MASKED = "沪A·***45"
+BUND = (121.4866, 31.2395)  # on the Bund, in the Waitan Police Station's area (lon, lat deg)
+LUJIAZUI = (121.5050, 31.2350)  # a road in the Lujiazui Traffic Police Squad's area
+OUTSIDE = (121.4700, 31.2300)  # west of the district: no element, no jurisdiction
+LUJIAZUI_UNIT = "Lujiazui Traffic Police Squad"
+SCREENSHOTS = Path(__file__).resolve().parent.parent / ".cache" / "screenshots"
+WAIT_MS = 20_000
+
+
+@pytest.fixture(scope="module")
+def server(sample_ws: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """`twin serve` on a private copy of the sample workspace (shipped apps plus its rule file),
+    with PLATE on the suspended-licences watchlist."""
+    ws = tmp_path_factory.mktemp("boards") / "ws"
+    shutil.copytree(sample_ws, ws)
+    srv = start_server(ws)
+    with srv.client("admin") as admin:
+        added = admin.post(
+            "/api/watchlists/suspended-licences/entries",
+            json={"value": PLATE, "reason": "licence revoked"},
+        )
+    assert added.status_code == 201, added.text
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def page(server: LiveServer) -> Iterator[tuple[Page, list[str]]]:
+    """The page as an operator sees it, socket open and boards loaded; shared by the module."""
+    with launch() as browser:
+        pg, log = open_page(browser, f"{server.url}/?token={TOKENS['operator']}", 1280, 800)
+        pg.wait_for_function(
+            "window.twin && twin.state.connection === 'open' && twin.state.liveSnapshot !== null"
+            " && twin.boards.loads > 0",
+            timeout=60_000,
+        )
+        # Once the initial view's tiles are in, the globe draws only on change (render-on-demand)
+        # and leaves the CPU to the page.
+        pg.wait_for_function("document.body.dataset.ready", timeout=90_000)
+        yield pg, log.errors
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        pg.screenshot(path=str(SCREENSHOTS / "war-room-boards.png"))
+        pg.context.close()
+
+
+def ingest(server: LiveServer, *observations: dict[str, Any]) -> list[str]:
+    """Post observations; the ids of the alerts they raised."""
+    with server.client("ingest") as client:
+        response = client.post("/api/observations", json={"observations": list(observations)})
+    assert response.status_code == 200, response.text
+    return list(response.json()["alerts"])
+
+
+def vehicle(cls: str, where: tuple[float, float], track: str, **attributes: Any) -> dict[str, Any]:
+    """A vehicle seen by the Bund road camera at `where` (lon, lat deg), 2 m up."""
+    return {"kind": "vehicle", "cls": cls, "source": CAMERA, "track_id": track,
+            "lon": where[0], "lat": where[1], "height": 2.0, "attributes": attributes}  # fmt: skip
+
+
+def car(where: tuple[float, float], track: str) -> dict[str, Any]:
+    """A car whose plate is on the suspended-licences list (app suspended-licence)."""
+    return vehicle("car", where, track, plate=PLATE)
+
+
+def truck(where: tuple[float, float], track: str) -> dict[str, Any]:
+    """An uncovered muck truck (app muck-truck)."""
+    return vehicle("truck", where, track, covered=False)
+
+
+def alert(server: LiveServer, alert_id: str) -> dict[str, Any]:
+    with server.client("viewer") as client:
+        items = client.get("/api/alerts", params={"limit": 1000}).json()["items"]
+    [found] = [a for a in items if a["id"] == alert_id]
+    return dict(found)
+
+
+def row(alert_id: str) -> str:
+    return f'#alert-list li[data-alert-id="{alert_id}"]'
+
+
+def ratio_text(ratio: float | None) -> str:
+    """As the page writes a handled ratio (boards.js formatRatio)."""
+    return "—" if ratio is None else f"{math.floor(ratio * 100 + 0.5)}%"
+
+
+def duration_text(seconds: float | None) -> str:
+    """As the page writes a median response time (boards.js formatDuration)."""
+    if seconds is None:
+        return "—"
+    s = math.floor(seconds + 0.5)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+
+
+def expected_boards(server: LiveServer, tz: str) -> dict[str, list[str]]:
+    """GET /api/boards as the table should show it: row key → today, 7 days, handled, response."""
+    with server.client("viewer") as client:
+        data = client.get("/api/boards", params={"tz": tz} if tz else {}).json()
+    figures: dict[str, list[str]] = {}
+    for board in data["boards"]:
+        for key, item in [(f"board:{board['id']}", board)] + [
+            (f"app:{app['id']}", app) for app in board["apps"]
+        ]:
+            figures[key] = [str(item["today"]), str(item["week"]),
+                            ratio_text(item["handled_ratio"]),
+                            duration_text(item["median_response_s"])]  # fmt: skip
+    return figures
+
+
+SHOWN_BOARDS = """() => Object.fromEntries([...document.querySelectorAll('#boards tbody tr')].map(
+    (tr) => [tr.dataset.app ? `app:${tr.dataset.app}` : `board:${tr.dataset.board}`,
+             ['today', 'week', 'handled', 'response'].map(
+                 (f) => tr.querySelector(`[data-fig="${f}"]`).textContent)]))"""
+
+
+def wait_for(check: Callable[[], bool], timeout_s: float = WAIT_MS / 1000) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not check() and time.monotonic() < deadline:
+        time.sleep(0.25)
+
+
+def assert_boards_match(pg: Page, server: LiveServer) -> dict[str, list[str]]:
+    """Wait until the boards table equals GET /api/boards (as the page's zone sees 'today')."""
+    tz = pg.evaluate("twin.boards.tz")
+    wait_for(lambda: pg.evaluate(SHOWN_BOARDS) == expected_boards(server, tz))
+    shown = pg.evaluate(SHOWN_BOARDS)
+    expected = expected_boards(server, tz)
+    assert shown == expected
+    return expected
+
+
+def test_boards_show_the_figures_of_get_boards(
+    page: tuple[Page, list[str]], server: LiveServer
+) -> None:
+    pg, errors = page
+    assert pg.locator("#boards tr.board-row").count() == 4
+    for board in ("basic", "public-order", "joint-governance", "public-service"):
+        assert pg.locator(f'#boards tr.board-row[data-board="{board}"]').count() == 1
+    assert "治安管理" in pg.inner_text("#boards") and "为民服务" in pg.inner_text("#boards")
+    assert len(ingest(server, car(BUND, "b-1"), car(BUND, "b-2"))) == 2
+    assert len(ingest(server, truck(LUJIAZUI, "t-1"))) == 1
+    # The `alert` messages make the page fetch the boards again (no reload, no 60 s tick).
+    figures = assert_boards_match(pg, server)
+    assert figures["board:public-order"][:2] == ["2", "2"]
+    assert figures["app:suspended-licence"][:2] == ["2", "2"]
+    assert figures["board:joint-governance"][:2] == ["1", "1"]
+    assert figures["app:muck-truck"][:2] == ["1", "1"]
+    assert errors == []
+
+
+def test_life_cycle_through_the_buttons(page: tuple[Page, list[str]], server: LiveServer) -> None:
+    pg, errors = page
+    [first] = ingest(server, car(BUND, "life-1"))
+    [second] = ingest(server, car(BUND, "life-2"))
+    pg.wait_for_selector(row(first) + '[data-status="new"]')
+    text = pg.inner_text(row(first))
+    assert MASKED in text and PLATE not in text, "evidence shows the masked plate only"
+    assert "Waitan Police Station" in text
+    assert pg.locator(row(first) + f' .alert-cameras a[data-camera-id="{CAMERA}"]').count() == 1
+
+    # A viewer's token: the server refuses (403) and the page says so; the alert stays new.
+    pg.evaluate("t => sessionStorage.setItem('twin.token', t)", TOKENS["viewer"])
+    pg.click(row(first) + ' button[data-action="dispatch"]')
+    pg.wait_for_selector("#alert-error:not([hidden])")
+    assert "403" in pg.inner_text("#alert-error")
+    assert pg.get_attribute(row(first), "data-status") == "new"
+    errors[:] = [e for e in errors if "403" not in e]  # the refused request, seen above
+    pg.evaluate("t => sessionStorage.setItem('twin.token', t)", TOKENS["operator"])
+
+    for action, status in (("ack", "acknowledged"), ("dispatch", "dispatched"),
+                           ("arrive", "on_scene")):  # fmt: skip
+        pg.click(row(first) + f' button[data-action="{action}"]')
+        pg.wait_for_selector(row(first) + f'[data-status="{status}"] .badge.status-{status}')
+    pg.click(row(first) + ' button[data-action="resolve"]')
+    pg.wait_for_selector(row(first), state="detached")  # closed alerts leave the feed
+    done = alert(server, first)
+    assert done["status"] == "resolved"
+    for field in ("acknowledged_at", "dispatched_at", "on_scene_at", "resolved_at"):
+        assert done[field], field
+    assert done["dispatched_at"] <= done["on_scene_at"] <= done["resolved_at"]
+
+    pg.wait_for_selector(row(second))
+    pg.click(row(second) + ' button[data-action="false-alarm"]')
+    pg.wait_for_selector(row(second), state="detached")
+    assert alert(server, second)["status"] == "false_alarm"
+
+    figures = assert_boards_match(pg, server)
+    assert figures["app:suspended-licence"][3] != "—", "a median response time is shown"
+    assert figures["app:suspended-licence"][2] != "—", "a handled ratio is shown"
+    assert errors == []
+
+
+def visible_alerts(pg: Page) -> set[str]:
+    return set(pg.eval_on_selector_all("#alert-list li", "els => els.map(e => e.dataset.alertId)"))
+
+
+def test_filter_by_board_and_unit(page: tuple[Page, list[str]], server: LiveServer) -> None:
+    pg, errors = page
+    [plate] = ingest(server, car(BUND, "filter-1"))
+    [muck] = ingest(server, truck(LUJIAZUI, "filter-2"))
+    pg.wait_for_selector(row(plate))
+    pg.wait_for_selector(row(muck))
+
+    pg.select_option("#alert-board", "joint-governance")
+    pg.wait_for_selector(row(plate), state="detached")
+    shown = visible_alerts(pg)
+    assert muck in shown
+    with server.client("viewer") as client:
+        listed = client.get("/api/alerts", params={"board": "joint-governance"}).json()["items"]
+    open_ids = {a["id"] for a in listed if a["status"] not in ("resolved", "false_alarm")}
+    assert shown == open_ids
+    assert "board-public-order" not in pg.inner_html("#alert-list")
+
+    pg.select_option("#alert-board", "")
+    pg.wait_for_selector(row(plate))
+    pg.select_option("#alert-unit", LUJIAZUI_UNIT)
+    pg.wait_for_selector(row(plate), state="detached")
+    assert muck in visible_alerts(pg)
+    units = pg.eval_on_selector_all("#alert-list li", "els => els.map(e => e.dataset.unit)")
+    assert set(units) == {LUJIAZUI_UNIT}
+
+    # A click on a board row filters by it too (and a second click clears it).
+    pg.select_option("#alert-unit", "")
+    pg.click('#boards tr.board-row[data-board="public-order"]')
+    pg.wait_for_selector(row(muck), state="detached")
+    assert pg.input_value("#alert-board") == "public-order"
+    assert plate in visible_alerts(pg)
+    pg.click('#boards tr.board-row[data-board="public-order"]')
+    pg.wait_for_selector(row(muck))
+    assert pg.input_value("#alert-board") == ""
+    assert errors == []
+
+
+def test_click_alert_opens_its_element_or_entity(
+    page: tuple[Page, list[str]], server: LiveServer
+) -> None:
+    pg, errors = page
+    [on_road] = ingest(server, car(LUJIAZUI, "click-1"))
+    [off_map] = ingest(server, car(OUTSIDE, "click-2"))
+    element_id = alert(server, on_road)["element_id"]
+    assert element_id, "the alert lies on an element (a road)"
+    pg.wait_for_selector(row(on_road))
+    start = pg.evaluate("twin.viewer.camera.positionCartographic.height")
+    pg.click(row(on_road) + " .alert-title")
+    pg.wait_for_selector(f'#panel[data-element-id="{element_id}"]')
+    assert pg.inner_text("#panel-id") == element_id
+    assert "selected" in (pg.get_attribute(row(on_road), "class") or "")
+    pg.wait_for_function("h => twin.viewer.camera.positionCartographic.height < h", arg=start)
+
+    # No element there: the live entity's panel (source/track) opens instead.
+    assert alert(server, off_map)["element_id"] is None
+    pg.wait_for_selector(row(off_map))
+    pg.click(row(off_map) + " .alert-title")
+    pg.wait_for_selector(f'#panel[data-entity-id="{CAMERA}/click-2"]')
+
+    # A camera that sees the place opens the camera's record and its AR view.
+    pg.click(row(on_road) + f' .alert-cameras a[data-camera-id="{CAMERA}"]')
+    pg.wait_for_selector(f'#panel[data-element-id="{CAMERA}"]')
+    pg.wait_for_selector(f'#ar[data-camera-id="{CAMERA}"]:not([hidden])')
+    pg.click("#ar-close")
+    assert errors == []
