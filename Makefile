@@ -45,7 +45,14 @@ typecheck: venv
 test: install lint typecheck
 	$(BIN)/pytest -q
 
-bench: install
+PY3DTILES := .cache/py3dtiles-venv/bin/py3dtiles
+
+# The py3dtiles CLI (the point-cloud peer of bench/pointcloud.py) pins numpy < 2.4: own venv.
+$(PY3DTILES):
+	$(PYTHON) -m venv .cache/py3dtiles-venv
+	.cache/py3dtiles-venv/bin/pip install -q py3dtiles 'laspy[lazrs]'
+
+bench: install $(PY3DTILES)
 	$(BIN)/python -m bench
 
 clean:
