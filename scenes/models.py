@@ -11,23 +11,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-COCO_VEHICLES = frozenset({"bicycle", "car", "motorcycle", "bus", "truck", "train", "boat"})
-
 
 class ObservationKind(StrEnum):
     person = "person"
     vehicle = "vehicle"
     object = "object"
     environment = "environment"
-
-
-def kind_of_class(cls: str) -> ObservationKind:
-    """Observation kind for a detector class name (COCO names)."""
-    if cls == "person":
-        return ObservationKind.person
-    if cls in COCO_VEHICLES:
-        return ObservationKind.vehicle
-    return ObservationKind.object
 
 
 def utcnow() -> datetime:
