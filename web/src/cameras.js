@@ -5,6 +5,7 @@ import { api } from "./api.js";
 import { ArView } from "./ar.js";
 import { frustumCorners, frustumDepth } from "./cameramodel.js";
 import { FrameFeeds } from "./frames.js";
+import { markerGraphics } from "./markers.js";
 import { VideoProjection } from "./projection.js";
 
 const Cesium = window.Cesium;
@@ -79,23 +80,7 @@ export class CameraLayer {
       marker = entities.add({
         id: markerId,
         properties,
-        point: {
-          pixelSize: 13,
-          outlineColor: Cesium.Color.fromCssColorString("#05080f"),
-          outlineWidth: 2,
-          disableDepthTestDistance: Number.POSITIVE_INFINITY,
-        },
-        label: {
-          font: "600 13px 'Noto Sans CJK SC', 'Segoe UI', sans-serif",
-          fillColor: Cesium.Color.WHITE,
-          outlineColor: Cesium.Color.BLACK,
-          outlineWidth: 3,
-          style: Cesium.LabelStyle.FILL_AND_OUTLINE,
-          pixelOffset: new Cesium.Cartesian2(0, -14),
-          verticalOrigin: Cesium.VerticalOrigin.BOTTOM,
-          disableDepthTestDistance: Number.POSITIVE_INFINITY,
-          distanceDisplayCondition: new Cesium.DistanceDisplayCondition(0, 4000),
-        },
+        ...markerGraphics({ pixelSize: 13, outline: "#05080f", labelOffset: 14, maxDistance: 4000 }),
       });
     }
     marker.position = apex;

@@ -1,6 +1,8 @@
 // The live layer: a WebSocket to /ws/live (reconnecting with backoff) and one Cesium entity per
 // live track (point + label, coloured by kind). Positions are lon/lat degrees and ellipsoidal
 // height in metres, drawn where they are (not clamped to the ground).
+import { markerGraphics } from "./markers.js";
+
 const Cesium = window.Cesium;
 
 export const KIND_COLOURS = {
@@ -44,23 +46,7 @@ export class LiveLayer {
     if (!entity) {
       entity = this.source.entities.add({
         id: payload.id,
-        point: {
-          pixelSize: 11,
-          outlineColor: Cesium.Color.fromCssColorString("#0b1220"),
-          outlineWidth: 2,
-          disableDepthTestDistance: Number.POSITIVE_INFINITY,
-        },
-        label: {
-          font: "600 13px 'Noto Sans CJK SC', 'Segoe UI', sans-serif",
-          fillColor: Cesium.Color.WHITE,
-          outlineColor: Cesium.Color.BLACK,
-          outlineWidth: 3,
-          style: Cesium.LabelStyle.FILL_AND_OUTLINE,
-          pixelOffset: new Cesium.Cartesian2(0, -16),
-          verticalOrigin: Cesium.VerticalOrigin.BOTTOM,
-          disableDepthTestDistance: Number.POSITIVE_INFINITY,
-          distanceDisplayCondition: new Cesium.DistanceDisplayCondition(0, 3000),
-        },
+        ...markerGraphics({ pixelSize: 11, outline: "#0b1220", labelOffset: 16, maxDistance: 3000 }),
       });
     }
     entity.position = position;
