@@ -61,6 +61,7 @@ def main() -> None:
         raise SystemExit("wrk and nginx are needed: make install")
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
+        tmp.chmod(0o755)  # nginx workers run as an unprivileged user when started as root
         ws = tmp / "ws"
         subprocess.run([TWIN, "build", str(SAMPLE), "-o", str(ws)], check=True, capture_output=True)
         glb = sorted((ws / "tiles").rglob("*.glb"))[0].relative_to(ws / "tiles")
