@@ -17,6 +17,7 @@ from conftest import TOKENS, TWIN, LiveServer
 from twin.cameras.camera import Camera
 from twin.cameras.rig import CameraRig
 from twin.catalog import Catalog
+from twin.live.client import PoseFollower, fetch_camera
 
 EAGLE = "camera:cam-pearl-eagle"
 ROAD = "camera:cam-bund-road"
@@ -207,3 +208,23 @@ def test_cli_calibrate(sample_ws: Path, tmp_path: Path) -> None:
     missing = subprocess.run([TWIN, "camera", "calibrate", str(ws), "camera:nope", str(csv)],
                              capture_output=True, text=True, timeout=120)  # fmt: skip
     assert missing.returncode != 0 and "camera:nope" in missing.stderr
+
+
+def test_the_detection_worker_follows_ptz_moves_and_keeps_fixed_poses(
+    live_server: LiveServer,
+) -> None:
+    """`twin detect` projects with the camera's current pose: a PTZ move reaches the worker's
+    PoseFollower; the road camera (fixed) is read once."""
+    token = TOKENS["ingest"]
+    ptz = fetch_camera(live_server.url, PTZ, token)
+    follower = PoseFollower(live_server.url, ptz, token, interval_s=0.0)
+    road = PoseFollower(live_server.url, fetch_camera(live_server.url, ROAD, token), token)
+    assert follower.moving and not road.moving
+    with live_server.client("operator") as c:
+        c.put(f"/api/cameras/{PTZ}/ptz", json={"pan": 123.0, "tilt": 25.0}).raise_for_status()
+        expected = c.get(f"/api/cameras/{PTZ}").json()
+    moved = follower.current()
+    assert follower.updates == 1
+    assert moved.heading == pytest.approx(expected["heading"])
+    assert moved.pitch == pytest.approx(expected["pitch"])
+    assert moved.heading != pytest.approx(ptz.heading)

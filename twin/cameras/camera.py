@@ -189,6 +189,35 @@ class Camera:
             position_sigma=number("position_sigma", POSITION_SIGMA_M),
         )
 
+    @classmethod
+    def from_pose(cls, rec: dict[str, Any]) -> Camera:
+        """A camera from its pose record (`to_record()`, `GET /api/cameras/{id}`): the pose that
+        calibration and live PTZ/drone moves have made current."""
+        try:
+            return cls(
+                id=str(rec["id"]),
+                lon=float(rec["lon"]),
+                lat=float(rec["lat"]),
+                ground_height=float(rec["ground_height"]),
+                mount_height=float(rec["mount_height"]),
+                heading=float(rec["heading"]),
+                pitch=float(rec["pitch"]),
+                roll=float(rec["roll"]),
+                hfov=float(rec["hfov"]),
+                image_width=int(rec["image_width"]),
+                image_height=int(rec["image_height"]),
+                fx=float(rec["fx"]),
+                fy=float(rec["fy"]),
+                cx=float(rec["cx"]),
+                cy=float(rec["cy"]),
+                distortion=tuple(float(c) for c in rec["distortion"]),  # type: ignore[arg-type]
+                pixel_sigma=float(rec.get("pixel_sigma", PIXEL_SIGMA_PX)),
+                angle_sigma=float(rec.get("angle_sigma", ANGLE_SIGMA_DEG)),
+                position_sigma=float(rec.get("position_sigma", POSITION_SIGMA_M)),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InputError(f"camera pose record is incomplete or malformed: {exc}") from exc
+
     def to_record(self) -> dict[str, Any]:
         """Pose and intrinsics as JSON-ready numbers: lon, lat (deg), ``height`` (ellipsoidal m
         of the optical centre), ``ground_height`` and ``mount_height`` (m), heading, pitch,

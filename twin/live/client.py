@@ -51,7 +51,52 @@ def fetch_camera(server: str, camera_id: str, token: str | None, timeout: float 
     record: dict[str, Any] = response.json()
     if record.get("kind") != "camera":
         raise NotFoundError(f"element '{camera_id}' is a {record.get('kind')}, not a camera")
-    return Camera.from_record(record)
+    pose = fetch_pose(server, camera_id, token, timeout)
+    return pose[0] if pose else Camera.from_record(record)
+
+
+def fetch_pose(
+    server: str, camera_id: str, token: str | None, timeout: float = 5.0
+) -> tuple[Camera, str] | None:
+    """The camera's current pose and kind (GET /api/cameras/{id}: catalog, then calibration,
+    then the live PTZ/drone pose), or None when the server cannot say (network error)."""
+    url = f"{server.rstrip('/')}/api/cameras/{quote(camera_id, safe=':')}"
+    try:
+        response = httpx.get(url, headers=_headers(token), timeout=timeout)
+    except httpx.HTTPError as exc:
+        log.warning("cannot read the pose of %s (%s)", camera_id, type(exc).__name__)
+        return None
+    if response.status_code != 200:
+        return None
+    record = response.json()
+    return Camera.from_pose(record), str(record.get("camera_kind") or "fixed")
+
+
+class PoseFollower:
+    """Keeps a moving camera's pose current: every `interval_s` seconds, re-reads the pose of a
+    PTZ, eagle-eye or drone camera from the server (fixed cameras are read once)."""
+
+    MOVING_KINDS = frozenset({"ptz", "eagle-eye", "drone"})
+
+    def __init__(
+        self, server: str, camera: Camera, token: str | None, interval_s: float = 2.0
+    ) -> None:
+        self.server, self.token, self.camera = server, token, camera
+        pose = fetch_pose(server, camera.id, token)
+        self.moving = pose is not None and pose[1] in self.MOVING_KINDS
+        self.interval_s = interval_s
+        self._next = time.monotonic() + interval_s
+        self.updates = 0
+
+    def current(self) -> Camera:
+        """The pose to project this frame's detections with."""
+        if self.moving and time.monotonic() >= self._next:
+            self._next = time.monotonic() + self.interval_s
+            pose = fetch_pose(self.server, self.camera.id, self.token)
+            if pose is not None and pose[0] != self.camera:
+                self.camera = pose[0]
+                self.updates += 1
+        return self.camera
 
 
 class ObservationSender:

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn
 
 from twin.errors import WorkspaceError
-from twin.live.client import FramePublisher, ObservationSender, fetch_camera
+from twin.live.client import FramePublisher, ObservationSender, PoseFollower, fetch_camera
 from twin.live.detector import Detection, Detector
 from twin.live.enrich import CropEnricher
 from twin.live.ground import Ground
@@ -85,6 +85,7 @@ def run_detection(
     detector.warm_up()
     sender = ObservationSender(server, token)
     publisher = FramePublisher(server, camera.id, token)
+    follower = PoseFollower(server, camera, token)
     stats = DetectionStats()
     busy = 0.0
     columns = (SpinnerColumn(), TextColumn("{task.description}"))
@@ -99,7 +100,7 @@ def run_detection(
                     if enricher is not None:
                         extra = enricher.attributes(frame.image, detections, frame.index)
                     observations = detections_to_observations(
-                        detections, camera, frame.index, frame.time,
+                        detections, follower.current(), frame.index, frame.time,
                         frame_size=frame.size, ground=ground, extra=extra,
                     )  # fmt: skip
                     sender.send(tracker.update(observations))
