@@ -22,7 +22,16 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.text import Text
 
 from tiles.model import FeatureMesh, TilesetMetadata
 from tiles.spec import Tile
@@ -171,12 +180,21 @@ def _swap_in(tmp: Path, ws: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+class _RateColumn(ProgressColumn):
+    """Items per second of a task (rich's own speed estimate)."""
+
+    def render(self, task: Task) -> Text:
+        return Text(f"{task.speed:,.0f}/s" if task.speed else "", style="cyan")
+
+
 def _progress(console: Console) -> Progress:
-    """Progress bars on a terminal; nothing at all otherwise (logs and pipes stay clean)."""
+    """Progress bars with counts and rates on a terminal; nothing at all otherwise (logs and
+    pipes stay clean)."""
     return Progress(
         TextColumn("{task.description:<22}"),
         BarColumn(),
         MofNCompleteColumn(),
+        _RateColumn(),
         TimeElapsedColumn(),
         console=console,
         transient=True,
