@@ -23,6 +23,7 @@ from shapely.geometry.base import BaseGeometry
 
 from scenes.apps import AppConfig, AppSpec, configure
 from scenes.boards import DEFAULT_TZ, board_stats, week_start
+from scenes.crops import CropSource
 from scenes.engine import Engine
 from scenes.errors import AppConfigError, AppNotFound, RuleError, SceneError, UnknownSourceError
 from scenes.identifiers import KeyedHasher
@@ -92,20 +93,50 @@ class LiveService:
         longest = max((rule.cooldown_s for rule in engine.rules), default=0.0)
         engine.seed(store.alerts_since(time.time() - longest - 60.0))
 
-    def ingest(self, observations: Sequence[Observation]) -> IngestResult:
+    def ingest(
+        self, observations: Sequence[Observation], crops: CropSource | None = None
+    ) -> IngestResult:
         """Check sources, assign missing ids (uuid4 hex), evaluate rules and store it all in one
-        transaction. Raises `UnknownSourceError` (nothing stored) for a source that is not a
-        camera or sensor of the catalog."""
+        transaction, with each new alert's evidence crop when `crops` gives one. Raises
+        `UnknownSourceError` (nothing stored) for a source that is not a camera or sensor of the
+        catalog."""
         for index, obs in enumerate(observations):
             if obs.source not in self._sources:
                 raise UnknownSourceError(obs.source, index=index)
         stamped = [self._stamp(obs) for obs in observations]
         with self._lock:
             alerts = self.engine.process(stamped)
-            entities = self.store.save(stamped, alerts, received_s=time.time())
+            images: dict[str, bytes] = {}
+            if crops is not None and alerts:
+                alerts = [self._with_crop(alert, stamped, crops, images) for alert in alerts]
+            entities = self.store.save(stamped, alerts, received_s=time.time(), crops=images)
             if self.watchlists is not None:
                 self.watchlists.record_hits(stamped, alerts)
         return IngestResult(stamped, entities, alerts)
+
+    @staticmethod
+    def _with_crop(
+        alert: Alert, batch: Sequence[Observation], crops: CropSource, images: dict[str, bytes]
+    ) -> Alert:
+        """`alert` with ``evidence.crop`` set (and the JPEG put in `images`) when one of its
+        observations in `batch`, the latest first, has a crop."""
+        if alert.evidence is None:
+            return alert
+        by_id = {obs.id: obs for obs in batch if obs.id}
+        for obs_id in reversed(alert.observation_ids):
+            obs = by_id.get(obs_id)
+            if obs is None:
+                continue
+            try:
+                image = crops.crop(obs)
+            except Exception:  # a crop is a nicety: never lose the alert over it
+                log.exception("evidence crop of observation %s failed", obs_id)
+                image = None
+            if image is not None:
+                images[alert.id] = image
+                evidence = alert.evidence.model_copy(update={"crop": crops.url(alert.id)})
+                return alert.model_copy(update={"evidence": evidence})
+        return alert
 
     def _stamp(self, obs: Observation) -> Observation:
         """An id (uuid4 hex) when missing; clear identifiers replaced by hash + masked form."""

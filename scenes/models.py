@@ -79,7 +79,8 @@ class CameraView(BaseModel):
 
 class Evidence(BaseModel):
     """What backs an alert: the observations, the place (lon/lat deg, ellipsoidal height m), the
-    cameras that see it, and rule-specific details (e.g. a count, a dwell time, a reading)."""
+    cameras that see it, rule-specific details (e.g. a count, a dwell time, a reading) and, when
+    the source camera had a recent frame, a crop of the observed box."""
 
     observation_ids: list[str] = Field(default_factory=list)
     lon: float
@@ -87,6 +88,9 @@ class Evidence(BaseModel):
     height: float = 0.0
     cameras: list[CameraView] = Field(default_factory=list)
     details: dict[str, Any] = Field(default_factory=dict)
+    crop: str | None = Field(
+        default=None, title="URL of a JPEG of the observed box in the source camera's frame"
+    )
 
 
 class NearbyUnit(BaseModel):

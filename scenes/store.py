@@ -1,4 +1,5 @@
-"""The live store: observations, live entities and alerts, durable in SQLite (WAL).
+"""The live store: observations, live entities, alerts (with their evidence crops) and app
+settings, durable in SQLite (WAL).
 
 Every write is one transaction committed with ``synchronous=FULL`` before the call returns, so
 what the server has acknowledged survives a crash. Positions are lon/lat degrees; times are UTC,
@@ -12,7 +13,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -53,6 +54,11 @@ CREATE TABLE IF NOT EXISTS alerts (
 );
 CREATE INDEX IF NOT EXISTS alerts_created ON alerts(created_s);
 CREATE INDEX IF NOT EXISTS alerts_element ON alerts(element_id);
+CREATE TABLE IF NOT EXISTS alert_crops (
+    alert_id TEXT PRIMARY KEY,
+    media_type TEXT NOT NULL,
+    data BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS app_settings (
     id TEXT PRIMARY KEY,
     enabled INTEGER NOT NULL,
@@ -122,9 +128,15 @@ class LiveStore:
     # -- writes --------------------------------------------------------------------------------
 
     def save(
-        self, observations: Sequence[Observation], alerts: Sequence[Alert], *, received_s: float
+        self,
+        observations: Sequence[Observation],
+        alerts: Sequence[Alert],
+        *,
+        received_s: float,
+        crops: Mapping[str, bytes] | None = None,
     ) -> list[Entity]:
-        """Store observations (with ids), their entities and new alerts in one transaction.
+        """Store observations (with ids), their entities, new alerts and their evidence `crops`
+        (alert id → JPEG bytes) in one transaction.
 
         Returns the entities updated, one per observation in order. An observation whose id is
         already stored is kept as it was (an idempotent resend). Records are serialised before
@@ -162,6 +174,12 @@ class LiveStore:
                 " record, app, board) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 alert_rows,
             )
+            if crops:
+                db.executemany(
+                    "INSERT OR REPLACE INTO alert_crops (alert_id, media_type, data)"
+                    " VALUES (?,?,?)",
+                    [(alert_id, "image/jpeg", data) for alert_id, data in crops.items()],
+                )
         return entities
 
     def transition(self, alert_id: str, status: AlertStatus, *, by: str) -> Alert:
@@ -185,6 +203,12 @@ class LiveStore:
         if not rows:
             raise AlertNotFound(f"no alert '{alert_id}'")
         return Alert.model_validate_json(str(rows[0][0]))
+
+    def alert_crop(self, alert_id: str) -> bytes | None:
+        """The evidence crop (JPEG bytes) kept with alert `alert_id`, or None."""
+        rows = self._query("SELECT data FROM alert_crops WHERE alert_id = ?", (alert_id,))
+        data = rows[0][0] if rows else None
+        return data if isinstance(data, bytes) else None
 
     def alerts(
         self, where: AlertFilter | None = None, *, limit: int = 100, offset: int = 0

@@ -1,12 +1,12 @@
-"""Alerts: list (read) and life-cycle actions (alerts permission): ack, dispatch, arrive,
-resolve, false-alarm."""
+"""Alerts: list and evidence crop (read) and life-cycle actions (alerts permission): ack,
+dispatch, arrive, resolve, false-alarm."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Response
 from starlette.concurrency import run_in_threadpool
 
 from scenes.models import Alert, AlertStatus
@@ -41,6 +41,25 @@ async def list_alerts(
         state.live.store.alerts, where, limit=limit, offset=offset
     )
     return AlertPage(items=items, total=total)
+
+
+@router.get(
+    "/{alert_id}/crop.jpg",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}}, 404: {"description": "No crop"}},
+)
+async def alert_crop(
+    alert_id: str,
+    _: Annotated[Principal, Depends(require("read"))],
+    state: TwinState = Depends(get_state),
+) -> Response:
+    """The JPEG crop of the observed box kept with the alert (404 when it has none)."""
+    data = await run_in_threadpool(state.live.store.alert_crop, alert_id)
+    if data is None:
+        raise HTTPException(404, f"no crop for alert '{alert_id}'")
+    return Response(
+        data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"}
+    )
 
 
 async def _act(state: TwinState, alert_id: str, status: AlertStatus, who: Principal) -> Alert:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends
 from starlette.concurrency import run_in_threadpool
 
 from server.auth import Principal, require
+from server.crops import frame_crops
 from server.deps import get_state
 from server.schemas import IngestResponse, ObservationBatch
 from server.state import TwinState
@@ -23,9 +24,10 @@ async def post_observations(
 ) -> IngestResponse:
     """Store a batch durably (committed before the reply), update live entities, run the rules,
     and publish ``entity`` then ``alert`` messages (and coalesced ``entities`` batches, see
-    server.bus). A source that is not a camera or sensor of the
+    server.bus). An alert whose observation has a box and whose camera pushed a recent frame
+    keeps a crop of it (``evidence.crop``). A source that is not a camera or sensor of the
     catalog rejects the whole batch with 422."""
-    result = await run_in_threadpool(state.live.ingest, batch.observations)
+    result = await run_in_threadpool(state.live.ingest, batch.observations, frame_crops(state))
     if state.bus.wants("entity"):
         for entity in result.entities:
             state.bus.publish("entity", entity.model_dump(mode="json"))
