@@ -66,6 +66,8 @@ def detections_to_observations(
             "v": round(float(v[i]), 2),
             "uncertainty_m": round(ray.uncertainty_m, 2),
         }
+        if frame_size is not None:
+            attributes["frame_size"] = list(frame_size)  # the pixels `bbox` is in (w, h)
         if ray.element_id:
             attributes["on"] = ray.element_id
         if extra is not None:
