@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import ultralytics
 from browser import chromium_available, launch, open_page
 from conftest import TOKENS, LiveServer, start_server
 from playwright.sync_api import Browser, Page
@@ -322,8 +323,18 @@ def test_alert_appears_and_operator_acknowledges(
     operator_page, operator_errors = page_for(browser, web_server, "operator", small=True)
     try:
         wait_live(operator_page)
+        # The camera's latest frame (real pixels): the alert keeps a crop of the observed box.
+        bus = (Path(ultralytics.__file__).parent / "assets" / "bus.jpg").read_bytes()
+        with web_server.client("ingest") as client:
+            client.put(
+                f"/api/cameras/{CAMERA}/frame",
+                content=bus,
+                headers={"Content-Type": "image/jpeg"},
+            ).raise_for_status()
         lon, lat = ROAD_POINT
-        alerts = post_observations(web_server, observation(lon, lat, "web-alert"))["alerts"]
+        seen = observation(lon, lat, "web-alert")
+        seen["attributes"] = {"bbox": [20.0, 220.0, 800.0, 760.0], "frame_size": [810, 1080]}
+        alerts = post_observations(web_server, seen)["alerts"]
         assert len(alerts) == 1, "the zone rule raises one alert"
         alert_id = alerts[0]
         for page in (viewer_page, operator_page):
@@ -331,6 +342,11 @@ def test_alert_appears_and_operator_acknowledges(
             row = page.locator(alert_row(alert_id))
             assert row.get_attribute("data-status") == "new"
             assert "Vehicle in the web test zone" in row.inner_text()
+        # The evidence crop is shown (loaded with the token: a plain <img src> could not).
+        viewer_page.wait_for_function(
+            "sel => { const i = document.querySelector(sel); return i && i.naturalWidth > 0; }",
+            arg=alert_row(alert_id) + " img.alert-crop",
+        )
 
         # A viewer may not acknowledge: the page says so and the alert stays new.
         viewer_page.locator(alert_row(alert_id) + ' button[data-action="ack"]').click()

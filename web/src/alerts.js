@@ -2,7 +2,7 @@
 // current by `alert` messages; evidence, the unit it is routed to, life-cycle actions
 // (POST /api/alerts/{id}/ack|dispatch|arrive|resolve|false-alarm, role operator) and filters by
 // board and unit. Closed alerts (resolved, false alarm) leave the feed.
-import { api, ApiError, query } from "./api.js";
+import { api, ApiError, apiObjectUrl, query } from "./api.js";
 import { formatTime, h } from "./dom.js";
 
 export const STATUS_NAMES = {
@@ -61,6 +61,22 @@ function observationIds(alert) {
  * One line of what backs an alert: the identifier (masked), the rule's figures, the observed
  * class and how many observations, e.g. "车牌 Plate 沪A·***45 · car · 1 obs".
  */
+/** The frame crop of the observed box (evidence.crop), loaded with the token; null if none. */
+function evidenceCrop(alert) {
+  const url = alert.evidence && alert.evidence.crop;
+  if (!url) return null;
+  const img = h("img", { class: "alert-crop", alt: "现场截图 Frame crop" });
+  img.hidden = true;
+  apiObjectUrl(url)
+    .then((src) => {
+      if (!src) return;
+      img.src = src;
+      img.hidden = false;
+    })
+    .catch(() => {});
+  return img;
+}
+
 export function evidenceSummary(alert) {
   const evidence = alert.evidence || {};
   const d = evidence.details || {};
@@ -273,6 +289,7 @@ export class AlertList {
       ),
       h("div", { class: "alert-title" }, alert.title),
       h("div", { class: "alert-evidence", title: observationIds(alert).join("\n") }, evidenceSummary(alert)),
+      evidenceCrop(alert),
       this.cameraLinks(alert),
       h(
         "div",

@@ -47,6 +47,18 @@ export async function api(path, { method = "GET", body } = {}) {
   }
 }
 
+/**
+ * An image (or other binary) from the API as an object URL for <img src>, or null when the
+ * server has none (404/204). Images under /api need the bearer token, so <img> cannot load them.
+ * @param {string} path e.g. "/api/alerts/ID/crop.jpg"
+ */
+export async function apiObjectUrl(path) {
+  const token = getToken();
+  const response = await fetch(path, { headers: token ? { Authorization: `Bearer ${token}` } : {} });
+  if (!response.ok || response.status === 204) return null;
+  return URL.createObjectURL(await response.blob());
+}
+
 /** Query string from an object, skipping empty values. */
 export function query(params) {
   const search = new URLSearchParams();
