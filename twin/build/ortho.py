@@ -24,7 +24,6 @@ from rasterio.errors import RasterioError
 from rasterio.transform import from_bounds
 from rasterio.warp import reproject
 
-from tiles.model import TerrainMesh
 from twin.build.rasters import LonLatBounds, open_raster, raster_crs
 from twin.errors import InputError
 from twin.geo import WGS84, LocalFrame, metres_per_degree
@@ -146,34 +145,6 @@ def lonlat_uvs(lon: F64, lat: F64, bounds: LonLatBounds) -> F64:
     u = (np.asarray(lon) - west) / (east - west)
     v = (north - np.asarray(lat)) / (north - south)
     return np.column_stack([u, v])
-
-
-def textured_terrain(
-    positions: F64,
-    triangles: NDArray[np.int64],
-    frame: LocalFrame,
-    ortho: Path,
-    *,
-    default_crs: str | None = None,
-    max_side: int = MAX_TEXTURE_SIDE,
-    fmt: ImageFormat = "jpeg",
-) -> tuple[TerrainMesh, dict[str, Any]]:
-    """The terrain mesh (ENU metres in `frame`) textured with the orthophoto, and a report
-    (texture size, bytes, format, coverage)."""
-    lonlat = frame.to_geodetic(positions)[:, :2]
-    bounds = (
-        float(lonlat[:, 0].min()), float(lonlat[:, 1].min()),
-        float(lonlat[:, 0].max()), float(lonlat[:, 1].max()),
-    )  # fmt: skip
-    texture = read_ortho_texture(ortho, bounds, default_crs=default_crs, max_side=max_side)
-    data, mime = encode_image(texture.image, fmt)
-    uvs = lonlat_uvs(lonlat[:, 0], lonlat[:, 1], bounds)
-    rows, cols = texture.image.shape[:2]
-    report = {
-        "source": ortho.name, "texture_px": [cols, rows], "format": mime, "bytes": len(data),
-        "coverage": round(texture.coverage, 4), "bounds": list(bounds),
-    }  # fmt: skip
-    return TerrainMesh(positions, triangles, uvs, data, mime), report
 
 
 @dataclass
