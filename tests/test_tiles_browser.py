@@ -1,5 +1,6 @@
-"""CesiumJS (npm, headless Chromium) loads the LOD tilesets — explicit and implicit, with
-meshopt compression — refines them, and picking a building returns its element_id."""
+"""CesiumJS (npm, headless Chromium) loads the LOD tilesets — explicit and implicit with
+meshopt compression, explicit with Draco — refines them, and picking a building at the finest
+level returns its element_id."""
 
 from __future__ import annotations
 
@@ -45,7 +46,9 @@ window.run = async (url, lon, lat, height) => {
   }
   const c = viewer.scene.canvas;
   const picked = viewer.scene.pick(new Cesium.Cartesian2(c.clientWidth / 2, c.clientHeight / 2));
+  const tile = picked && picked.content ? picked.content.tile : null;
   return {id: picked && picked.getProperty ? picked.getProperty("element_id") : null,
+          leaf: tile ? tile.children.length === 0 && tile.geometricError === 0 : null,
           selected: tileset.statistics.selected,
           loaded: tileset.statistics.numberOfLoadedTilesTotal,
           failed: tileset.statistics.numberOfFailedTiles ?? null};
@@ -72,18 +75,24 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     server.shutdown()
 
 
-@pytest.mark.parametrize("tiling", ["explicit", "implicit"])
-def test_cesium_refines_compressed_lod_and_picks(served: tuple[str, Path], tiling: str):
+@pytest.mark.parametrize(
+    ("tiling", "compression"),
+    [("explicit", "meshopt"), ("implicit", "meshopt"), ("explicit", "draco")],
+)
+def test_cesium_refines_compressed_lod_and_picks(
+    served: tuple[str, Path], tiling: str, compression: str
+):
     base, root = served
     city = synthetic_city(400, seed=5, half_size=600)
+    name = f"{tiling}-{compression}"
     write_tileset(
-        root / tiling,
+        root / name,
         FRAME.enu_to_ecef_matrix(),
         city,
         max_features=20,
         lod=True,
         tiling=tiling,  # type: ignore[arg-type]
-        compression="meshopt",
+        compression=compression,  # type: ignore[arg-type]
     )
     # The tallest building: nothing covers its roof seen from above.
     target = max(city, key=lambda b: float(b.positions[:, 2].max()))
@@ -94,8 +103,9 @@ def test_cesium_refines_compressed_lod_and_picks(served: tuple[str, Path], tilin
         page, log = open_page(browser, f"{base}/index.html")
         result = page.evaluate(
             "([u, lon, lat, h]) => window.run(u, lon, lat, h)",
-            [f"/{tiling}/tileset.json", float(lon), float(lat), float(height) + 150],
+            [f"/{name}/tileset.json", float(lon), float(lat), float(height) + 150],
         )
     assert log.errors == [], log.errors
     assert result["id"] == target.element_id, json.dumps(result)
+    assert result["leaf"] is True, json.dumps(result)  # picked at the finest level
     assert result["loaded"] >= 2

@@ -3,7 +3,12 @@ buffer views and accessors in one binary chunk, and a reader that gives them bac
 
 Buffer views may be compressed with EXT_meshopt_compression (the `meshoptimizer` package):
 the compressed bytes live in the BIN chunk (buffer 0) and the view itself points into a
-fallback buffer (buffer 1, no data) of the decoded size, as the extension lays it out."""
+fallback buffer (buffer 1, no data) of the decoded size, as the extension lays it out.
+
+A whole primitive may instead be one KHR_draco_mesh_compression stream (the `DracoPy`
+package): its accessors keep count, type, componentType and min/max but have no buffer view,
+and the extension maps each glTF attribute to the Draco attribute's unique id; the reader
+decodes them back (`Glb.accessor`)."""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import DracoPy
 import numpy as np
 from numpy.typing import NDArray
 
@@ -37,8 +43,21 @@ COMPONENT_TYPES: dict[int, np.dtype[Any]] = {
 }
 COMPONENT_OF_DTYPE = {dtype: code for code, dtype in COMPONENT_TYPES.items()}
 TYPE_SIZES = {"SCALAR": 1, "VEC2": 2, "VEC3": 3, "VEC4": 4, "MAT4": 16}
+TYPE_OF_WIDTH = {1: "SCALAR", 2: "VEC2", 3: "VEC3", 4: "VEC4"}
 MESHOPT = "EXT_meshopt_compression"
 MeshoptMode = Literal["ATTRIBUTES", "TRIANGLES"]
+DRACO = "KHR_draco_mesh_compression"
+# glTF attributes that Draco codes as its own kinds: DracoPy.encode's argument for the values and
+# for their quantisation bits, and the Draco GeometryAttribute type they decode as. Any other
+# attribute (e.g. _FEATURE_ID_0) is a GENERIC one, named in Draco metadata and not quantised.
+DRACO_ARGUMENTS = {
+    "POSITION": ("points", "quantization_bits"),
+    "NORMAL": ("normals", "normal_quantization_bits"),
+    "TEXCOORD_0": ("tex_coord", "tex_coord_quantization_bits"),
+}
+DRACO_TYPES = {"POSITION": 0, "NORMAL": 1, "TEXCOORD_0": 3}
+# DracoPy's 0-10 scale; 7 (encoder speed 3) selects edgebreaker, as gltf-pipeline's default.
+DRACO_LEVEL = 7
 
 
 def _meshopt() -> Any:
@@ -136,6 +155,77 @@ class GlbBuilder:
         self.accessors.append(accessor)
         return len(self.accessors) - 1
 
+    def add_draco_primitive(
+        self,
+        attributes: dict[str, NDArray[Any]],
+        triangles: NDArray[np.integer[Any]],
+        bits: dict[str, int],
+    ) -> dict[str, Any]:
+        """Encode one triangle primitive as a KHR_draco_mesh_compression stream in a new view;
+        returns the glTF primitive's ``attributes``, ``indices`` and ``extensions`` members.
+
+        `attributes` maps glTF names to (n,) or (n, k) arrays over the same n vertices:
+        POSITION, NORMAL and TEXCOORD_0 (floats) are quantised with ``bits[name]`` bits (Draco
+        positions: a uniform grid of (largest side of their box) / (2^bits − 1)); others are
+        stored losslessly as given (uint8, uint16 or float32). Draco may reorder and merge
+        vertices, so the stream is decoded once here: accessor counts and POSITION min/max are
+        those of the decoded mesh, as a client sees it."""
+        arguments: dict[str, Any] = {}
+        generic: dict[str, NDArray[Any]] = {}
+        for name, values in attributes.items():
+            if name in DRACO_ARGUMENTS:
+                values_argument, bits_argument = DRACO_ARGUMENTS[name]
+                arguments[values_argument] = np.asarray(values, np.float64)
+                arguments[bits_argument] = bits[name]
+            else:
+                generic[name] = np.asarray(values).reshape(len(values), -1)
+        encoded = DracoPy.encode(
+            faces=np.asarray(triangles, np.uint32),
+            compression_level=DRACO_LEVEL,
+            generic_attributes=generic or None,
+            **arguments,
+        )
+        decoded = DracoPy.decode(encoded)
+        unique_ids = _draco_unique_ids(decoded, list(attributes))
+        view = self.add_buffer_view(bytes(encoded))
+        accessors: dict[str, int] = {}
+        for name, values in attributes.items():
+            data = decoded.get_attribute_by_unique_id(unique_ids[name])["data"]
+            dtype = np.dtype(np.float32) if name in DRACO_ARGUMENTS else np.asarray(values).dtype
+            width = 1 if np.ndim(values) == 1 else np.shape(values)[1]
+            bounds = None
+            if name == "POSITION":
+                bounds = (
+                    [float(v) for v in data.min(axis=0)],
+                    [float(v) for v in data.max(axis=0)],
+                )
+            accessors[name] = self._decoded_accessor(dtype, len(data), width, bounds)
+        faces = np.asarray(decoded.faces)
+        index_dtype = np.dtype(np.uint16 if len(decoded.points) < 0xFFFF else np.uint32)
+        return {
+            "attributes": accessors,
+            "indices": self._decoded_accessor(index_dtype, faces.size, 1, None),
+            "extensions": {DRACO: {"bufferView": view, "attributes": unique_ids}},
+        }
+
+    def _decoded_accessor(
+        self,
+        dtype: np.dtype[Any],
+        count: int,
+        width: int,
+        bounds: tuple[list[float], list[float]] | None,
+    ) -> int:
+        """An accessor whose data a decoder supplies (no buffer view)."""
+        accessor: dict[str, Any] = {
+            "componentType": COMPONENT_OF_DTYPE[dtype.newbyteorder("<")],
+            "count": count,
+            "type": TYPE_OF_WIDTH[width],
+        }
+        if bounds is not None:
+            accessor["min"], accessor["max"] = bounds
+        self.accessors.append(accessor)
+        return len(self.accessors) - 1
+
     @property
     def uses_meshopt(self) -> bool:
         """Whether some view is EXT_meshopt_compression-compressed."""
@@ -151,7 +241,7 @@ class GlbBuilder:
         if dtype not in COMPONENT_OF_DTYPE:
             raise GlbError(f"no glTF component type for {array.dtype}")
         width = 1 if array.ndim == 1 else array.shape[1]
-        kind = {1: "SCALAR", 2: "VEC2", 3: "VEC3", 4: "VEC4"}[width]
+        kind = TYPE_OF_WIDTH[width]
         view = self.add_buffer_view(array.astype(dtype).tobytes(), target)
         accessor: dict[str, Any] = {
             "bufferView": view,
@@ -197,6 +287,7 @@ class Glb:
 
     document: dict[str, Any]
     binary: bytes
+    _draco_meshes: dict[int, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def view_bytes(self, index: int) -> bytes:
         """The bytes of buffer view `index` (decoded when EXT_meshopt_compression holds it)."""
@@ -209,10 +300,14 @@ class Glb:
 
     def accessor(self, index: int) -> NDArray[Any]:
         """Accessor `index` as an (n,) or (n, k) array of its stored component type (strided
-        and meshopt-compressed views are read; normalized values are not rescaled)."""
+        and meshopt-compressed views are read, Draco primitives decoded; normalized values are
+        not rescaled)."""
         acc = self.document["accessors"][index]
         dtype = COMPONENT_TYPES[acc["componentType"]]
         width = TYPE_SIZES[acc["type"]]
+        if "bufferView" not in acc:
+            values = self._draco_values(index).astype(dtype)
+            return values if width == 1 else values.reshape(len(values), width)
         view = self.document["bufferViews"][acc["bufferView"]]
         stride = view.get("byteStride", dtype.itemsize * width)
         raw = self.view_bytes(acc["bufferView"])
@@ -230,6 +325,44 @@ class Glb:
         )
         arr = np.ascontiguousarray(picked).view(dtype).reshape(count, width)
         return arr[:, 0] if width == 1 else arr
+
+    def draco_mesh(self, primitive: dict[str, Any]) -> Any:
+        """The `DracoPy.DracoMesh` a KHR_draco_mesh_compression primitive decodes to."""
+        view = primitive["extensions"][DRACO]["bufferView"]
+        if view not in self._draco_meshes:
+            self._draco_meshes[view] = DracoPy.decode(self.view_bytes(view))
+        return self._draco_meshes[view]
+
+    def _draco_values(self, index: int) -> NDArray[Any]:
+        """Accessor `index`'s values from the Draco primitive that holds it (flat indices, or
+        (n, k) attribute values)."""
+        for mesh in self.document.get("meshes", []):
+            for primitive in mesh["primitives"]:
+                draco = primitive.get("extensions", {}).get(DRACO)
+                if draco is None:
+                    continue
+                if primitive.get("indices") == index:
+                    return np.asarray(self.draco_mesh(primitive).faces).ravel()
+                for name, accessor in primitive["attributes"].items():
+                    if accessor == index and name in draco["attributes"]:
+                        unique_id = draco["attributes"][name]
+                        found = self.draco_mesh(primitive).get_attribute_by_unique_id(unique_id)
+                        return np.asarray(found["data"])
+        raise GlbError(f"accessor {index} has neither a buffer view nor a Draco primitive")
+
+
+def _draco_unique_ids(decoded: Any, names: list[str]) -> dict[str, int]:
+    """The unique id Draco gave each glTF attribute: by kind for POSITION/NORMAL/TEXCOORD_0,
+    by metadata name for generic ones (DracoPy numbers them in its own order)."""
+    name_of_kind = {kind: name for name, kind in DRACO_TYPES.items()}
+    found = {
+        name_of_kind.get(attribute["attribute_type"], attribute["name"]): attribute["unique_id"]
+        for attribute in decoded.attributes
+    }
+    missing = [name for name in names if name not in found]
+    if missing:
+        raise GlbError(f"Draco stream lacks attributes {missing}")
+    return {name: int(found[name]) for name in names}
 
 
 def _decode_meshopt(packed: dict[str, Any], binary: bytes) -> bytes:

@@ -57,10 +57,11 @@ def build(
         ),
     ] = None,
     compression: Annotated[
-        Literal["none", "meshopt"] | None,
+        Literal["none", "meshopt", "draco"] | None,
         typer.Option(
-            help="glb mesh compression (EXT_meshopt_compression) "
-            "[twin.yaml build.compression, else meshopt]"
+            help="glb mesh compression: none (float32), meshopt (16-bit quantised, "
+            "EXT_meshopt_compression; fast to decode) or draco (KHR_draco_mesh_compression; "
+            "smallest files, slower to decode) [twin.yaml build.compression, else meshopt]"
         ),
     ] = None,
     archive: Annotated[

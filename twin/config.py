@@ -105,8 +105,10 @@ class BuildOptions(_Strict):
     tiling: Literal["explicit", "implicit"] = Field(
         default="explicit", title="Building quadtree in tileset.json or as implicit tiling"
     )
-    compression: Literal["none", "meshopt"] = Field(
-        default="meshopt", title="Mesh compression of glb content (EXT_meshopt_compression)"
+    compression: Literal["none", "meshopt", "draco"] = Field(
+        default="meshopt",
+        title="Mesh compression of glb content: none, meshopt (EXT_meshopt_compression) "
+        "or draco (KHR_draco_mesh_compression)",
     )
     archive: bool = Field(default=False, title="Also write the tiles as one WS/tiles.3tz archive")
 
