@@ -138,11 +138,13 @@ def write_tileset(
         Inner quadtree tiles draw simplified forms of their largest buildings (refine
         REPLACE); leaves keep every building at full detail.
     tiling
-        ``explicit``: every tile in tileset.json; ``implicit``: the building quadtree as
-        3D Tiles 1.1 implicit tiling (template URIs, ``.subtree`` files).
+        ``explicit``: every tile in tileset.json; ``implicit``: the building quadtree and
+        the terrain tree (a `TerrainGrid`) each as 3D Tiles 1.1 implicit tiling (template
+        URIs, ``.subtree`` files).
     compression
-        ``none`` (float32 attributes) or ``meshopt`` (KHR_mesh_quantization +
-        EXT_meshopt_compression; needs the `meshoptimizer` package).
+        ``none`` (float32 attributes), ``meshopt`` (KHR_mesh_quantization +
+        EXT_meshopt_compression; the `meshoptimizer` package) or ``draco``
+        (KHR_draco_mesh_compression; the `DracoPy` package).
     archive
         Also write the folder as a single ``.3tz`` archive at ``out_dir.with_suffix(".3tz")``.
     metadata
@@ -187,13 +189,21 @@ def write_tileset(
         levels = max(len(t.node.address) for t in tree.walk()) + 1
         (out_dir / BUILDINGS_DIR).mkdir(exist_ok=True)
         children.append(_building_tiles(tree, job, levels))
+    # Tiles inside implicit tilings besides the tile that holds each.
+    implicit_tiles = max(len(written.implicit) - 1, 0)
     if isinstance(terrain, TerrainGrid):
         top, terrain_report = write_terrain_tree(
-            out_dir, terrain, compression=compression, group=group_index.get(TERRAIN_GROUP)
+            out_dir,
+            terrain,
+            compression=compression,
+            group=group_index.get(TERRAIN_GROUP),
+            subtree_levels=SUBTREE_LEVELS if tiling == "implicit" else None,
         )
         written.bytes += terrain_report.bytes
         written.glbs += terrain_report.glbs
         written.largest = max(written.largest, terrain_report.largest_glb)
+        if top.implicit_tiling is not None:
+            implicit_tiles += terrain_report.tiles - 1
         children.append(top)
     elif terrain is not None:
         content = terrain_glb(terrain, compression)
@@ -204,7 +214,7 @@ def write_tileset(
         raise TilesError("nothing to write: no buildings, terrain or point cloud")
     box = BoundingVolume.union([c.bounding_volume for c in children])
     root = Tile(box, _error(box), refine="ADD", transform=matrix, children=children)
-    implicit = tiling == "implicit" and bool(features)
+    implicit = any(c.implicit_tiling is not None for c in children)
     tileset = Tileset(Asset("1.1", "district-twin tiles"), root.geometric_error, root)
     if metadata is not None or implicit:
         tileset.schema = tileset_schema(cls if features else None, tiles=implicit)
@@ -214,7 +224,7 @@ def write_tileset(
     text = json.dumps(tileset.to_dict(), indent=1).encode()
     (out_dir / TILESET_JSON).write_bytes(text)
     report = TilesetReport(
-        tiles=len(root.walk()) + max(len(written.implicit) - 1, 0),
+        tiles=len(root.walk()) + implicit_tiles,
         glbs=written.glbs,
         bytes=written.bytes + len(text),
         features=written.features,
