@@ -45,6 +45,7 @@ VARIANTS = {
         "--compression",
         "meshopt",
     ],
+    "lod-draco": ["--tiling", "explicit", "--lod", "--compression", "draco"],
     "implicit-lod-meshopt": ["--tiling", "implicit", "--lod", "--compression", "meshopt"],
     "lod-meshopt from .3tz": ["--lod", "--compression", "meshopt", "--archive"],
 }

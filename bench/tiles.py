@@ -1,5 +1,5 @@
 """3D Tiles benchmark: 100 k box buildings over 10 × 10 km written flat, as an explicit LOD
-tree and as implicit tiling, with and without meshopt compression.
+tree and as implicit tiling, without compression, with meshopt and with Draco.
 
 Run `python -m bench.tiles` (each variant runs in its own process, so peak memory is its own).
 Prints wall time, peak RSS, tiles, glbs, bytes on disk, the largest glb, and the bytes a client
@@ -40,6 +40,7 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "flat-meshopt": {"lod": False, "tiling": "explicit", "compression": "meshopt"},
     "lod": {"lod": True, "tiling": "explicit", "compression": "none"},
     "lod-meshopt": {"lod": True, "tiling": "explicit", "compression": "meshopt"},
+    "lod-draco": {"lod": True, "tiling": "explicit", "compression": "draco"},
     "implicit-meshopt": {"lod": True, "tiling": "implicit", "compression": "meshopt"},
 }
 BOX = np.array(
