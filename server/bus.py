@@ -1,8 +1,11 @@
 """In-process publish/subscribe bus: topic → subscribers, each with a bounded asyncio queue.
 
-A slow subscriber never slows a publisher: when its queue is full the oldest message is dropped
-and counted. `EventBus` is the small interface a Redis Streams bus would implement to replace it.
-Publish and subscribe from the event loop's thread.
+A slow subscriber never slows a publisher: when its queue is full a message is dropped and
+counted per topic, the oldest of the stale kinds first (`STALE_TOPICS`: entity positions,
+camera poses, drone telemetry, which a newer message of the same kind supersedes); an alert (or
+any other topic) is dropped, oldest first, only when the queue holds nothing else. `EventBus` is
+the small interface a Redis Streams bus would implement to replace it. Publish and subscribe
+from the event loop's thread.
 
 Entity updates can also be taken coalesced (topic ``entities``): the bus gathers the latest
 state per entity id and, at most every ``flush_s`` seconds, offers each such subscriber one
@@ -19,6 +22,7 @@ import asyncio
 import itertools
 import json
 import time
+from collections import Counter, OrderedDict, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -42,6 +46,8 @@ class Message:
 
 
 ENTITIES = "entities"
+STALE_TOPICS = frozenset({"entity", "camera", "drone"})
+"""Topics whose messages a newer one of the same kind supersedes: dropped first when full."""
 _ids = itertools.count(1)
 
 
@@ -70,17 +76,60 @@ class EntityBatch:
         return self._message
 
 
+class MessageQueue:
+    """A bounded FIFO of messages that, when full, makes room by dropping the oldest message of a
+    `STALE_TOPICS` kind, else the oldest of all. Every operation is O(1)."""
+
+    def __init__(self, maxsize: int) -> None:
+        self.maxsize = maxsize
+        self._items: OrderedDict[int, Message] = OrderedDict()
+        self._stale: deque[int] = deque()  # keys of the stale messages, oldest first
+        self._keys = itertools.count()
+
+    def qsize(self) -> int:
+        return len(self._items)
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def full(self) -> bool:
+        return len(self._items) >= self.maxsize
+
+    def put(self, message: Message) -> Message | None:
+        """Append `message`; return the message dropped to make room, if any."""
+        dropped = None
+        if self.full():
+            key = self._stale.popleft() if self._stale else next(iter(self._items))
+            dropped = self._items.pop(key)
+        key = next(self._keys)
+        self._items[key] = message
+        if message.topic in STALE_TOPICS:
+            self._stale.append(key)
+        return dropped
+
+    def get_nowait(self) -> Message:
+        """Remove and return the oldest message (IndexError when empty)."""
+        if not self._items:
+            raise IndexError("empty message queue")
+        key, message = self._items.popitem(last=False)
+        if self._stale and self._stale[0] == key:
+            self._stale.popleft()
+        return message
+
+
 @dataclass(eq=False)
 class Subscription:
     """A subscriber's queue. ``dropped`` counts messages (and, for ``entities`` subscribers,
-    pending entity records) lost to a full queue, oldest first; ``coalesced`` counts entity
-    updates superseded by a newer one of the same entity before they were sent."""
+    pending entity records) lost to a full queue, ``dropped_by_topic`` the same per topic
+    (``entities`` for entity records); ``coalesced`` counts entity updates superseded by a newer
+    one of the same entity before they were sent."""
 
     topics: frozenset[str]
     maxsize: int
     max_entities: int = 20_000
-    queue: asyncio.Queue[Message] = field(init=False)
+    queue: MessageQueue = field(init=False)
     dropped: int = 0
+    dropped_by_topic: Counter[str] = field(default_factory=Counter)
     coalesced: int = 0
     sent: int = 0
     id: int = field(default_factory=lambda: next(_ids))
@@ -89,7 +138,7 @@ class Subscription:
     _wake: asyncio.Event = field(init=False)
 
     def __post_init__(self) -> None:
-        self.queue = asyncio.Queue(maxsize=self.maxsize)
+        self.queue = MessageQueue(self.maxsize)
         self._wake = asyncio.Event()
 
     @property
@@ -97,11 +146,11 @@ class Subscription:
         return 0 if self._batch is None else len(self._batch)
 
     def offer(self, message: Message) -> None:
-        """Queue a message, dropping the oldest one when full."""
-        if self.queue.full():
-            self.queue.get_nowait()
+        """Queue a message; when full, drop one as `MessageQueue` chooses (and count it)."""
+        dropped = self.queue.put(message)
+        if dropped is not None:
             self.dropped += 1
-        self.queue.put_nowait(message)
+            self.dropped_by_topic[dropped.topic] += 1
         self._wake.set()
 
     def offer_entities(self, batch: EntityBatch) -> None:
@@ -121,6 +170,7 @@ class Subscription:
                 for key in list(itertools.islice(records, excess)):
                     del records[key]
                 self.dropped += excess
+                self.dropped_by_topic[ENTITIES] += excess
             self._batch, self._shared = EntityBatch(records), False
         self._wake.set()
 
@@ -140,12 +190,13 @@ class Subscription:
         return message
 
     def stats(self) -> dict[str, Any]:
-        """Counters for monitoring: id, topics, queued, pending entities, sent, dropped,
-        coalesced."""
+        """Counters for monitoring: id, topics, queued, pending entities, sent, dropped (in all
+        and per topic), coalesced."""
         return {
             "id": self.id, "topics": sorted(self.topics), "queued": self.queue.qsize(),
             "pending_entities": self.pending_entities, "sent": self.sent,
-            "dropped": self.dropped, "coalesced": self.coalesced,
+            "dropped": self.dropped, "dropped_by_topic": dict(self.dropped_by_topic),
+            "coalesced": self.coalesced,
         }  # fmt: skip
 
 
@@ -171,6 +222,7 @@ class LocalBus:
         self._last_flush = 0.0
         self._timer: asyncio.TimerHandle | None = None
         self.gone = {"dropped": 0, "coalesced": 0, "sent": 0, "subscribers": 0}
+        self.gone_dropped_by_topic: Counter[str] = Counter()
 
     def publish_entities(self, records: Iterable[tuple[str, str]]) -> None:
         """Offer entity records (id, JSON text of the ``entity`` payload) to ``entities``
@@ -233,6 +285,7 @@ class LocalBus:
             self._subs.discard(subscription)
             for key in ("dropped", "coalesced", "sent"):
                 self.gone[key] += getattr(subscription, key)
+            self.gone_dropped_by_topic.update(subscription.dropped_by_topic)
             self.gone["subscribers"] += 1
 
     @property
@@ -245,10 +298,14 @@ class LocalBus:
 
     def stats(self) -> dict[str, Any]:
         """Bus counters: messages published, each current subscriber's counters, totals over
-        current and departed subscribers."""
+        current and departed subscribers (drops also per topic)."""
         clients = sorted((sub.stats() for sub in self._subs), key=lambda c: c["id"])
-        totals = {key: self.gone[key] + sum(c[key] for c in clients)
-                  for key in ("dropped", "coalesced", "sent")}  # fmt: skip
+        totals: dict[str, Any] = {key: self.gone[key] + sum(c[key] for c in clients)
+                                  for key in ("dropped", "coalesced", "sent")}  # fmt: skip
+        by_topic = Counter(self.gone_dropped_by_topic)
+        for sub in self._subs:
+            by_topic.update(sub.dropped_by_topic)
+        totals["dropped_by_topic"] = dict(by_topic)
         return {
             "published": self.published, "subscribers": len(clients),
             "departed": self.gone["subscribers"], "flush_s": self.flush_s,

@@ -1,13 +1,15 @@
 """Coalesced entity updates on the bus and on /ws/live: latest state per entity at a capped
 rate, alerts before entity batches, bounded pending entities with a drop counter, per-socket
-topics (``?topics=alerts``), the counters at GET /api/live/stats, and the in-memory picker
-agreeing with the catalog's pick."""
+topics (``?topics=alerts``), a full legacy queue dropping stale kinds before alerts, the
+counters at GET /api/live/stats, and the in-memory picker agreeing with the catalog's pick."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import random
+import socket
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -86,6 +88,24 @@ def test_alerts_are_never_dropped_for_entities() -> None:
     asyncio.run(scenario())
 
 
+def test_a_full_legacy_queue_drops_stale_kinds_before_alerts() -> None:
+    async def scenario() -> None:
+        bus = LocalBus()
+        legacy = bus.subscribe(["entity", "alert", "camera", "drone"], maxsize=4)
+        for n, topic in enumerate(["alert", "entity", "camera", "alert", "drone", "alert"]):
+            bus.publish(topic, {"n": n})  # full at n=4: drops entity 1, then camera 2
+        bus.publish("alert", {"n": 6})  # drops drone 4, the last stale one
+        bus.publish("alert", {"n": 7})  # nothing but alerts: the oldest alert goes
+        assert legacy.dropped == 4 and legacy.queue.qsize() == 4
+        assert legacy.dropped_by_topic == {"entity": 1, "camera": 1, "drone": 1, "alert": 1}
+        assert [(await legacy.get()).payload["n"] for _ in range(4)] == [3, 5, 6, 7]
+        bus.unsubscribe(legacy)
+        totals = bus.stats()["totals"]
+        assert totals["dropped"] == 4 and totals["dropped_by_topic"]["alert"] == 1
+
+    asyncio.run(scenario())
+
+
 def test_picker_matches_catalog_pick(tiny_ws_path: Path) -> None:
     catalog = Catalog(tiny_ws_path / "catalog.sqlite")
     picker = Picker(catalog)
@@ -143,3 +163,53 @@ def test_socket_topics_and_stats(
     with ws(server, "nope") as bad, pytest.raises(ConnectionClosed) as closed:
         bad.recv(timeout=10)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4400
+
+
+def slow_legacy_socket(server: LiveServer) -> ClientConnection:
+    """A default-topics socket that reads only when asked: a 4 KiB receive window, one frame
+    buffered by the client, no compression, no pings (it would not answer them in time)."""
+    host, port = server.url.removeprefix("http://").split(":")
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((host, int(port)))
+    uri = f"ws://{host}:{port}/ws/live?token={TOKENS['viewer']}"
+    return connect(uri, sock=sock, max_queue=1, compression=None, ping_interval=None)
+
+
+def test_a_slow_legacy_client_gets_every_alert_while_entities_are_dropped(
+    tiny_ws_path: Path, server_factory: Callable[..., LiveServer]
+) -> None:
+    server = server_factory(tiny_ws_path)
+    # Padded updates (8 KB each) fill the socket buffers (a few MB) and the queue (1000) fast.
+    rounds, far_per_round, pad = 6, 400, "x" * 8000
+    with slow_legacy_socket(server) as slow, server.client("ingest") as ingest:
+        assert messages_until(slow, "ready")[-1]["payload"] == {"entities": 0, "alerts": 0}
+        raised = []
+        for i in range(rounds):  # one car in the lane (an alert) and many outside, per round
+            lon, lat = tiny.INSIDE
+            lane = {"kind": "vehicle", "cls": "car", "source": tiny.CAMERA_ID,
+                    "track_id": f"lane-{i}", "lon": lon, "lat": lat}  # fmt: skip
+            lon, lat = tiny.OUTSIDE
+            far = [{**lane, "track_id": f"far-{i}-{j}", "lon": lon, "lat": lat,
+                    "attributes": {"pad": pad}} for j in range(far_per_round)]  # fmt: skip
+            body = ingest.post("/api/observations", json={"observations": [lane, *far]})
+            assert body.status_code == 200, body.text
+            raised += body.json()["alerts"]
+        assert len(raised) == rounds
+        [client] = server.client("viewer").get("/api/live/stats").json()["clients"]
+        assert client["dropped_by_topic"].get("entity", 0) > 0, client
+        assert "alert" not in client["dropped_by_topic"]
+
+        received: Counter[str] = Counter()
+        alerts = []
+        while len(alerts) < rounds:  # the last alert is the last message published
+            message = json.loads(slow.recv(timeout=10))
+            received[message["topic"]] += 1
+            if message["topic"] == "alert":
+                alerts.append(message["payload"]["id"])
+    assert alerts == raised  # every alert, in order
+    stats = server.client("viewer").get("/api/live/stats").json()
+    dropped = stats["totals"]["dropped_by_topic"]
+    assert set(dropped) == {"entity"} and stats["totals"]["dropped"] == dropped["entity"]
+    # Every entity update was either sent or dropped and counted.
+    assert received["entity"] + dropped["entity"] == rounds * (far_per_round + 1)

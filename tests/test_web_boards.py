@@ -1,7 +1,8 @@
 """The war-room boards and alert feed in real headless Chromium against a real `twin serve` on a
 copy of the sample workspace, with the shipped apps: a plate on the suspended-licences watchlist
 (治安管理) and an uncovered muck truck (协同治理) raise alerts; the boards' figures match
-GET /api/boards; the life cycle runs through the feed's buttons; filters and clicks work."""
+GET /api/boards; the life cycle runs through the feed's buttons, which (like the apps' on/off
+switches) only a role allowed to use them is offered (GET /api/me); filters and clicks work."""
 
 from __future__ import annotations
 
@@ -52,12 +53,13 @@ def server(sample_ws: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 @pytest.fixture(scope="module")
 def page(server: LiveServer) -> Iterator[tuple[Page, list[str]]]:
-    """The page as an operator sees it, socket open and boards loaded; shared by the module."""
+    """The page as an operator sees it, socket open, boards and role loaded; shared by the
+    module."""
     with launch() as browser:
         pg, log = open_page(browser, f"{server.url}/?token={TOKENS['operator']}", 1280, 800)
         pg.wait_for_function(
             "window.twin && twin.state.connection === 'open' && twin.state.liveSnapshot !== null"
-            " && twin.boards.loads > 0",
+            " && twin.boards.loads > 0 && twin.access.me !== null",
             timeout=60_000,
         )
         # Once the initial view's tiles are in, the globe draws only on change (render-on-demand)
@@ -187,7 +189,8 @@ def test_life_cycle_through_the_buttons(page: tuple[Page, list[str]], server: Li
     assert "Waitan Police Station" in text
     assert pg.locator(row(first) + f' .alert-cameras a[data-camera-id="{CAMERA}"]').count() == 1
 
-    # A viewer's token: the server refuses (403) and the page says so; the alert stays new.
+    # The token changes under the page to a viewer's: the server refuses (403) and the page
+    # says so; the alert stays new.
     pg.evaluate("t => sessionStorage.setItem('twin.token', t)", TOKENS["viewer"])
     pg.click(row(first) + ' button[data-action="dispatch"]')
     pg.wait_for_selector("#alert-error:not([hidden])")
@@ -287,4 +290,71 @@ def test_click_alert_opens_its_element_or_entity(
     pg.wait_for_selector(f'#panel[data-element-id="{CAMERA}"]')
     pg.wait_for_selector(f'#ar[data-camera-id="{CAMERA}"]:not([hidden])')
     pg.click("#ar-close")
+    assert errors == []
+
+
+def test_get_api_me_names_the_role_and_its_permissions(server: LiveServer) -> None:
+    expected = {
+        "viewer": ["read"],
+        "operator": ["alerts", "read"],
+        "ingest": ["ingest", "read"],
+        "admin": ["admin", "alerts", "ingest", "read"],
+    }
+    for role, permissions in expected.items():
+        with server.client(role) as client:
+            me = client.get("/api/me").json()
+        assert me["role"] == role and me["permissions"] == permissions
+        assert me["label"].startswith(f"{role}#") and TOKENS[role] not in me["label"]
+    with server.client() as anonymous:
+        assert anonymous.get("/api/me").status_code == 401
+        bad = anonymous.get("/api/me", headers={"Authorization": "Bearer nope"})
+        assert bad.status_code == 401
+
+
+def app_enabled(server: LiveServer, app_id: str) -> bool:
+    with server.client("viewer") as client:
+        return bool(client.get(f"/api/apps/{app_id}").json()["enabled"])
+
+
+def sign_in(pg: Page, role: str) -> None:
+    """Change the page's token as the sign-in form does, and wait for GET /api/me to answer."""
+    pg.evaluate(
+        "t => (twin.access.me = null, sessionStorage.setItem('twin.token', t),"
+        " window.dispatchEvent(new Event('twin:token')))",
+        TOKENS[role],
+    )
+    pg.wait_for_function("twin.access.me !== null")
+
+
+def test_the_page_offers_only_what_the_role_may_do(
+    page: tuple[Page, list[str]], server: LiveServer
+) -> None:
+    """An operator gets the life-cycle buttons but no app switches; an admin gets both, and a
+    switch turns an app off and on on the server. (A viewer gets neither: test_web.py.)"""
+    pg, errors = page
+    [first] = ingest(server, car(BUND, "role-1"))
+    buttons = row(first) + " .alert-buttons button"
+    pg.wait_for_selector(row(first) + '[data-status="new"]')
+    assert "Operator" in pg.inner_text("#role")
+    actions = pg.eval_on_selector_all(buttons, "bs => bs.map(b => b.dataset.action)")
+    assert actions == ["ack", "dispatch", "false-alarm"]
+    assert pg.locator("#boards tr.app-row").count() > 0
+    assert pg.locator("#boards .app-toggle").count() == 0
+
+    switch = '#boards .app-toggle[data-app="suspended-licence"]'
+    try:
+        sign_in(pg, "admin")
+        assert "Admin" in pg.inner_text("#role")
+        assert pg.locator(buttons).count() == 3
+        pg.click(switch + '[data-enabled="true"]')
+        wait_for(lambda: not app_enabled(server, "suspended-licence"))
+        assert not app_enabled(server, "suspended-licence")
+        pg.click(switch + '[data-enabled="false"]')
+        wait_for(lambda: app_enabled(server, "suspended-licence"))
+        assert app_enabled(server, "suspended-licence")
+    finally:
+        with server.client("admin") as admin:  # leave the app on for the other tests
+            admin.put("/api/apps/suspended-licence", json={"enabled": True})
+        sign_in(pg, "operator")
+    assert pg.locator("#boards .app-toggle").count() == 0
     assert errors == []

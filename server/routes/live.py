@@ -11,7 +11,9 @@ public reads) it is closed with code 4401.
 ``flush_s`` (0.15 s), as ``{"topic": "entities", "payload": [entity, ...]}``, with the snapshot's
 entities as one such batch; queued alerts (and camera/drone messages) always go out before a
 pending batch. ``alerts`` is a synonym of ``alert``: ``?topics=alerts`` gets alerts only.
-Unknown topics close the socket with code 4400.
+Unknown topics close the socket with code 4400. A socket that falls behind (its bounded queue
+full) loses the oldest entity, camera or drone message first, and an alert only when it holds
+nothing but alerts; drops are counted per topic at GET /api/live/stats.
 """
 
 from __future__ import annotations
@@ -53,8 +55,8 @@ async def live_entities(
 async def live_stats(
     _: Annotated[Principal, Depends(require("read"))], state: TwinState = Depends(get_state)
 ) -> dict[str, Any]:
-    """Bus counters: per connected socket (topics, queued, pending entities, sent, dropped,
-    coalesced) and totals including sockets gone (see server.bus)."""
+    """Bus counters: per connected socket (topics, queued, pending entities, sent, dropped in
+    all and per topic, coalesced) and totals including sockets gone (see server.bus)."""
     return state.bus.stats()
 
 
@@ -137,4 +139,7 @@ async def live_socket(
     finally:
         state.bus.unsubscribe(sub)
         if sub.dropped:
-            log.warning("live socket dropped %d message(s) to a slow client", sub.dropped)
+            log.warning(
+                "live socket dropped %d message(s) to a slow client: %s",
+                sub.dropped, dict(sub.dropped_by_topic),
+            )  # fmt: skip

@@ -1,7 +1,8 @@
 // The alert feed: open alerts (new, acknowledged, dispatched, on scene) from GET /api/alerts, kept
 // current by `alert` messages; evidence, the unit it is routed to, life-cycle actions
-// (POST /api/alerts/{id}/ack|dispatch|arrive|resolve|false-alarm, role operator) and filters by
-// board and unit. Closed alerts (resolved, false alarm) leave the feed.
+// (POST /api/alerts/{id}/ack|dispatch|arrive|resolve|false-alarm; their buttons only for a role
+// with the "alerts" permission, see access.js) and filters by board and unit. Closed alerts
+// (resolved, false alarm) leave the feed.
 import { api, ApiError, apiObjectUrl, query } from "./api.js";
 import { formatTime, h } from "./dom.js";
 
@@ -126,6 +127,7 @@ export class AlertList {
     this.units = new Set();
     this.selectedId = null;
     this.errorTimer = 0;
+    this.mayAct = false;
     boardSelect.addEventListener("change", () => this.setFilter({ board: boardSelect.value }));
     unitSelect.addEventListener("change", () => this.setFilter({ unit: unitSelect.value }));
   }
@@ -218,7 +220,8 @@ export class AlertList {
     this.errorTimer = setTimeout(() => (this.errorBox.hidden = true), 10000);
   }
 
-  /** POST one life-cycle action; a 403 says the role may not act, a 409 that it moved on. */
+  /** POST one life-cycle action; a 403 (the token changed since the page asked GET /api/me)
+   * says the role may not act, a 409 that the alert moved on. */
   async act(alert, action, row) {
     for (const button of row.querySelectorAll("button")) button.disabled = true;
     try {
@@ -237,6 +240,14 @@ export class AlertList {
         this.showError(`操作失败 Action failed: ${err.message}`);
       }
     }
+  }
+
+  /** Offer the life-cycle buttons (the caller's role may act on alerts) or not; redraws. */
+  setMayAct(mayAct) {
+    if (mayAct === this.mayAct) return;
+    this.mayAct = mayAct;
+    this.rows.clear();
+    this.render();
   }
 
   /** Mark the alert clicked last. */
@@ -271,7 +282,7 @@ export class AlertList {
   }
 
   row(alert) {
-    const actions = ACTIONS_BY_STATUS[alert.status] || [];
+    const actions = this.mayAct ? ACTIONS_BY_STATUS[alert.status] || [] : [];
     const li = h("li", {
       class: `alert severity-${alert.severity || "warning"} status-${alert.status}`,
       dataset: { alertId: alert.id, status: alert.status, board: alert.board || "", unit: alert.unit || "" },

@@ -1,6 +1,7 @@
 // The four boards (基础应用, 治安管理, 协同治理, 为民服务) with their apps: alerts today and over
 // 7 days, handled ratio and median response time (dispatch → on scene) from GET /api/boards.
-// Refreshed after `alert` messages (at most once per `minGapMs`) and once a minute.
+// Refreshed after `alert` messages (at most once per `minGapMs`) and once a minute. A role with
+// the "admin" permission also gets a switch per app (PUT /api/apps/{id} {enabled}).
 import { api, query } from "./api.js";
 import { h } from "./dom.js";
 
@@ -55,6 +56,7 @@ export class BoardsPanel {
     this.pending = 0;
     this.inFlight = null;
     this.tz = localZone();
+    this.mayConfigure = false;
     this.timer = setInterval(() => this.refresh().catch(() => {}), REFRESH_MS);
   }
 
@@ -92,6 +94,39 @@ export class BoardsPanel {
       this.pending = 0;
       this.refresh().catch(() => {});
     }, wait);
+  }
+
+  /** Offer the apps' on/off switches (the caller's role may configure apps) or not. */
+  setMayConfigure(mayConfigure) {
+    this.mayConfigure = mayConfigure;
+    this.render();
+  }
+
+  /** Turn an app on or off, then redraw the figures (its rules restart on the server). */
+  async setEnabled(appId, enabled) {
+    await api(`/api/apps/${encodeURIComponent(appId)}`, { method: "PUT", body: { enabled } });
+    return this.refresh();
+  }
+
+  /** The on/off switch of an app row (admins only), before its name so it is never clipped. */
+  appSwitch(app) {
+    if (!this.mayConfigure) return null;
+    const enabled = app.enabled !== false;
+    return h(
+      "button",
+      {
+        type: "button",
+        class: "small app-toggle",
+        dataset: { app: app.id, enabled: String(enabled) },
+        title: enabled ? "停用此应用 Turn the app off" : "启用此应用 Turn the app on",
+        onclick: (e) => {
+          e.stopPropagation();
+          e.currentTarget.disabled = true;
+          this.setEnabled(app.id, !enabled).catch(() => this.render());
+        },
+      },
+      enabled ? "停用" : "启用",
+    );
   }
 
   /** Mark the board the alert feed is filtered by ("" for none). */
@@ -134,7 +169,13 @@ export class BoardsPanel {
       return h(
         "tr",
         { class: `app-row${app.enabled === false ? " disabled" : ""}`, dataset: { app: app.id, board: board.id }, title: appEn },
-        h("th", { scope: "row" }, appZh, app.enabled === false ? h("span", { class: "muted" }, " (停用 off)") : null),
+        h(
+          "th",
+          { scope: "row" },
+          this.appSwitch(app),
+          appZh,
+          app.enabled === false ? h("span", { class: "muted" }, " (停用 off)") : null,
+        ),
         ...this.cells(app),
       );
     });

@@ -1,5 +1,6 @@
 // The war-room page: wires the globe, the side panel, search, the live layer and the alert feed.
 // Exposes `window.twin` for operators' consoles and the browser tests.
+import { Access } from "./access.js";
 import { AlertList, alertEntity } from "./alerts.js";
 import { api, ApiError, query } from "./api.js";
 import { adoptUrlToken, getToken } from "./auth.js";
@@ -201,6 +202,16 @@ const boards = new BoardsPanel({
 });
 twin.boards = boards;
 
+// Controls that need a permission appear once GET /api/me says the role has it.
+const access = new Access({
+  badge: $("role"),
+  onChange: () => {
+    alerts.setMayAct(access.can("alerts"));
+    boards.setMayConfigure(access.can("admin"));
+  },
+});
+twin.access = access;
+
 function onAlert(alert) {
   alerts.upsert(alert);
   boards.refreshSoon();
@@ -258,7 +269,8 @@ async function loadModel() {
 
 async function start() {
   loadHeader();
-  // The first API call asks for a token when none is held (or the one held is refused).
+  // The first API calls ask for a token when none is held (or the one held is refused).
+  access.load().catch((err) => alerts.showError(`角色未知 Role: ${err.message}`));
   await alerts.load().catch((err) => alerts.showError(`告警加载失败 Alerts: ${err.message}`));
   boards.refresh().catch((err) => alerts.showError(`看板加载失败 Boards: ${err.message}`));
   api(`/api/elements${query({ kind: "jurisdiction", geometry: "false", limit: 500 })}`)
@@ -273,7 +285,10 @@ async function start() {
   });
   socket.connect();
   twin.socket = socket;
-  window.addEventListener("twin:token", () => socket.restart(getToken()));
+  window.addEventListener("twin:token", () => {
+    socket.restart(getToken());
+    access.load().catch(() => {});
+  });
 }
 
 Object.assign(twin, {
