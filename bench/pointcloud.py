@@ -1,9 +1,11 @@
-"""Point-cloud tiling: our writer vs the `py3dtiles convert` CLI on the same generated LAZ.
+"""Point-cloud tiling: our writer (explicit tree and implicit octree) vs the `py3dtiles convert`
+CLI on the same generated LAZ.
 
 `python -m bench pointcloud` (10 M points) or `python -m bench.pointcloud --points N`. The LAZ
 (synthetic terrain + box buildings, 16-bit RGB, classes, intensity, UTM 10N) is generated once
 into a temporary folder, in chunks. Each tool runs as a child process; peak memory is the
-largest sum of RSS over the child's whole process tree (workers included), polled every 50 ms.
+largest sum of RSS over the child's whole process tree (workers included), polled every 50 ms;
+size is the bytes of every file the tool wrote.
 
 py3dtiles pins numpy < 2.4, so it lives in its own virtual environment: ``--py3dtiles PATH``,
 else ``py3dtiles`` on PATH, else ``.cache/py3dtiles-venv/bin/py3dtiles`` (``python -m venv
@@ -28,6 +30,7 @@ import psutil
 from pyproj import CRS
 
 from bench.common import REPO, console, show
+from tiles.pointcloud import Tiling
 
 DEFAULT_POINTS = 10_000_000
 SIDE_M = 1500.0  # square survey side, metres (≈ 4.4 points / m² at 10 M points)
@@ -98,7 +101,7 @@ def measure(cmd: list[str]) -> Run:
         return Run(seconds, peak / 2**20, proc.returncode, err.read()[-2000:])
 
 
-def ours(path: Path, out: Path) -> None:
+def ours(path: Path, out: Path, tiling: Tiling) -> None:
     """Tile `path` with our writer into `out` (ENU frame at the cloud's centre)."""
     from twin.build.pointcloud import enu_bounds, open_cloud, write_cloud_tiles
     from twin.geo import LocalFrame, transformer_to_wgs84
@@ -109,7 +112,12 @@ def ours(path: Path, out: Path) -> None:
     lon, lat = transformer_to_wgs84(CRS.from_wkt(cloud.crs_wkt)).transform(x, y)
     frame = LocalFrame(float(lon), float(lat), 0.0)
     enu_bounds(cloud, frame)
-    write_cloud_tiles(cloud, frame, out, "cloud", workers=psutil.cpu_count() or 1)
+    write_cloud_tiles(cloud, frame, out, "cloud", workers=psutil.cpu_count() or 1, tiling=tiling)
+
+
+def _mib(folder: Path) -> float:
+    """MiB of every file under `folder`."""
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()) / 2**20
 
 
 def _py3dtiles(given: str | None) -> str | None:
@@ -123,10 +131,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.pointcloud")
     parser.add_argument("--points", type=int, default=DEFAULT_POINTS)
     parser.add_argument("--py3dtiles", default=None, help="path of the py3dtiles CLI")
-    parser.add_argument("--run-ours", nargs=2, metavar=("LAZ", "OUT"), help=argparse.SUPPRESS)
+    parser.add_argument("--run-ours", nargs=3, metavar=("LAZ", "OUT", "TILING"),
+                        help=argparse.SUPPRESS)  # fmt: skip
     args = parser.parse_args(argv or [])
     if args.run_ours:
-        ours(Path(args.run_ours[0]), Path(args.run_ours[1]))
+        ours(Path(args.run_ours[0]), Path(args.run_ours[1]), args.run_ours[2])
         return
     with tempfile.TemporaryDirectory() as tmp:
         laz = Path(tmp) / "cloud.laz"
@@ -135,14 +144,19 @@ def main(argv: list[str] | None = None) -> None:
         mib = laz.stat().st_size / 2**20
         console.print(f"generated {args.points:,} points ({mib:.0f} MiB LAZ) in "
                       f"{time.perf_counter() - start:.1f} s")  # fmt: skip
-        runs = {"ours": [sys.executable, "-m", "bench.pointcloud", "--run-ours", str(laz),
-                         f"{tmp}/ours"]}  # fmt: skip
+        runs = {
+            name: [sys.executable, "-m", "bench.pointcloud", "--run-ours", str(laz),
+                   f"{tmp}/{tiling}", tiling]
+            for name, tiling in (("ours", "explicit"), ("ours (implicit)", "implicit"))
+        }  # fmt: skip
+        outs = {"ours": Path(tmp, "explicit"), "ours (implicit)": Path(tmp, "implicit")}
         tool = _py3dtiles(args.py3dtiles)
         if tool is None:
             console.print("py3dtiles not found: see this module's docstring; only ours runs")
         else:
             runs["py3dtiles convert"] = [tool, "convert", str(laz), "--out", f"{tmp}/py3dtiles",
                                          "--srs_out", "4978", "--color_scale", "256"]  # fmt: skip
+            outs["py3dtiles convert"] = Path(tmp, "py3dtiles")
         rows, rates = [], {}
         for name, cmd in runs.items():
             run = measure(cmd)
@@ -150,12 +164,13 @@ def main(argv: list[str] | None = None) -> None:
                 raise SystemExit(f"{name} failed ({run.returncode}): {run.stderr}")
             rates[name] = args.points / run.seconds
             rows.append([name, f"{run.seconds:.1f}", f"{rates[name] / 1e3:,.0f}",
-                         f"{run.peak_mib:,.0f}"])  # fmt: skip
-        if len(rates) == 2:
+                         f"{run.peak_mib:,.0f}", f"{_mib(outs[name]):,.0f}"])  # fmt: skip
+        if "py3dtiles convert" in rates:
             ratio = rates["ours"] / rates["py3dtiles convert"]
-            rows.append(["ours / py3dtiles", "", f"{ratio:.2f}×", ""])
+            rows.append(["ours / py3dtiles", "", f"{ratio:.2f}×", "", ""])
         show(f"Point cloud tiling, {args.points:,} points (goal ≥ 3× py3dtiles, ≤ 1024 MiB)",
-             ["tool", "seconds", "k points/s", "peak MiB (process tree)"], rows)  # fmt: skip
+             ["tool", "seconds", "k points/s", "peak MiB (process tree)", "MiB written"],
+             rows)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -1,10 +1,12 @@
 """Point clouds in `twin build`: LAS/LAZ (real Autzen data) → 3D Tiles 1.1 point tiles under the
-root tileset; every point kept once and inside its boxes; CRS and feet handled; bad files fail
-in one line."""
+root tileset, explicit or as an implicit octree; every point kept once and inside its boxes
+(and, implicit, inside its octant); CRS and feet handled; bad files fail in one line."""
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import geopandas as gpd
@@ -20,6 +22,9 @@ from tiles_helpers import glb_positions, validate_tileset_tree, walk_tiles
 import tiles.pointcloud as tiles_pointcloud
 import twin.build.pointcloud as twin_pointcloud
 from tiles.glb import read_glb
+from tiles.implicit import read_subtree
+from tiles.pointcloud import PointChunk, PointCloudReport, write_pointcloud
+from tiles.spec import Tile
 from twin.build.pipeline import build_workspace
 from twin.errors import InputError
 from twin.geo import LocalFrame
@@ -32,8 +37,9 @@ SIMPLE_CRS = "EPSG:2992"  # NAD83 / Oregon GIC Lambert (ft): see tests/data/lida
 QUIET = Console(quiet=True)
 
 
-def _source(folder: Path, clouds: list[Path], crs: str | None) -> Path:
-    """A source folder: one building near the clouds' centre and the clouds."""
+def _source(folder: Path, clouds: list[Path], crs: str | None, build: dict | None = None) -> Path:
+    """A source folder: one building near the clouds' centre and the clouds (and twin.yaml
+    `build` options)."""
     folder.mkdir(parents=True, exist_ok=True)
     to_lonlat = Transformer.from_crs(SIMPLE_CRS, "EPSG:4326", always_xy=True)
     lon, lat = to_lonlat.transform(636600.0, 849200.0)
@@ -54,6 +60,8 @@ def _source(folder: Path, clouds: list[Path], crs: str | None) -> Path:
     }
     if crs:
         config["crs"] = crs
+    if build:
+        config["build"] = build
     return write_source(folder, config)
 
 
@@ -193,3 +201,160 @@ def test_a_corrupt_cloud_fails_in_one_line(tmp_path: Path, kind: str) -> None:
     line = err.value.one_line()
     assert "\n" not in line and bad.name in line and "point cloud" in line
     assert not (tmp_path / "ws").exists()
+
+
+# --- implicit tiling: a regular octree with subtree files -------------------------------------
+
+
+@pytest.fixture(scope="module")
+def autzen_implicit_ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("autzen-implicit")
+    src = _source(tmp / "src", [AUTZEN, SIMPLE], SIMPLE_CRS, build={"tiling": "implicit"})
+    ws = tmp / "ws"
+    build_workspace(src, ws, console=QUIET)
+    return ws
+
+
+def test_implicit_build_writes_valid_octrees_with_every_point_once(
+    autzen_implicit_ws: Path,
+) -> None:
+    tiles = WorkspacePaths(autzen_implicit_ws).tiles
+    assert validate_tileset_tree(tiles / "tileset.json") == []
+    manifest = Manifest.read(WorkspacePaths(autzen_implicit_ws).manifest)
+    frame = LocalFrame(**manifest.origin)
+    report = manifest.report["pointcloud"]
+    assert [r["points"] for r in report] == [110_000, 1065]
+    for name, path, crs in [
+        ("0-autzen_trim", AUTZEN, laspy.read(AUTZEN).header.parse_crs()),
+        ("1-simple", SIMPLE, CRS.from_user_input(SIMPLE_CRS)),
+    ]:
+        tileset = tiles / "pointcloud" / name / "tileset.json"
+        doc = json.loads(tileset.read_text())
+        assert doc["root"]["implicitTiling"]["subdivisionScheme"] == "OCTREE"
+        assert doc["root"]["content"]["uri"] == "{level}/{x}/{y}/{z}.glb"
+        assert set(doc["schema"]["classes"]) == {"point", "tile"}
+        expected, las = _expected_enu(path, crs, frame)
+        got, classes, _ = _cloud_points(tileset)
+        assert _same_points(got, expected)  # ADD refinement: no point written twice
+        assert np.bincount(classes).tolist() == np.bincount(las.classification).tolist()
+        assert _octant_problems(tileset) == []
+    assert (tiles / "pointcloud" / "0-autzen_trim" / "subtrees" / "0.0.0.0.subtree").is_file()
+
+
+def _synthetic_chunks(count: int, seed: int, side: float) -> Iterator[PointChunk]:
+    """`count` points over a `side` × `side` m square in ENU metres: rolling ground and a few
+    box roofs up to 30 m, in chunks of 50 000."""
+    rng = np.random.default_rng(seed)
+    for start in range(0, count, 50_000):
+        n = min(50_000, count - start)
+        xy = rng.uniform(0, side, (n, 2))
+        z = 5 + 3 * np.sin(xy[:, 0] / 40) + np.where((xy // (side / 5)).sum(axis=1) % 2, 25, 0)
+        yield PointChunk(
+            np.column_stack([xy, z]),
+            rng.integers(0, 256, (n, 3), dtype=np.uint8),
+            rng.integers(0, 10, n).astype(np.uint8),
+            rng.integers(0, 4000, n).astype(np.uint16),
+        )
+
+
+def synthetic_cloud(out: Path, count: int, side: float = 200.0) -> tuple[Tile, PointCloudReport]:
+    """A generated cloud written as an implicit octree into `out` (in this process)."""
+    source = functools.partial(_synthetic_chunks, count, 3, side)
+    bounds = ([0.0, 0.0, 2.0], [side, side, 33.0])
+    return write_pointcloud(out, [source], bounds, count, tiling="implicit")
+
+
+def _octant_problems(tileset: Path) -> list[str]:
+    """Implicit tiles whose points leave the octant of their (level, x, y, z) in the root
+    cube (the tileset root's volume), by more than float32 rounding."""
+    box = np.array(json.loads(tileset.read_text())["root"]["boundingVolume"]["box"])
+    half = np.abs(box[3:].reshape(3, 3)).sum(axis=0)
+    lo, side = box[:3] - half, 2 * half[0]
+    problems = []
+    for placed in walk_tiles(tileset):
+        level, *xyz = (int(v) for v in placed.pointer.split("/implicit/")[1].split("/"))
+        if "content" not in placed.tile:
+            continue
+        size = side / 2**level
+        corner = lo + np.array(xyz) * size
+        for points, _ in glb_positions(read_glb(tileset.parent / placed.tile["content"]["uri"])):
+            if ((points < corner - 1e-3) | (points > corner + size + 1e-3)).any():
+                problems.append(f"{placed.pointer}: points outside its octant")
+    return problems
+
+
+def test_a_deep_generated_octree_is_regular_and_complete(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Small leaves and binning cells: 64 columns (some holding two level-3 tiles stacked in
+    z) merged by the pyramid, ≥ 4 levels, subtrees of 2 levels below the root subtree."""
+    monkeypatch.setattr(tiles_pointcloud, "LEAF_POINTS", 2_000)
+    monkeypatch.setattr(tiles_pointcloud, "SAMPLE_GRID", 16)
+    monkeypatch.setattr(tiles_pointcloud, "CELL_POINTS", 5_000)
+    monkeypatch.setattr(tiles_pointcloud, "SUBTREE_LEVELS", 2)
+    tile, report = synthetic_cloud(tmp_path / "cloud", 120_000)
+    tileset = tmp_path / "cloud" / "tileset.json"
+    assert validate_tileset_tree(tileset) == []
+    assert report.points == 120_000 and report.levels >= 4
+    subtrees = sorted((tmp_path / "cloud" / "subtrees").iterdir())
+    assert len(subtrees) > 1 and subtrees[0].name == "0.0.0.0.subtree"
+    placed = list(walk_tiles(tileset))
+    assert len(placed) == report.tiles == report.glbs
+    coords = [tuple(int(v) for v in p.pointer.split("/")[-4:]) for p in placed]
+    assert max(c[0] for c in coords) == report.levels - 1
+    assert {c[3] for c in coords if c[0] == 3} == {0, 1}  # roofs reach the second octant up
+    got, _, _ = _cloud_points(tileset)
+    chunks = list(_synthetic_chunks(120_000, 3, 200.0))
+    assert _same_points(got, np.concatenate([c.positions for c in chunks]))
+    assert _octant_problems(tileset) == []
+    assert tile.bounding_volume.contains(got, tol=1e-4)
+    # The root keeps a coarse subsample; errors halve with the octant size.
+    errors = {int(p.pointer.split("/")[-4]): p.tile["geometricError"] for p in placed}
+    assert errors[0] == pytest.approx(200.0 / 16) and errors[1] == pytest.approx(100.0 / 16)
+
+
+def test_the_checker_sees_a_broken_subtree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A wrong availableCount and a child box outside its parent are both reported."""
+    monkeypatch.setattr(tiles_pointcloud, "LEAF_POINTS", 5_000)
+    synthetic_cloud(tmp_path / "cloud", 30_000)
+    path = tmp_path / "cloud" / "subtrees" / "0.0.0.0.subtree"
+    document, binary = read_subtree(path.read_bytes())
+    assert "bitstream" in document["tileAvailability"]
+    data = bytearray(path.read_bytes())
+    text = json.dumps(document["tileAvailability"], separators=(",", ":")).encode()
+    count = document["tileAvailability"]["availableCount"]
+    wrong = text.replace(f":{count}}}".encode(), f":{count + 1}}}".encode())
+    start = data.index(text)
+    data[start : start + len(text)] = wrong
+    # Move the last tile's box (a level-1 or deeper tile) 1 km east.
+    table = document["propertyTables"][0]
+    view = document["bufferViews"][table["properties"]["bounding_box"]["values"]]
+    offset = len(data) - len(binary) + view["byteOffset"] + view["byteLength"] - 96
+    boxes = np.frombuffer(bytes(data[offset : offset + 96]), "<f8").copy()
+    boxes[0] += 1000
+    data[offset : offset + 96] = boxes.tobytes()
+    path.write_bytes(bytes(data))
+    problems = validate_tileset_tree(tmp_path / "cloud" / "tileset.json")
+    assert any("availableCount" in p for p in problems), problems
+    assert any("not inside its parent" in p for p in problems), problems
+
+
+def test_parallel_implicit_octree_keeps_every_point(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two spawned workers over two ranges; binning columns merged by octree parent."""
+    monkeypatch.setattr(twin_pointcloud, "PARALLEL_POINTS", 50_000)
+    monkeypatch.setattr(tiles_pointcloud, "CELL_POINTS", 20_000)
+    cloud = twin_pointcloud.open_cloud(AUTZEN, None)
+    frame = LocalFrame(-123.0725, 44.0585, 120.0)
+    tile, report = twin_pointcloud.write_cloud_tiles(
+        cloud, frame, tmp_path, "a", workers=2, tiling="implicit"
+    )
+    assert report.points == 110_000 and report.levels >= 3
+    tileset = tmp_path / "pointcloud" / "a" / "tileset.json"
+    assert tile.content is not None and tile.content.uri == "pointcloud/a/tileset.json"
+    got, _, _ = _cloud_points(tileset)
+    expected, _ = _expected_enu(AUTZEN, laspy.read(AUTZEN).header.parse_crs(), frame)
+    assert _same_points(got, expected)
+    assert _octant_problems(tileset) == []
+    assert validate_tileset_tree(tileset) == []

@@ -4,8 +4,10 @@ errors that never grow downwards, and decoding of per-feature metadata.
 
 `validate_tileset_tree(path)` returns a list of problems (empty = good), each naming the file
 and the place in it; `decode_glb_features(path)` returns the property-table rows of a glb.
-Implicit tiling is expanded from its ``.subtree`` files (each validated against the Subtree
-schema), so every check also covers implicit tiles.
+Implicit tiling (QUADTREE and OCTREE) is expanded from its ``.subtree`` files (each validated
+against the Subtree schema, its availability counts and table rows checked), so every check
+also covers implicit tiles; implicit tiles must also have an available parent whose box holds
+theirs.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from numpy.typing import NDArray
 from referencing import Registry, Resource
 
 from tiles.glb import Glb, read_glb
-from tiles.implicit import morton, read_subtree
+from tiles.implicit import read_subtree
 from tiles.metadata import decode_property_table
 from tiles.spec import BoundingVolume
 
@@ -89,50 +91,105 @@ def _subtree_rows(document: dict[str, Any], binary: bytes) -> list[dict[str, Any
     return [{"box": b.tolist(), "error": float(e[0])} for b, e in zip(boxes, errors, strict=True)]
 
 
-def _demorton(m: int) -> tuple[int, int]:
-    x = sum(((m >> (2 * b)) & 1) << b for b in range(32))
-    y = sum(((m >> (2 * b + 1)) & 1) << b for b in range(32))
-    return x, y
+def _demorton(m: int, dims: int) -> tuple[int, ...]:
+    """The `dims` axis indices of Morton index `m` (axis a in bits ``dims * k + a``)."""
+    return tuple(
+        sum(((m >> (dims * b + a)) & 1) << b for b in range(64 // dims)) for a in range(dims)
+    )
+
+
+def _availability_problems(
+    document: dict[str, Any], binary: bytes, uri: str, per: int, branches: int
+) -> list[str]:
+    """Bitstreams as long as their bits, ``availableCount`` equal to the bits set, content
+    only on available tiles, one tile-table row per available tile."""
+    tiles_length = (branches**per - 1) // (branches - 1)
+    streams = [
+        ("tileAvailability", document["tileAvailability"], tiles_length),
+        ("childSubtreeAvailability", document["childSubtreeAvailability"], branches**per),
+    ]
+    streams += [(f"contentAvailability/{k}", a, tiles_length)
+                for k, a in enumerate(document.get("contentAvailability", []))]  # fmt: skip
+    problems, counts = [], {}
+    for name, availability, length in streams:
+        if "bitstream" in availability:
+            view = document["bufferViews"][availability["bitstream"]]
+            if view["byteLength"] < (length + 7) // 8:
+                problems.append(f"{uri} {name}: {view['byteLength']} bytes for {length} bits")
+                continue
+        counts[name] = sum(_bit(document, binary, availability, i) for i in range(length))
+        declared = availability.get("availableCount", counts[name])
+        if declared != counts[name]:
+            problems.append(f"{uri} {name}: availableCount {declared} != {counts[name]} bits")
+    if "tileAvailability" not in counts:
+        return problems
+    for k, _ in enumerate(document.get("contentAvailability", [])):
+        orphans = [i for i in range(tiles_length)
+                   if _bit(document, binary, document["contentAvailability"][k], i)
+                   and not _bit(document, binary, document["tileAvailability"], i)]  # fmt: skip
+        if orphans:
+            problems.append(f"{uri}: content without an available tile at bits {orphans[:5]}")
+    if "tileMetadata" in document:
+        rows = document["propertyTables"][document["tileMetadata"]]["count"]
+        if rows != counts["tileAvailability"]:
+            problems.append(f"{uri}: {rows} tile rows for {counts['tileAvailability']} tiles")
+    return problems
 
 
 def implicit_tiles(
     tile: dict[str, Any], file: Path, problems: list[str] | None = None
-) -> Iterator[tuple[tuple[int, int, int], dict[str, Any]]]:
-    """Every available tile of an implicit quadtree as (level, x, y) and a tile dict
-    (boundingVolume and geometricError from the TILE_BOUNDING_BOX / TILE_GEOMETRIC_ERROR
-    metadata, content URI from the template); subtree schema problems go to `problems`."""
+) -> Iterator[tuple[tuple[int, ...], dict[str, Any]]]:
+    """Every available tile of an implicit quadtree or octree as (level, x, y) or
+    (level, x, y, z) and a tile dict (boundingVolume and geometricError from the
+    TILE_BOUNDING_BOX / TILE_GEOMETRIC_ERROR metadata, content URI from the template); subtree
+    schema and availability problems go to `problems`."""
     tiling = tile["implicitTiling"]
     levels, per = tiling["availableLevels"], tiling["subtreeLevels"]
+    dims = 3 if tiling["subdivisionScheme"] == "OCTREE" else 2
+    branches = 2**dims
     template = tile["content"]["uri"]
-    pending = [(0, 0, 0)]
+
+    def place(origin: tuple[int, ...], rel: int, m: int) -> tuple[int, ...]:
+        local = _demorton(m, dims)
+        return (origin[0] + rel, *((o << rel) + v for o, v in zip(origin[1:], local, strict=True)))
+
+    def names(coord: tuple[int, ...]) -> dict[str, int]:
+        return {"level": coord[0], **dict(zip("xyz", coord[1:], strict=False))}
+
+    pending = [(0,) * (dims + 1)]
     while pending:
-        level0, x0, y0 = pending.pop()
-        uri = tiling["subtrees"]["uri"].format(level=level0, x=x0, y=y0)
+        root = pending.pop()
+        uri = tiling["subtrees"]["uri"].format(**names(root))
         document, binary = read_subtree((file.parent / uri).read_bytes())
         if problems is not None:
             problems += schema_problems(document, uri, SUBTREE_SCHEMA)
+            problems += _availability_problems(document, binary, uri, per, branches)
         rows = iter(_subtree_rows(document, binary))
-        for rel in range(min(per, levels - level0)):
+        for rel in range(min(per, levels - root[0])):
             # Rows follow the bit index: level by level, each level in Morton order.
-            for m in range(4**rel):
-                i = (4**rel - 1) // 3 + m
+            for m in range(branches**rel):
+                i = (branches**rel - 1) // (branches - 1) + m
                 if not _bit(document, binary, document["tileAvailability"], i):
                     continue
-                lx, ly = _demorton(m)
-                coord = (level0 + rel, (x0 << rel) + lx, (y0 << rel) + ly)
+                coord = place(root, rel, m)
                 row = next(rows)
                 out: dict[str, Any] = {
                     "boundingVolume": {"box": row["box"]},
                     "geometricError": row["error"],
                 }
                 if _bit(document, binary, document["contentAvailability"][0], i):
-                    level, x, y = coord
-                    out["content"] = {"uri": template.format(level=level, x=x, y=y)}
+                    out["content"] = {"uri": template.format(**names(coord))}
                 yield coord, out
-        for lx in range(2**per):
-            for ly in range(2**per):
-                if _bit(document, binary, document["childSubtreeAvailability"], morton(lx, ly)):
-                    pending.append((level0 + per, (x0 << per) + lx, (y0 << per) + ly))
+        for m in range(branches**per):
+            if _bit(document, binary, document["childSubtreeAvailability"], m):
+                pending.append(place(root, per, m))
+
+
+def _box_corners(volume: dict[str, Any]) -> NDArray[np.float64]:
+    """(8, 3) corners of a ``box`` bounding volume (metres)."""
+    box = BoundingVolume.from_dict(volume)
+    signs = np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)])
+    return box.centre + signs @ box.half_axes
 
 
 def run_gltf_validator(glbs: list[Path]) -> list[dict[str, Any]]:
@@ -229,7 +286,8 @@ class PlacedTile:
 def walk_tiles(tileset_path: Path, problems: list[str] | None = None) -> Iterator[PlacedTile]:
     """Every tile of a tileset, following external tileset JSON content and expanding
     implicit tiling (the tile holding `implicitTiling` is replaced by its available tiles,
-    pointers ``.../implicit/{level}/{x}/{y}``)."""
+    pointers ``.../implicit/{level}/{x}/{y}[/{z}]``); implicit tiles without an available
+    parent, or with a box their parent's does not hold, go to `problems`."""
 
     def visit(
         tile: dict[str, Any], parent: NDArray[np.float64], file: Path, pointer: str, error: float
@@ -238,13 +296,15 @@ def walk_tiles(tileset_path: Path, problems: list[str] | None = None) -> Iterato
         placed = PlacedTile(tile, parent @ local, file, pointer, error)
         if "implicitTiling" in tile:
             available = dict(implicit_tiles(tile, file, problems))
-            parents = {(level - 1, x // 2, y // 2) for level, x, y in available}
-            for (level, x, y), sub in sorted(available.items()):
-                up_coord = (level - 1, x // 2, y // 2)
-                up = available.get(up_coord, tile)["geometricError"]
-                where = f"{pointer}/implicit/{level}/{x}/{y}"
-                has_children = (level, x, y) in parents
-                yield PlacedTile(sub, placed.to_world, file, where, up, has_children)
+            parents = {_implicit_parent(coord) for coord in available}
+            for coord, sub in sorted(available.items()):
+                where = f"{pointer}/implicit/" + "/".join(map(str, coord))
+                up_tile = available.get(_implicit_parent(coord), tile)
+                if problems is not None and coord[0] > 0:
+                    problems.extend(_nesting_problems(file, where, sub, available, coord))
+                has_children = coord in parents
+                yield PlacedTile(sub, placed.to_world, file, where, up_tile["geometricError"],
+                                 has_children)  # fmt: skip
             return
         yield placed
         uri = tile.get("content", {}).get("uri", "")
@@ -258,6 +318,27 @@ def walk_tiles(tileset_path: Path, problems: list[str] | None = None) -> Iterato
 
     doc = json.loads(tileset_path.read_text())
     yield from visit(doc["root"], np.eye(4), tileset_path, "/root", doc["geometricError"])
+
+
+def _implicit_parent(coord: tuple[int, ...]) -> tuple[int, ...]:
+    return (coord[0] - 1, *(v // 2 for v in coord[1:]))
+
+
+def _nesting_problems(
+    file: Path,
+    where: str,
+    tile: dict[str, Any],
+    available: dict[tuple[int, ...], dict[str, Any]],
+    coord: tuple[int, ...],
+) -> list[str]:
+    """An implicit tile's parent must be available and its box must hold the tile's."""
+    up = available.get(_implicit_parent(coord))
+    if up is None:
+        return [f"{file.name} {where}: available without an available parent"]
+    corners = _box_corners(tile["boundingVolume"])
+    if not BoundingVolume.from_dict(up["boundingVolume"]).contains(corners, tol=1e-6):
+        return [f"{file.name} {where}: box not inside its parent's"]
+    return []
 
 
 def _tile_problems(placed: PlacedTile, parent_error: float) -> list[str]:

@@ -1,10 +1,13 @@
-"""Implicit tiling (3D Tiles 1.1 core, QUADTREE): availability bitstreams and binary
+"""Implicit tiling (3D Tiles 1.1 core, QUADTREE and OCTREE): availability bitstreams and binary
 ``.subtree`` files.
 
 A subtree file is a 24-byte header (magic ``subt``, version 1, JSON length, binary length;
 little-endian uint32, uint32, uint64, uint64), the subtree JSON padded with spaces to 8 bytes,
 then the binary chunk padded to 8 bytes. Availability bits are little-endian within each byte,
-level after level, each level in Morton order (x in the even bits). Each available tile also
+level after level, each level in Morton order (quadtree: x in the even bits, y in the odd;
+octree: x in bits 3k, y in 3k + 1, z in 3k + 2). Tile coordinates are ``(level, x, y)`` for a
+quadtree and ``(level, x, y, z)`` for an octree; the scheme follows from their length. Each
+available tile also
 gets a row in a property table of the tileset's ``tile`` class: its tight bounding box and its
 geometric error, through the TILE_BOUNDING_BOX and TILE_GEOMETRIC_ERROR semantics, so implicit
 tiles keep the tight volumes and derived errors of the explicit tree.
@@ -16,7 +19,7 @@ import json
 import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -27,7 +30,9 @@ from tiles.schema import TILE_CLASS
 SUBTREE_MAGIC = b"subt"
 SUBTREE_VERSION = 1
 ALIGN = 8
-Coord = tuple[int, int, int]  # level, x, y
+Coord = tuple[int, int, int]  # level, x, y (quadtree)
+OctreeCoord = tuple[int, int, int, int]  # level, x, y, z (octree)
+TileCoord = TypeVar("TileCoord", Coord, OctreeCoord)
 
 
 @dataclass(frozen=True)
@@ -40,15 +45,22 @@ class ImplicitTile:
     content: bool = True
 
 
-def morton(x: int, y: int) -> int:
-    """Quadtree Morton index: bits of x at even, bits of y at odd positions."""
+def morton(x: int, y: int, z: int | None = None) -> int:
+    """Morton index: quadtree (no `z`) bits of x at even, bits of y at odd positions; octree
+    bits of x at 3k, of y at 3k + 1, of z at 3k + 2."""
+    return _interleave((x, y) if z is None else (x, y, z))
+
+
+def _interleave(axes: tuple[int, ...]) -> int:
+    """Bit k of axis a goes to bit ``len(axes) * k + a``."""
     out = 0
-    for bit in range(max(x.bit_length(), y.bit_length())):
-        out |= ((x >> bit) & 1) << (2 * bit) | ((y >> bit) & 1) << (2 * bit + 1)
+    for bit in range(max(a.bit_length() for a in axes)):
+        for a, value in enumerate(axes):
+            out |= ((value >> bit) & 1) << (len(axes) * bit + a)
     return out
 
 
-def subtree_roots(tiles: Mapping[Coord, ImplicitTile], subtree_levels: int) -> list[Coord]:
+def subtree_roots(tiles: Mapping[TileCoord, ImplicitTile], subtree_levels: int) -> list[TileCoord]:
     """Coordinates of every subtree's root: available tiles on levels 0, S, 2S, ..."""
     return sorted(c for c in tiles if c[0] % subtree_levels == 0)
 
@@ -80,31 +92,35 @@ def _availability(binary: _Binary, indices: list[int], length: int) -> dict[str,
     return {"bitstream": binary.add(bits), "availableCount": count}
 
 
-def subtree_file(tiles: Mapping[Coord, ImplicitTile], root: Coord, subtree_levels: int) -> bytes:
-    """The binary ``.subtree`` of the subtree rooted at `root`."""
-    level0, x0, y0 = root
-    inside: list[tuple[int, Coord]] = []
+def subtree_file(
+    tiles: Mapping[TileCoord, ImplicitTile], root: TileCoord, subtree_levels: int
+) -> bytes:
+    """The binary ``.subtree`` of the subtree rooted at `root` (a quadtree or octree
+    coordinate; every coordinate in `tiles` has the same length)."""
+    level0, *origin = root
+    branches = 2 ** len(origin)  # 4 (quadtree) or 8 (octree)
+    inside: list[tuple[int, TileCoord]] = []
     children: list[int] = []
     for coord in tiles:
-        level, x, y = coord
+        level, *xyz = coord
         rel = level - level0
-        if rel < 0 or rel > subtree_levels or (x >> rel, y >> rel) != (x0, y0):
+        if rel < 0 or rel > subtree_levels or [a >> rel for a in xyz] != origin:
             continue
-        local = morton(x - (x0 << rel), y - (y0 << rel))
+        local = _interleave(tuple(a - (o << rel) for a, o in zip(xyz, origin, strict=True)))
         if rel == subtree_levels:
             children.append(local)
         else:
-            inside.append(((4**rel - 1) // 3 + local, coord))
+            inside.append(((branches**rel - 1) // (branches - 1) + local, coord))
     if not inside:
         raise TilesError(f"subtree root {root} is not an available tile")
     inside.sort()
-    length = (4**subtree_levels - 1) // 3
+    length = (branches**subtree_levels - 1) // (branches - 1)
     binary = _Binary(bytearray(), [])
     tile_bits = _availability(binary, [i for i, _ in inside], length)
     content_bits = _availability(binary, [i for i, c in inside if tiles[c].content], length)
     boxes: NDArray[np.float64] = np.array([tiles[c].box for _, c in inside], "<f8")
     errors: NDArray[np.float64] = np.array([tiles[c].error for _, c in inside], "<f8")
-    child_bits = _availability(binary, sorted(children), 4**subtree_levels)
+    child_bits = _availability(binary, sorted(children), branches**subtree_levels)
     table = {
         "class": TILE_CLASS,
         "count": len(inside),

@@ -15,6 +15,15 @@ Life cycle (streamed, bounded memory):
    taking a uniform subsample of its children's top content.
 4. **Finish**: ``tileset.json`` with tight bounding boxes (padded by `BOX_PAD`).
 
+With ``tiling="implicit"`` the tree is a regular octree written as 3D Tiles 1.1 implicit tiling:
+the root is a cube (side = the largest extent of the estimated bounds, anchored at their min
+corner, ENU), tile (level, x, y, z) covers its octant, the binning grid is the octree's columns
+at level k (a cell yields every level-k tile stacked in its column), a tile splits into its
+eight octants, and the pyramid merges level-k tiles upwards by octree parent. Content goes to
+``{level}/{x}/{y}/{z}.glb``, availability and each tile's tight box and error to
+``subtrees/{level}.{x}.{y}.{z}.subtree`` (`tiles.implicit`). Points outside the estimated
+bounds belong to the edge octants (their tiles' tight boxes still hold them).
+
 glb content: one node whose translation is the tile centre (glTF y-up), one primitive of mode
 POINTS with float32 POSITION relative to it, COLOR_0 (unsigned byte, normalised) when the cloud
 has colours, and ``_CLASSIFICATION`` (UINT8) and ``_INTENSITY`` (UINT16) vertex attributes
@@ -34,7 +43,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -42,7 +51,11 @@ from numpy.typing import ArrayLike, NDArray
 from tiles import mesh
 from tiles.errors import TilesError
 from tiles.glb import ARRAY_BUFFER, GlbBuilder
-from tiles.spec import Asset, BoundingVolume, Content, Tile, Tileset
+from tiles.implicit import ImplicitTile, OctreeCoord, subtree_file, subtree_roots
+from tiles.schema import TILE_CLASS, TILE_PROPERTIES
+from tiles.spec import Asset, BoundingVolume, Content, ImplicitTiling, Tile, Tileset
+
+Tiling = Literal["explicit", "implicit"]
 
 GENERATOR = "district-twin tiles"
 STRUCTURAL_METADATA = "EXT_structural_metadata"
@@ -76,6 +89,13 @@ POINT_SCHEMA: dict[str, Any] = {
         }
     },
 }
+# Implicit tiling: content and subtree template URIs (relative to the cloud's tileset.json),
+# most levels per subtree file (fewer when the tree is shallower), and the deepest octree
+# level (a tile there is a leaf, whatever it holds: guards against piles of identical points).
+IMPLICIT_CONTENT = "{level}/{x}/{y}/{z}.glb"
+IMPLICIT_SUBTREES = "subtrees/{level}.{x}.{y}.{z}.subtree"
+SUBTREE_LEVELS = 4
+MAX_LEVEL = 24
 # One point as spilled to disk and held in memory: ENU metres, colour, class, intensity.
 POINT_DTYPE = np.dtype(
     [("xyz", "<f8", (3,)), ("rgb", "u1", (3,)), ("cls", "u1"), ("intensity", "<u2")]
@@ -145,10 +165,40 @@ class _Grid:
         hi = np.array([lo[0] + size[0], lo[1] + size[1], self.hi[2]])
         return lo, hi
 
+    def depth(self) -> int:
+        """Quadtree levels above the cells (log2 of `side`)."""
+        return self.side.bit_length() - 1
+
+
+@dataclass
+class _Cube:
+    """The implicit octree's root: a cube of `side` metres with min corner ``lo`` (ENU)."""
+
+    lo: NDArray[np.float64]
+    side: float
+
+    def octant(self, coord: tuple[int, ...]) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """(min, max) corners (ENU metres) of tile (level, x, y, z)."""
+        level, *xyz = coord
+        size = self.side / 2**level
+        lo = self.lo + np.array(xyz, float) * size
+        return lo, lo + size
+
+    def z_index(self, z: NDArray[np.float64], level: int) -> NDArray[np.int64]:
+        """Octree z index at `level` of heights `z` (metres; outside the cube: clamped)."""
+        index = np.floor((z - self.lo[2]) / (self.side / 2**level)).astype(np.int64)
+        return np.clip(index, 0, 2**level - 1)
+
+
+def _empty() -> Points:
+    return np.empty(0, POINT_DTYPE)
+
 
 @dataclass
 class _Node:
-    """A tile being planned: nominal box, points it draws, children, geometric error."""
+    """A tile being planned: content file stem, nominal box, points it draws, children,
+    geometric error, and its coordinate: (level, i, j) of a binning-grid pyramid tile, or the
+    octree's (level, x, y, z) under implicit tiling (none for explicit tiles below a cell)."""
 
     address: str
     lo: NDArray[np.float64]
@@ -156,14 +206,30 @@ class _Node:
     points: Points
     error: float = 0.0
     children: list[Tile] = field(default_factory=list)
+    coord: tuple[int, ...] = ()
+
+
+def _stem(coord: tuple[int, ...]) -> str:
+    """Content file stem of octree tile (level, x, y, z): ``level/x/y/z``."""
+    return "/".join(map(str, coord))
+
+
+def _octree_node(cube: _Cube, coord: tuple[int, ...], points: Points) -> _Node:
+    """Tile (level, x, y, z) of the implicit octree over its octant."""
+    lo, hi = cube.octant(coord)
+    return _Node(_stem(coord), lo, hi, points, coord=coord)
 
 
 @dataclass
 class _Out:
+    """What a writer wrote; with `octree` every tile is also recorded in `implicit`."""
+
     folder: Path
+    octree: bool = False
     glbs: int = 0
     bytes: int = 0
     levels: int = 0
+    implicit: dict[OctreeCoord, ImplicitTile] = field(default_factory=dict)
 
 
 def write_pointcloud(
@@ -175,6 +241,7 @@ def write_pointcloud(
     colors: bool = True,
     workers: int = 1,
     progress: Callable[[int], None] | None = None,
+    tiling: Tiling = "explicit",
 ) -> tuple[Tile, PointCloudReport]:
     """Write ``out_dir/tileset.json`` and its glb tiles from streamed point chunks.
 
@@ -187,7 +254,8 @@ def write_pointcloud(
         `workers` > 1 (in spawned processes, so they must be picklable).
     bounds
         Estimated (min, max) corners of the cloud, ENU metres; used only to lay out the
-        binning grid (points outside go to the edge cells), boxes come from the points.
+        binning grid (points outside go to the edge cells) and, under implicit tiling, the
+        octree's root cube; boxes come from the points.
     count
         Expected number of points (from the file headers), to size the grid.
     colors
@@ -196,6 +264,9 @@ def write_pointcloud(
         Processes for binning and tiling (1: everything in this process).
     progress
         Called with the number of points binned so far.
+    tiling
+        ``explicit``: every tile in tileset.json; ``implicit``: a regular octree as 3D Tiles
+        1.1 implicit tiling (template URIs, ``.subtree`` files).
 
     Returns the tile that refers to the new tileset (external tileset content, in the parent's
     frame) and a report.
@@ -207,8 +278,16 @@ def write_pointcloud(
         or not (np.isfinite(lo).all() and np.isfinite(hi).all())
     ):
         raise TilesError("point cloud bounds must be two finite 3-vectors")
-    side = 2 ** max(0, math.ceil(math.log(max(count, 1) / CELL_POINTS, 4)))
-    grid = _Grid(lo, np.maximum(hi, lo + 1e-6), side)
+    if tiling not in ("explicit", "implicit"):
+        raise TilesError(f"tiling must be explicit or implicit, got {tiling!r}")
+    hi = np.maximum(hi, lo + 1e-6)
+    cube = _Cube(lo, float((hi - lo).max())) if tiling == "implicit" else None
+    if cube is None:
+        grid = _Grid(lo, hi, _grid_side(count))
+    else:
+        # The grid spans the cube's square: size it for the part of it the cloud fills.
+        filled = max(float((hi - lo)[:2].prod()) / cube.side**2, 1 / 16)
+        grid = _Grid(lo, lo + cube.side, _grid_side(round(count / filled)))
     out_dir.mkdir(parents=True, exist_ok=True)
     spill = Path(tempfile.mkdtemp(prefix=".spill-", dir=out_dir))
     try:
@@ -217,30 +296,63 @@ def write_pointcloud(
             total = int(counts.sum())
             if total == 0:
                 raise TilesError("the point cloud holds no point")
-            out = _Out(out_dir)
+            out = _Out(out_dir, octree=cube is not None)
             cells = [int(c) for c in np.flatnonzero(counts)]
-            jobs = [(spill, grid, c, out_dir, colors) for c in cells]
-            tops = dict(zip(cells, pool.map(_tile_cell, *zip(*jobs, strict=True)), strict=True))
-        for top in tops.values():
+            jobs = [(spill, grid, c, out_dir, colors, cube) for c in cells]
+            tops = list(pool.map(_tile_cell, *zip(*jobs, strict=True)))
+        for top in tops:
             out.glbs += top.glbs
             out.bytes += top.bytes
             out.levels = max(out.levels, top.levels)
-        root = _pyramid(grid, tops, out, colors)
+            out.implicit.update(top.implicit)
+        nodes = [node for top in tops for node in top.nodes]
+        parent = _grid_parent(grid) if cube is None else _octree_parent(cube)
+        root = _pyramid(nodes, grid.depth(), parent, out, colors)
     finally:
         shutil.rmtree(spill, ignore_errors=True)
-    tileset = Tileset(Asset("1.1", GENERATOR), root.geometric_error, root)
-    tileset.schema = POINT_SCHEMA
+    if cube is None:
+        tileset = Tileset(Asset("1.1", GENERATOR), root.geometric_error, root)
+        tileset.schema = POINT_SCHEMA
+        tiles, levels = len(root.walk()), out.levels + 1 + grid.depth()
+    else:
+        tileset = _implicit_tileset(root, cube, out)
+        tiles, levels = len(out.implicit), max(c[0] for c in out.implicit) + 1
     text = json.dumps(tileset.to_dict(), indent=1).encode()
     (out_dir / "tileset.json").write_bytes(text)
     report = PointCloudReport(
-        points=total,
-        tiles=len(root.walk()),
-        glbs=out.glbs,
-        bytes=out.bytes + len(text),
-        levels=out.levels + 1 + int(math.log2(side)),
+        points=total, tiles=tiles, glbs=out.glbs, bytes=out.bytes + len(text), levels=levels
     )
     ref = Tile(root.bounding_volume, root.geometric_error, content=Content("tileset.json"))
     return ref, report
+
+
+def _grid_side(count: int) -> int:
+    """Binning-grid cells per axis (a power of 2) so a cell holds about `CELL_POINTS`."""
+    return 2 ** max(0, math.ceil(math.log(max(count, 1) / CELL_POINTS, 4)))
+
+
+def _implicit_tileset(root: Tile, cube: _Cube, out: _Out) -> Tileset:
+    """Write every subtree file; the tileset whose root tile holds the implicit octree (its
+    volume the root cube, which implicit tiling subdivides; tiles get their tight boxes and
+    errors from the subtrees' ``tile`` property tables)."""
+    levels = max(c[0] for c in out.implicit) + 1
+    per = min(SUBTREE_LEVELS, levels)
+    for coord in subtree_roots(out.implicit, per):
+        level, x, y, z = coord
+        path = out.folder / IMPLICIT_SUBTREES.format(level=level, x=x, y=y, z=z)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = subtree_file(out.implicit, coord, per)
+        path.write_bytes(data)
+        out.bytes += len(data)
+    tiling = ImplicitTiling(per, levels, IMPLICIT_SUBTREES, "OCTREE")
+    volume = BoundingVolume.from_min_max(cube.lo, cube.lo + cube.side)
+    top = Tile(volume, root.geometric_error, refine="ADD", content=Content(IMPLICIT_CONTENT),
+               implicit_tiling=tiling)  # fmt: skip
+    tileset = Tileset(Asset("1.1", GENERATOR), root.geometric_error, top)
+    classes = {**POINT_SCHEMA["classes"],
+               TILE_CLASS: {"name": "Implicit tile", "properties": TILE_PROPERTIES}}  # fmt: skip
+    tileset.schema = {**POINT_SCHEMA, "classes": classes}
+    return tileset
 
 
 class _Inline(Executor):
@@ -295,33 +407,54 @@ def _bin_source(source: ChunkSource, grid: _Grid, spill: Path, k: int) -> NDArra
 
 @dataclass
 class _CellTop:
-    """What a cell worker hands back: its top tile's points (not written yet), its children,
-    its geometric error and what it wrote."""
+    """What a cell worker hands back: its top tiles' points (not written yet) and children
+    (one top, or under implicit tiling every level-k octree tile of the column), what it
+    wrote, and the implicit tiles it wrote."""
 
-    node: _Node
+    nodes: list[_Node]
     glbs: int
     bytes: int
     levels: int
+    implicit: dict[OctreeCoord, ImplicitTile]
 
 
-def _tile_cell(spill: Path, grid: _Grid, cell: int, out_dir: Path, colors: bool) -> _CellTop:
+def _tile_cell(
+    spill: Path, grid: _Grid, cell: int, out_dir: Path, colors: bool, cube: _Cube | None
+) -> _CellTop:
     """Worker: load one cell, shuffle it (so first-per-voxel is a random pick) and write its
-    tree below the top tile."""
+    tree below the top tile(s)."""
     parts = sorted(spill.glob(f"cell-{cell}.*.bin"))
     points = np.concatenate([np.fromfile(p, POINT_DTYPE) for p in parts])
     for p in parts:
         p.unlink()
     points = points[np.random.default_rng(cell).permutation(len(points))]
-    lo, hi = grid.cell_box(cell)
-    out = _Out(out_dir)
-    top = _split(_Node(f"c{cell}", lo, hi, points), out, colors, depth=0)
-    return _CellTop(top, out.glbs, out.bytes, out.levels)
+    out = _Out(out_dir, octree=cube is not None)
+    i, j = divmod(cell, grid.side)
+    if cube is None:
+        lo, hi = grid.cell_box(cell)
+        column = [_Node(f"c{cell}", lo, hi, points, coord=(grid.depth(), i, j))]
+    else:
+        column = _column(cube, grid.depth(), i, j, points)
+    tops = [_split(node, out, colors, depth=0) for node in column]
+    return _CellTop(tops, out.glbs, out.bytes, out.levels, out.implicit)
+
+
+def _column(cube: _Cube, level: int, x: int, y: int, points: Points) -> list[_Node]:
+    """The level-`level` octree tiles of column (`x`, `y`) that hold some of `points`."""
+    z = cube.z_index(points["xyz"][:, 2], level)
+    order = np.argsort(z, kind="stable")
+    z, points = z[order], points[order]
+    edges = np.flatnonzero(np.diff(z)) + 1
+    return [
+        _octree_node(cube, (level, x, y, int(z[start])), points[start:stop])
+        for start, stop in zip(np.r_[0, edges], np.r_[edges, len(z)], strict=True)
+    ]
 
 
 def _split(node: _Node, out: _Out, colors: bool, depth: int) -> _Node:
     """Plan and write the subtree below `node`; `node.points` is left holding what it draws."""
     out.levels = max(out.levels, depth)
-    if len(node.points) <= LEAF_POINTS:
+    if len(node.points) <= LEAF_POINTS or (out.octree and node.coord[0] >= MAX_LEVEL):
         return node
     keep, spacing = _subsample(node.points["xyz"], node.lo, node.hi)
     rest = node.points[~keep]
@@ -341,7 +474,13 @@ def _split(node: _Node, out: _Out, colors: bool, depth: int) -> _Node:
         lo = np.where(bits, mid, node.lo)
         hi = np.where(halve & ~bits, mid, node.hi)
         part = rest[edges[code] : edges[code + 1]]
-        child = _split(_Node(f"{node.address}{code}", lo, hi, part), out, colors, depth + 1)
+        if out.octree:  # a cube: every axis halved, the child is octant `code`
+            level, *xyz = node.coord
+            coord = (level + 1, *(2 * v + int(b) for v, b in zip(xyz, bits, strict=True)))
+            child = _Node(_stem(coord), lo, hi, part, coord=coord)
+        else:
+            child = _Node(f"{node.address}{code}", lo, hi, part)
+        child = _split(child, out, colors, depth + 1)
         node.children.append(_finish(child, out, colors))
     return node
 
@@ -368,12 +507,14 @@ def _subsample(
 
 def _finish(node: _Node, out: _Out, colors: bool) -> Tile:
     """Write `node`'s content (if any) and make its tile (tight box over content and children);
-    error never below the children's."""
+    error never below the children's. Under implicit tiling the tile is also recorded."""
     volumes = [c.bounding_volume for c in node.children]
     content = None
     if len(node.points):
         uri = f"{node.address}.glb"
         data, lo, hi = point_glb(node.points, colors)
+        if out.octree:
+            (out.folder / uri).parent.mkdir(parents=True, exist_ok=True)
         (out.folder / uri).write_bytes(data)
         out.glbs += 1
         out.bytes += len(data)
@@ -381,36 +522,68 @@ def _finish(node: _Node, out: _Out, colors: bool) -> Tile:
         content = Content(uri)
     box = BoundingVolume.union(volumes) if len(volumes) > 1 else volumes[0]
     error = max([node.error, *(c.geometric_error for c in node.children)])
+    if out.octree:
+        level, x, y, z = node.coord
+        out.implicit[level, x, y, z] = ImplicitTile(tuple(box.box), error, content is not None)
     return Tile(box, error, refine="ADD" if node.children else None, content=content,
                 children=node.children)  # fmt: skip
 
 
-def _pyramid(grid: _Grid, tops: dict[int, _CellTop], out: _Out, colors: bool) -> Tile:
-    """Merge the cells' top tiles upwards level by level; the root tile (refine ADD)."""
-    level = {divmod(cell, grid.side): top.node for cell, top in tops.items()}
-    side = grid.side
-    while side > 1:
-        side //= 2
-        parents: dict[tuple[int, int], list[_Node]] = {}
-        for (i, j), node in level.items():
-            parents.setdefault((i // 2, j // 2), []).append(node)
+ParentOf = Callable[[_Node], _Node]
+
+
+def _grid_parent(grid: _Grid) -> ParentOf:
+    """The explicit pyramid's parent of a binning-grid tile (level, i, j): the quadtree cell
+    one level up, over the grid's whole height."""
+
+    def parent(node: _Node) -> _Node:
+        level, i, j = node.coord
+        side, i, j = 2 ** (level - 1), i // 2, j // 2
         size = (grid.hi[:2] - grid.lo[:2]) / side
-        upper: dict[tuple[int, int], _Node] = {}
-        for (i, j), kids in parents.items():
-            lo = np.array([grid.lo[0] + i * size[0], grid.lo[1] + j * size[1], grid.lo[2]])
-            hi = np.array([lo[0] + size[0], lo[1] + size[1], grid.hi[2]])
-            pool = np.concatenate([k.points for k in kids])
-            owner = np.repeat(np.arange(len(kids)), [len(k.points) for k in kids])
-            keep, spacing = _subsample(pool["xyz"], lo, hi)
-            for n, kid in enumerate(kids):
-                kid.points = pool[(owner == n) & ~keep]
-            children = [_finish(k, out, colors) for k in kids if len(k.points) or k.children]
-            upper[(i, j)] = _Node(f"p{side}_{i}_{j}", lo, hi, pool[keep], spacing, children)
-        level = upper
-    (root,) = level.values()
+        lo = np.array([grid.lo[0] + i * size[0], grid.lo[1] + j * size[1], grid.lo[2]])
+        hi = np.array([lo[0] + size[0], lo[1] + size[1], grid.hi[2]])
+        return _Node(f"p{side}_{i}_{j}", lo, hi, _empty(), coord=(level - 1, i, j))
+
+    return parent
+
+
+def _octree_parent(cube: _Cube) -> ParentOf:
+    """The octree parent of tile (level, x, y, z)."""
+
+    def parent(node: _Node) -> _Node:
+        level, *xyz = node.coord
+        return _octree_node(cube, (level - 1, *(v // 2 for v in xyz)), _empty())
+
+    return parent
+
+
+def _pyramid(tops: list[_Node], depth: int, parent_of: ParentOf, out: _Out, colors: bool) -> Tile:
+    """Merge the cells' top tiles upwards `depth` levels, each parent (from `parent_of`)
+    taking a uniform subsample of its children's top content; the root tile (refine ADD)."""
+    level = tops
+    for _ in range(depth):
+        groups: dict[str, tuple[_Node, list[_Node]]] = {}
+        for node in level:
+            up = parent_of(node)
+            groups.setdefault(up.address, (up, []))[1].append(node)
+        level = [_merge(up, kids, out, colors) for up, kids in groups.values()]
+    (root,) = level
     tile = _finish(root, out, colors)
     tile.refine = "ADD"
     return tile
+
+
+def _merge(up: _Node, kids: list[_Node], out: _Out, colors: bool) -> _Node:
+    """`up` draws a uniform subsample of its children's content; the children keep the rest
+    and are written."""
+    pool = np.concatenate([k.points for k in kids])
+    owner = np.repeat(np.arange(len(kids)), [len(k.points) for k in kids])
+    keep, up.error = _subsample(pool["xyz"], up.lo, up.hi)
+    for n, kid in enumerate(kids):
+        kid.points = pool[(owner == n) & ~keep]
+    up.children = [_finish(k, out, colors) for k in kids if len(k.points) or k.children]
+    up.points = pool[keep]
+    return up
 
 
 def point_glb(

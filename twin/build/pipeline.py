@@ -247,7 +247,9 @@ def _build(
         cloud_tiles_written: list[Tile] = []
         if clouds:
             with report.timed("pointcloud"):
-                cloud_tiles_written = _point_clouds(clouds, frame, paths, progress, report)
+                cloud_tiles_written = _point_clouds(
+                    clouds, frame, paths, progress, report, config.build
+                )
         with report.timed("tiles"):
             task = progress.add_task("writing tiles", total=len(buildings.meshes))
             tiles_report = write_tileset(
@@ -292,12 +294,14 @@ def _point_clouds(
     paths: WorkspacePaths,
     progress: Progress,
     report: _Report,
+    build: BuildOptions,
 ) -> list[Tile]:
     """Tile every point cloud under the tiles folder; the tiles to hang under the root."""
     task = progress.add_task("tiling point clouds", total=sum(c.count for c in clouds))
     tiles, report.extra["pointcloud"] = cloud_tiles(
-        clouds, frame, paths.tiles, progress=lambda n: progress.update(task, completed=n)
-    )
+        clouds, frame, paths.tiles, progress=lambda n: progress.update(task, completed=n),
+        tiling=build.tiling,
+    )  # fmt: skip
     return tiles
 
 

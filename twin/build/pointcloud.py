@@ -24,7 +24,7 @@ from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 
 from tiles.errors import TilesError
-from tiles.pointcloud import PointChunk, PointCloudReport, write_pointcloud
+from tiles.pointcloud import PointChunk, PointCloudReport, Tiling, write_pointcloud
 from tiles.spec import Content, Tile
 from twin.build.rasters import vertical_metres
 from twin.errors import InputError
@@ -181,9 +181,11 @@ def write_cloud_tiles(
     *,
     workers: int = 2,
     progress: Callable[[int], None] | None = None,
+    tiling: Tiling = "explicit",
 ) -> tuple[Tile, PointCloudReport]:
-    """Tile one cloud into ``tiles_dir/pointcloud/{name}/``; the tile that refers to it (URI
-    relative to `tiles_dir`, box in the ENU frame) and a report."""
+    """Tile one cloud into ``tiles_dir/pointcloud/{name}/`` (`tiling` ``implicit``: an
+    implicit octree); the tile that refers to it (URI relative to `tiles_dir`, box in the ENU
+    frame) and a report."""
     lo, hi = enu_bounds(cloud, frame)
     ranges = max(1, min(workers, math.ceil(cloud.count / PARALLEL_POINTS)))
     edges = np.linspace(0, cloud.count, ranges + 1).astype(int)
@@ -195,7 +197,7 @@ def write_cloud_tiles(
     try:
         tile, report = write_pointcloud(
             folder, sources, (lo, hi), cloud.count, colors=cloud.has_color,
-            workers=ranges if ranges > 1 else 1, progress=progress,
+            workers=ranges if ranges > 1 else 1, progress=progress, tiling=tiling,
         )  # fmt: skip
     except TilesError as exc:
         raise _fail(str(exc), cloud.path) from exc
@@ -215,9 +217,10 @@ def cloud_tiles(
     tiles_dir: Path,
     *,
     progress: Callable[[int], None] | None = None,
+    tiling: Tiling = "explicit",
 ) -> tuple[list[Tile], list[dict[str, object]]]:
-    """Every cloud tiled under ``tiles_dir/pointcloud/``: the tiles to hang under the root
-    tileset and one report dict per file."""
+    """Every cloud tiled under ``tiles_dir/pointcloud/`` (explicit tilesets, or implicit
+    octrees): the tiles to hang under the root tileset and one report dict per file."""
     tiles, reports = [], []
     done = 0
     for k, cloud in enumerate(clouds):
@@ -228,7 +231,8 @@ def cloud_tiles(
                 progress(base + n)
 
         tile, report = write_cloud_tiles(cloud, frame, tiles_dir, f"{k}-{stem}",
-                                         workers=os.cpu_count() or 1, progress=advance)  # fmt: skip
+                                         workers=os.cpu_count() or 1, progress=advance,
+                                         tiling=tiling)  # fmt: skip
         done += report.points
         tiles.append(tile)
         crs = CRS.from_wkt(cloud.crs_wkt).name

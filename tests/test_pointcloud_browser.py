@@ -1,0 +1,128 @@
+"""CesiumJS (npm, headless Chromium) loads an implicit-octree point cloud: content is selected
+from afar, and moving the camera closer makes it fetch deeper subtrees and tiles."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from browser import chromium_available, launch, open_page
+from test_pointcloud import synthetic_cloud
+from test_tiles import FRAME
+
+import tiles.pointcloud as tiles_pointcloud
+from tiles.schema import tileset_schema
+from tiles.spec import Asset, Tile, Tileset
+
+CESIUM = Path(__file__).resolve().parent.parent / "web/node_modules/cesium/Build/Cesium"
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not (chromium_available() and CESIUM.is_dir()), reason="needs chromium and cesium"
+    ),
+]
+SIDE_M = 200.0
+PAGE = """<!doctype html><html><head><meta charset="utf-8">
+<script>window.CESIUM_BASE_URL = "/cesium/";</script><script src="/cesium/Cesium.js"></script>
+<style>html,body,#v{width:100%;height:100%;margin:0}</style></head><body><div id="v"></div>
+<script>
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+window.load = async (url) => {
+  window.viewer = new Cesium.Viewer("v", {baseLayer: false, animation: false, timeline: false,
+    baseLayerPicker: false, geocoder: false, homeButton: false, sceneModePicker: false,
+    navigationHelpButton: false, infoBox: false, selectionIndicator: false});
+  // Request what the view needs at once: no deferring off-centre tiles or while moving.
+  window.tileset = await Cesium.Cesium3DTileset.fromUrl(url,
+    {foveatedScreenSpaceError: false, cullRequestsWhileMoving: false});
+  viewer.scene.primitives.add(tileset);
+};
+// Look straight down from `height` m and render until the view's tiles are in: ten frames in
+// a row with nothing pending (a subtree that just came in asks for its tiles a frame later).
+window.look = async (lon, lat, height) => {
+  viewer.camera.setView({destination: Cesium.Cartesian3.fromDegrees(lon, lat, height),
+    orientation: {heading: 0, pitch: -Cesium.Math.PI_OVER_TWO, roll: 0}});
+  let calm = 0;
+  for (let i = 0; i < 300 && calm < 10; i++) {
+    viewer.scene.render();
+    await sleep(100);
+    calm = tileset.tilesLoaded && tileset.statistics.selected ? calm + 1 : 0;
+  }
+  const s = tileset.statistics;
+  return {selected: s.selected, points: s.numberOfPointsSelected};
+};
+</script></body></html>"""
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    root = tmp_path_factory.mktemp("site")
+    (root / "index.html").write_text(PAGE)
+    (root / "cesium").symlink_to(CESIUM)
+    (root / "favicon.ico").write_bytes(b"")
+    handler = functools.partial(_QuietHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", root
+    server.shutdown()
+
+
+def test_cesium_refines_an_implicit_point_cloud(
+    served: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    base, root = served
+    # Small tiles and 2-level subtrees: a 60 k-point cloud gets a deep tree and many subtrees.
+    monkeypatch.setattr(tiles_pointcloud, "LEAF_POINTS", 1_500)
+    monkeypatch.setattr(tiles_pointcloud, "SAMPLE_GRID", 16)
+    monkeypatch.setattr(tiles_pointcloud, "SUBTREE_LEVELS", 2)
+    ref, report = synthetic_cloud(root / "cloud", 60_000, SIDE_M)
+    assert report.levels >= 4
+    ref.content.uri = "cloud/tileset.json"  # type: ignore[union-attr]
+    # The placing root has no content; a large error makes every view open the cloud.
+    top = Tile(ref.bounding_volume, 10 * SIDE_M, refine="ADD",
+               transform=FRAME.enu_to_ecef_matrix(), children=[ref])  # fmt: skip
+    tileset = Tileset(Asset("1.1"), 10 * SIDE_M, top)
+    # CesiumJS reads tile metadata with the root tileset's schema only (CesiumGS/cesium#11638):
+    # like the build's root tileset under implicit tiling, it defines the `tile` class.
+    tileset.schema = tileset_schema(None, tiles=True)
+    (root / "tileset.json").write_text(json.dumps(tileset.to_dict()))
+    requests: list[str] = []
+    failures: list[str] = []  # CesiumJS logs a tile that fails to load with console.log
+    lon, lat, _ = FRAME.to_geodetic(np.array([[SIDE_M / 4, SIDE_M / 4, 0.0]]))[0]
+    with launch() as browser:
+        page, log = open_page(browser, f"{base}/index.html")
+        page.on("request", lambda r: requests.append(r.url.removeprefix(base)))
+        page.on("console", lambda m: failures.append(m.text) if "failed to load" in m.text else 0)
+        page.evaluate("(u) => window.load(u)", "/tileset.json")
+        far = page.evaluate("([lon, lat]) => window.look(lon, lat, 3000)", [lon, lat])
+        far_requests = _cloud_files(requests)
+        near = page.evaluate("([lon, lat]) => window.look(lon, lat, 40)", [lon, lat])
+        near_requests = _cloud_files(requests)
+    assert log.errors == [], log.errors
+    assert failures == [], failures
+    assert far["selected"] >= 1 and far["points"] > 0, far
+    # From 3 km only the top of the octree; from 40 m a deeper subtree and more tiles.
+    assert "/cloud/subtrees/0.0.0.0.subtree" in far_requests
+    seen = (far, near, far_requests, near_requests)
+    assert len(near_requests) > len(far_requests), seen
+    deepest = max(int(u.split("/")[2]) for u in near_requests if u.endswith(".glb"))
+    shallow = max(int(u.split("/")[2]) for u in far_requests if u.endswith(".glb"))
+    assert deepest >= 2 > shallow, seen
+    assert any(u.startswith("/cloud/subtrees/2.") for u in near_requests), seen
+    assert near["selected"] > far["selected"], seen
+
+
+def _cloud_files(urls: list[str]) -> list[str]:
+    """The point cloud's glb and subtree requests so far (paths from the site root)."""
+    return sorted({u for u in urls if u.startswith("/cloud/") and not u.endswith(".json")})
