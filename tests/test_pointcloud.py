@@ -25,6 +25,7 @@ from tiles.glb import read_glb
 from tiles.implicit import read_subtree
 from tiles.pointcloud import PointChunk, PointCloudReport, write_pointcloud
 from tiles.spec import Tile
+from tiles.writer import write_tileset
 from twin.build.pipeline import build_workspace
 from twin.errors import InputError
 from twin.geo import LocalFrame
@@ -357,4 +358,12 @@ def test_parallel_implicit_octree_keeps_every_point(
     expected, _ = _expected_enu(AUTZEN, laspy.read(AUTZEN).header.parse_crs(), frame)
     assert _same_points(got, expected)
     assert _octant_problems(tileset) == []
+    # A cloud-only root: CesiumJS reads subtree metadata with the root tileset's schema
+    # (CesiumGS/cesium#11638), so the root defines the tile class although it has no other tree.
+    write_tileset(
+        tmp_path, frame.enu_to_ecef_matrix(), [], tiling="implicit", extra_children=[tile]
+    )
+    root = json.loads((tmp_path / "tileset.json").read_text())
+    assert "tile" in root["schema"]["classes"]
+    assert validate_tileset_tree(tmp_path / "tileset.json") == []
     assert validate_tileset_tree(tileset) == []

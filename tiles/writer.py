@@ -140,7 +140,8 @@ def write_tileset(
     tiling
         ``explicit``: every tile in tileset.json; ``implicit``: the building quadtree and
         the terrain tree (a `TerrainGrid`) each as 3D Tiles 1.1 implicit tiling (template
-        URIs, ``.subtree`` files).
+        URIs, ``.subtree`` files), and the schema's tile class for those and for implicit
+        `extra_children`.
     compression
         ``none`` (float32 attributes), ``meshopt`` (KHR_mesh_quantization +
         EXT_meshopt_compression; the `meshoptimizer` package) or ``draco``
@@ -214,7 +215,9 @@ def write_tileset(
         raise TilesError("nothing to write: no buildings, terrain or point cloud")
     box = BoundingVolume.union([c.bounding_volume for c in children])
     root = Tile(box, _error(box), refine="ADD", transform=matrix, children=children)
-    implicit = any(c.implicit_tiling is not None for c in children)
+    # External tilesets (point clouds) may hold implicit tiling too: CesiumJS reads subtree
+    # metadata with the root tileset's schema, so it carries the tile class then as well.
+    implicit = tiling == "implicit"
     tileset = Tileset(Asset("1.1", "district-twin tiles"), root.geometric_error, root)
     if metadata is not None or implicit:
         tileset.schema = tileset_schema(cls if features else None, tiles=implicit)

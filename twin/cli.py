@@ -52,7 +52,8 @@ def build(
     tiling: Annotated[
         Literal["explicit", "implicit"] | None,
         typer.Option(
-            help="Building tiles listed in tileset.json, or 3D Tiles implicit tiling "
+            help="Tiles listed in tileset.json, or 3D Tiles implicit tiling (quadtrees for "
+            "buildings and terrain, octrees for point clouds) "
             "[twin.yaml build.tiling, else explicit]"
         ),
     ] = None,

@@ -103,7 +103,8 @@ class BuildOptions(_Strict):
         default=True, title="Coarser quadtree levels draw simplified buildings (3D Tiles LOD)"
     )
     tiling: Literal["explicit", "implicit"] = Field(
-        default="explicit", title="Building quadtree in tileset.json or as implicit tiling"
+        default="explicit",
+        title="Tile trees in tileset.json, or implicit (quadtree/octree subtrees)",
     )
     compression: Literal["none", "meshopt", "draco"] = Field(
         default="meshopt",
