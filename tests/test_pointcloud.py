@@ -367,3 +367,35 @@ def test_parallel_implicit_octree_keeps_every_point(
     assert "tile" in root["schema"]["classes"]
     assert validate_tileset_tree(tmp_path / "tileset.json") == []
     assert validate_tileset_tree(tileset) == []
+
+
+def _volume_chunks(count: int, side: float) -> Iterator[PointChunk]:
+    """`count` points filling a `side` m cube (a canopy-like volumetric cloud), ENU metres."""
+    rng = np.random.default_rng(7)
+    yield PointChunk(
+        rng.uniform(0, side, (count, 3)),
+        rng.integers(0, 256, (count, 3), dtype=np.uint8),
+        np.full(count, 5, np.uint8),
+        rng.integers(0, 4000, count).astype(np.uint16),
+    )
+
+
+@pytest.mark.parametrize("tiling", ["explicit", "implicit"])
+def test_volumetric_clouds_keep_every_tile_within_the_point_budget(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiling: str
+) -> None:
+    """A cube full of points fills far more subsample voxels (16³) than a tile may hold: every
+    glb stays within `LEAF_POINTS` points (24 bytes each), and no point is lost or doubled."""
+    monkeypatch.setattr(tiles_pointcloud, "LEAF_POINTS", 1_000)
+    monkeypatch.setattr(tiles_pointcloud, "SAMPLE_GRID", 16)
+    side, count = 20.0, 30_000
+    out = tmp_path / "cloud"
+    bounds = ([0.0, 0.0, 0.0], [side, side, side])
+    source = functools.partial(_volume_chunks, count, side)
+    _, report = write_pointcloud(out, [source], bounds, count, tiling=tiling)  # type: ignore[arg-type]
+    assert report.points == count
+    sizes = [read_glb(p).document["accessors"][0]["count"] for p in out.rglob("*.glb")]
+    assert max(sizes) == 1_000 and sum(sizes) == count
+    assert max(p.stat().st_size for p in out.rglob("*.glb")) < 1_000 * 24 + 4_096
+    got, _, _ = _cloud_points(out / "tileset.json")
+    assert _same_points(got, next(_volume_chunks(count, side)).positions)

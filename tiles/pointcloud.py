@@ -60,8 +60,9 @@ Tiling = Literal["explicit", "implicit"]
 GENERATOR = "district-twin tiles"
 STRUCTURAL_METADATA = "EXT_structural_metadata"
 POINTS_MODE = 0
-# Most points in a leaf tile; a tile with more keeps a subsample and gets children.
-LEAF_POINTS = 60_000
+# Most points in a tile (24 bytes a point in the glb: under 1 MB of content); a tile with more
+# keeps a subsample of at most as many and hands the rest to its children.
+LEAF_POINTS = 40_000
 # Voxels per side of a tile's extent for its uniform subsample (~SAMPLE_GRID² on flat ground).
 SAMPLE_GRID = 128
 # Points a binning cell is planned for (cells are loaded one at a time).
@@ -488,7 +489,8 @@ def _split(node: _Node, out: _Out, colors: bool, depth: int) -> _Node:
 def _subsample(
     xyz: NDArray[np.float64], lo: NDArray[np.float64], hi: NDArray[np.float64]
 ) -> tuple[NDArray[np.bool_], float]:
-    """The first point of each voxel (extent / `SAMPLE_GRID`, cubic) and the voxel size (m)."""
+    """The first point of each voxel (extent / `SAMPLE_GRID`, cubic), at most `LEAF_POINTS` of
+    them (an even random pick, seeded, when there are more), and the voxel size (m)."""
     size = max(float((hi - lo).max()) / SAMPLE_GRID, 1e-6)
     ijk = np.floor((xyz - lo) / size).astype(np.int64)
     ijk -= ijk.min(axis=0)
@@ -500,6 +502,8 @@ def _subsample(
         table = np.full(int(span.prod()), -1, np.int64)
         table[keys[::-1]] = np.arange(len(xyz) - 1, -1, -1)
         first = table[table >= 0]
+    if len(first) > LEAF_POINTS:  # a volumetric cloud (canopy, facades) fills many voxels
+        first = np.random.default_rng(len(first)).choice(first, LEAF_POINTS, replace=False)
     keep = np.zeros(len(xyz), bool)
     keep[first] = True
     return keep, size
