@@ -11,8 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from build_helpers import TWIN, sample_buildings, small_source, tree_hashes
-from tiles_helpers import decode_glb_features, validate_tileset_tree, walk_tiles
+from build_helpers import SAMPLE_SRC, TWIN, sample_buildings, small_source, tree_hashes
+from tiles_helpers import (
+    decode_glb_features,
+    run_gltf_validator,
+    validate_tileset_tree,
+    walk_tiles,
+)
 
 from tiles.archive import INDEX_NAME, read_index
 from tiles.glb import read_glb
@@ -172,3 +177,27 @@ def test_archive_lists_every_file_and_the_index_last(tmp_path: Path) -> None:
             assert archive.read(name) == (paths.tiles / name).read_bytes()
     expected = sorted(p.relative_to(paths.tiles).as_posix() for p in paths.tiles.rglob("*.*"))
     assert sorted(names[:-1]) == expected
+
+
+def test_the_sample_district_builds_as_implicit_draco_trees(tmp_path: Path) -> None:
+    """The whole sample (buildings, DTM terrain textured with the orthophoto) with
+    ``--tiling implicit --compression draco``: buildings and terrain are implicit quadtrees,
+    every tileset and subtree validates, every glb passes the glTF validator."""
+    ws = tmp_path / "ws"
+    _twin_build(SAMPLE_SRC, ws, "--tiling", "implicit", "--compression", "draco")
+    paths = WorkspacePaths(ws)
+    assert validate_tileset_tree(paths.tileset) == []
+    children = json.loads(paths.tileset.read_text())["root"]["children"]
+    schemes = {c["content"]["uri"].split("/")[0]: c["implicitTiling"] for c in children}
+    assert set(schemes) == {"buildings", "terrain"}
+    assert all(s["subdivisionScheme"] == "QUADTREE" for s in schemes.values())
+    assert schemes["terrain"]["availableLevels"] >= 2
+    assert (paths.tiles / "terrain" / "subtrees" / "0.0.0.subtree").is_file()
+    glbs = sorted(paths.tiles.rglob("*.glb"))
+    assert all(
+        "KHR_draco_mesh_compression" in read_glb(p).document["extensionsRequired"] for p in glbs
+    )
+    reports = run_gltf_validator(glbs)
+    assert [r["file"] for r in reports if r["numErrors"]] == []
+    ids = {row["element_id"] for _, rows in _content_tiles(paths.tileset) for row in rows}
+    assert len(ids) == Manifest.read(paths.manifest).counts["building"]
