@@ -3,7 +3,8 @@ every shipped app enabled, plus the sample's rule file) while 50 WebSocket clien
 `/ws/live`, one of them deliberately slow.
 
 Measured: observations/s accepted (committed before each reply), and the latency from the start
-of the POST that raised an alert to that alert's arrival on each fast client (p50/p99). Every
+of the POST that raised an alert to that alert's arrival on each fast client (p50/p99); from
+the server log, the fsyncs per request (concurrent requests share a commit, see scenes.store). Every
 batch holds one uncovered muck truck on a new track (→ one `muck-truck` alert) and one car whose
 plate is on the suspended-licence list (→ `suspended-licence` alert, per-track cooldown); the
 rest are people and cars moving about. Clients subscribe like the war-room page
@@ -216,6 +217,11 @@ def main() -> None:
         server_log = log_path.read_text(errors="replace")
     logged = [int(n) for n in re.findall(r"dropped (\d+) message", server_log)]
     print(f"server log: {len(logged)} client(s) reported drops on disconnect: {logged}")
+    commits = re.search(r"live store: (\d+) ingest write\(s\) in (\d+) commit\(s\)", server_log)
+    if commits:
+        writes, fsyncs = int(commits.group(1)), int(commits.group(2))
+        print(f"server log: {writes} ingest writes in {fsyncs} commits (one WAL fsync each): "
+              f"{fsyncs / max(writes, 1):.2f} fsyncs per request")  # fmt: skip
     show(
         f"Ingest: {POSTERS} posters × {BATCH} obs/request for {DURATION_S:.0f} s per run, "
         f"WebSocket clients on ?topics={TOPICS}",

@@ -1,6 +1,12 @@
 """Evidence crops: the part of a camera frame that holds an observation's box, as a small JPEG
-kept with the alert. Pure image work (no HTTP, no storage); who has frames supplies them through
-a `CropSource`.
+kept with the alert. Pure image work and the choice of observation (no HTTP, no storage); who
+has frames supplies them through a `CropSource`, who has observations through a mapping and a
+lookup of earlier ones.
+
+Which observation: an alert lists the observations behind it (a count or dwell rule lists
+earlier ones, from earlier batches, beside the one that fired it). Those with a box are tried
+newest first (then the most confident), the ones of the alert's own batch before those read
+back from the store; the first whose camera has a frame near its time gives the crop.
 
 Pixels: a box is x1, y1, x2, y2 in the pixels of the frame the detector saw, which may be larger
 than the stored frame (a worker downscales what it publishes); the box is scaled to the stored one.
@@ -8,7 +14,8 @@ than the stored frame (a worker downscales what it publishes); the box is scaled
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 import numpy as np
@@ -20,6 +27,7 @@ MARGIN = 0.2
 MAX_SIDE = 640
 """Longest side of a crop (px); larger crops are scaled down."""
 JPEG_QUALITY = 85
+log = logging.getLogger("twin.scenes")
 
 
 class CropSource(Protocol):
@@ -58,6 +66,46 @@ def observation_frame_size(obs: Observation) -> tuple[int, int] | None:
     except (TypeError, ValueError):
         return None
     return (width, height) if width > 0 and height > 0 else None
+
+
+def boxed_newest_first(
+    observation_ids: Sequence[str], found: Mapping[str, Observation]
+) -> list[Observation]:
+    """The observations `observation_ids` names that `found` holds and that carry a box,
+    newest first, the most confident first among equally new ones."""
+    boxed = [found[i] for i in dict.fromkeys(observation_ids) if i in found]
+    boxed = [obs for obs in boxed if observation_box(obs) is not None]
+    return sorted(boxed, key=lambda obs: (obs.time, obs.confidence), reverse=True)
+
+
+def evidence_crop(
+    observation_ids: Sequence[str],
+    batch: Mapping[str, Observation],
+    earlier: Callable[[list[str]], Mapping[str, Observation]],
+    crops: CropSource,
+) -> bytes | None:
+    """The crop of the best observation behind an alert (see the module docstring): the ones of
+    `observation_ids` in `batch` (id → observation) first, then those `earlier` reads back by
+    id (called only when the batch gives none)."""
+    image = _first_crop(boxed_newest_first(observation_ids, batch), crops)
+    rest = [i for i in observation_ids if i not in batch]
+    if image is None and rest:
+        image = _first_crop(boxed_newest_first(rest, earlier(rest)), crops)
+    return image
+
+
+def _first_crop(observations: Sequence[Observation], crops: CropSource) -> bytes | None:
+    """The crop of the first of `observations` that has one. A crop that fails is logged and
+    skipped: it never costs the alert."""
+    for obs in observations:
+        try:
+            image = crops.crop(obs)
+        except Exception:  # a crop is a nicety: never lose the alert over it
+            log.exception("evidence crop of observation %s failed", obs.id)
+            continue
+        if image is not None:
+            return image
+    return None
 
 
 def crop_jpeg(

@@ -1,7 +1,10 @@
-"""Watchlists (suspended licences by plate, wanted persons by identity token) and the audit log
-of their hits, in SQLite. Entries and hits hold only keyed hashes and masked forms — never a
-clear identifier. Membership is kept in memory, so an update takes effect on the next
+"""Watchlists (suspended licences by plate, wanted persons by identity token) in SQLite, and the
+hits an ingested batch makes on them. Entries and hits hold only keyed hashes and masked forms —
+never a clear identifier. Membership is kept in memory, so an update takes effect on the next
 observation, without a restart. Thread-safe.
+
+The audit log of hits is written by the live store (`scenes.store.LiveStore.save`), in the
+same transaction as the observations and alerts they belong to: one fsync per ingest.
 """
 
 from __future__ import annotations
@@ -23,12 +26,6 @@ CREATE TABLE IF NOT EXISTS watchlist_entries (
     list TEXT NOT NULL, hash TEXT NOT NULL, masked TEXT NOT NULL, reason TEXT NOT NULL,
     added_s REAL NOT NULL, added_by TEXT NOT NULL, PRIMARY KEY (list, hash)
 );
-CREATE TABLE IF NOT EXISTS watchlist_hits (
-    rid INTEGER PRIMARY KEY, time_s REAL NOT NULL, list TEXT NOT NULL, hash TEXT NOT NULL,
-    masked TEXT, observation_id TEXT NOT NULL, source TEXT NOT NULL,
-    lon REAL NOT NULL, lat REAL NOT NULL, alert_id TEXT
-);
-CREATE INDEX IF NOT EXISTS watchlist_hits_time ON watchlist_hits(time_s);
 """
 
 
@@ -64,7 +61,7 @@ def _check_list(name: str) -> str:
 
 
 class WatchlistStore:
-    """The lists and their audit log in one SQLite file (WAL, committed per call)."""
+    """The lists in one SQLite file (WAL, committed per call)."""
 
     def __init__(self, path: Path, hasher: KeyedHasher) -> None:
         self.hasher = hasher
@@ -129,43 +126,24 @@ class WatchlistStore:
         """The entry's reason when `digest` is on `list_name`, else None (`Membership`)."""
         return self._members.get(list_name, {}).get(digest)
 
-    def record_hits(self, observations: Sequence[Observation], alerts: Sequence[Alert]) -> int:
-        """Write an audit row for every observation whose identifier hash is on a list, with
-        the alert it raised (if any). Returns the number of rows written."""
+    def hits_of(self, observations: Sequence[Observation], alerts: Sequence[Alert]) -> list[Hit]:
+        """An audit row for every observation whose identifier hash is on a list, with the
+        alert it raised (if any), for the live store to keep."""
         raised: dict[tuple[str | None, str | None], str] = {}
         for alert in alerts:
             listed = alert.evidence.details.get("watchlist") if alert.evidence else None
             for obs_id in alert.observation_ids:
                 raised[(obs_id, listed)] = alert.id
-        rows = []
+        hits = []
         for obs in observations:
             for name, attribute in WATCHLISTS.items():
                 digest = obs.attributes.get(f"{attribute}_hash")
                 if isinstance(digest, str) and self.reason(name, digest) is not None:
-                    rows.append((
-                        obs.time.timestamp(), name, digest,
-                        obs.attributes.get(f"{attribute}_masked"), obs.id or "", obs.source,
-                        obs.lon, obs.lat, raised.get((obs.id, name)),
+                    masked = obs.attributes.get(f"{attribute}_masked")
+                    hits.append(Hit(
+                        time_s=obs.time.timestamp(), list=name, hash=digest,
+                        masked=masked if isinstance(masked, str) else None,
+                        observation_id=obs.id or "", source=obs.source, lon=obs.lon, lat=obs.lat,
+                        alert_id=raised.get((obs.id, name)),
                     ))  # fmt: skip
-        if rows:
-            with self._lock:
-                self._db.execute("BEGIN IMMEDIATE")
-                self._db.executemany(
-                    "INSERT INTO watchlist_hits (time_s, list, hash, masked, observation_id,"
-                    " source, lon, lat, alert_id) VALUES (?,?,?,?,?,?,?,?,?)",
-                    rows,
-                )
-                self._db.execute("COMMIT")
-        return len(rows)
-
-    def hits(self, limit: int = 100) -> list[Hit]:
-        """The audit log, newest first."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT time_s, list, hash, masked, observation_id, source, lon, lat, alert_id"
-                " FROM watchlist_hits ORDER BY time_s DESC, rid DESC LIMIT ?",
-                (limit,),
-            ).fetchall()
-        keys = ("time_s", "list", "hash", "masked", "observation_id", "source", "lon", "lat",
-                "alert_id")  # fmt: skip
-        return [Hit.model_validate(dict(zip(keys, row, strict=True))) for row in rows]
+        return hits

@@ -72,8 +72,13 @@ def create_app(ws: Path, settings: TwinSettings | None = None) -> FastAPI:
 
 
 def serve(ws: Path, settings: TwinSettings) -> None:
-    """Serve workspace `ws` on ``settings.host:settings.port`` until interrupted (blocking)."""
+    """Serve workspace `ws` on ``settings.host:settings.port`` until interrupted (blocking).
+
+    WebSocket messages go out uncompressed: permessage-deflate keeps a compressor per socket, so
+    each message would be compressed once per client on the event loop (most of its time under
+    load, measured with bench/ingest.py), while the text is otherwise built once for all."""
     app = create_app(ws, settings)
     uvicorn.run(
-        app, host=settings.host, port=settings.port, log_config=log_config(), access_log=False
-    )
+        app, host=settings.host, port=settings.port, log_config=log_config(), access_log=False,
+        ws_per_message_deflate=False,
+    )  # fmt: skip

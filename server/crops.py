@@ -1,11 +1,11 @@
-"""Evidence crops from the frame store: when an alert is raised, the part of its source camera's
-recent frame (at most `FRESH_S` old) that holds the observed box. The image work is
-`scenes.crops`; the crops are stored with the alert by the live store."""
+"""Evidence crops from the frame store: when an alert is raised, the part of an observation's
+source camera frame that holds the observed box, taken from the frame the camera pushed closest
+in time to the observation (at most `FRESH_S` away). The image work and the choice of
+observation are `scenes.crops`; the crops are stored with the alert by the live store."""
 
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
 from urllib.parse import quote
 from weakref import WeakKeyDictionary
 
@@ -18,7 +18,8 @@ from twin.catalog import Catalog
 from twin.errors import TwinError
 
 FRESH_S = 10.0
-"""Oldest frame (s since it arrived) still taken to show what the detector saw."""
+"""Largest gap (s) between a frame's arrival and the observation's time for that frame to be
+taken to show what the detector saw."""
 
 
 class FrameCrops:
@@ -30,17 +31,14 @@ class FrameCrops:
         self._lock = threading.Lock()
 
     def crop(self, obs: Observation) -> bytes | None:
-        """JPEG of `obs`'s ``attributes.bbox`` in its source's newest frame, when that frame is
-        fresh; the box is in pixels of ``attributes.frame_size`` (width, height), else of the
-        camera's calibrated image size, else of the stored frame."""
+        """JPEG of `obs`'s ``attributes.bbox`` in the frame its source pushed closest to
+        ``obs.time`` (at most `fresh_s` away); the box is in pixels of ``attributes.frame_size``
+        (width, height), else of the camera's calibrated image size, else of the stored frame."""
         box = observation_box(obs)
         if box is None:
             return None
-        frame = self.frames.get(obs.source)
+        frame = self.frames.nearest(obs.source, obs.time, self.fresh_s)
         if frame is None:
-            return None
-        age = (datetime.now(UTC) - frame.time).total_seconds()
-        if age > self.fresh_s:
             return None
         size = observation_frame_size(obs) or self._camera_size(obs.source)
         return crop_jpeg(frame.data, box, size)

@@ -1,15 +1,20 @@
-"""The latest video frame of each camera or drone, for the page's AR view and video projection.
+"""Recent video frames of each camera or drone, for the page's AR view and video projection and
+for alert evidence crops.
 
 Whoever reads a feed (the detection worker, a drone's ground station) pushes the frame it has
-just seen with ``PUT /api/cameras/{id}/frame``; the page fetches it with ``GET``. Only the newest
-frame per camera is kept, in memory: a frame is live data, not a record. Where none was pushed,
-a camera whose ``stream`` is a still image file (absolute, or relative to the workspace) serves
-that image. Kept beside `TwinState`, keyed by its catalog, like the camera rig.
+just seen with ``PUT /api/cameras/{id}/frame``; the page fetches the newest with ``GET``. Frames
+are live data, not records: they are kept in memory, the newest of every camera always, and
+behind it a short history per camera, bounded in bytes over all cameras (the oldest goes
+first), so an alert raised a few seconds after its observation still finds the frame the camera
+pushed closest to that observation's time. Where none was pushed, a camera whose ``stream`` is
+a still image file (absolute, or relative to the workspace) serves that image. Kept beside
+`TwinState`, keyed by its catalog, like the camera rig.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +25,9 @@ from twin.catalog import Catalog
 
 MAX_FRAME_BYTES = 8 * 1024 * 1024
 """Largest frame accepted (bytes): a 4K JPEG fits with room to spare."""
+HISTORY_BYTES = 64 * 1024 * 1024
+"""Bytes of frames kept behind every camera's newest, all cameras together: about a minute of
+one 960 px JPEG a second from each of 10 cameras."""
 MEDIA_TYPES = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png"}
 STILL_SUFFIXES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png"}
 
@@ -47,23 +55,58 @@ def media_type(data: bytes) -> str | None:
 
 
 class FrameStore:
-    """The newest frame per camera id; safe to share between threads."""
+    """The newest frame per camera id plus a history of earlier ones, at most `history_bytes`
+    over all cameras (oldest dropped first); safe to share between threads."""
 
-    def __init__(self) -> None:
-        self._frames: dict[str, Frame] = {}
+    def __init__(self, history_bytes: int = HISTORY_BYTES) -> None:
+        self.history_bytes = history_bytes
+        self._rings: dict[str, deque[Frame]] = {}
+        self._history: deque[tuple[str, Frame]] = deque()  # frames behind a newest, oldest first
+        self._kept = 0  # bytes in `_history`
         self._lock = threading.Lock()
 
-    def put(self, camera_id: str, data: bytes, kind: str) -> Frame:
-        """Keep `data` (a `kind` image) as `camera_id`'s newest frame."""
+    def put(self, camera_id: str, data: bytes, kind: str, time: datetime | None = None) -> Frame:
+        """Keep `data` (a `kind` image, captured at `time` UTC, default now) as `camera_id`'s
+        newest frame; its previous newest joins the history, whose oldest frames go while it
+        holds more than `history_bytes`."""
         with self._lock:
-            previous = self._frames.get(camera_id)
-            frame = Frame(data, kind, datetime.now(UTC), previous.seq + 1 if previous else 1)
-            self._frames[camera_id] = frame
+            ring = self._rings.setdefault(camera_id, deque())
+            previous = ring[-1] if ring else None
+            when = time or datetime.now(UTC)
+            frame = Frame(data, kind, when, previous.seq + 1 if previous else 1)
+            ring.append(frame)
+            if previous is not None:
+                self._history.append((camera_id, previous))
+                self._kept += len(previous.data)
+            while self._kept > self.history_bytes:
+                oldest_camera, oldest = self._history.popleft()
+                self._rings[oldest_camera].popleft()  # a camera's oldest is the oldest in history
+                self._kept -= len(oldest.data)
             return frame
 
     def get(self, camera_id: str) -> Frame | None:
+        """`camera_id`'s newest frame, or None."""
         with self._lock:
-            return self._frames.get(camera_id)
+            ring = self._rings.get(camera_id)
+            return ring[-1] if ring else None
+
+    def nearest(self, camera_id: str, time: datetime, within_s: float) -> Frame | None:
+        """The kept frame of `camera_id` captured closest to `time` (UTC), when at most
+        `within_s` seconds from it; else None."""
+        with self._lock:
+            frames = list(self._rings.get(camera_id, ()))
+        best, best_gap = None, within_s
+        for frame in reversed(frames):  # newest first: of equal gaps the newest wins
+            gap = abs((frame.time - time).total_seconds())
+            if gap < best_gap or (best is None and gap <= best_gap):
+                best, best_gap = frame, gap
+        return best
+
+    @property
+    def history_kept(self) -> int:
+        """Bytes of frames held behind the newest ones."""
+        with self._lock:
+            return self._kept
 
 
 def still_frame(ws: Path, stream: object) -> Frame | None:

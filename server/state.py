@@ -69,7 +69,9 @@ class TwinState:
         )
 
     def close(self) -> None:
-        self.live.store.close()
+        store = self.live.store
+        log.info("live store: %d ingest write(s) in %d commit(s)", store.saves, store.commits)
+        store.close()
         if self.live.watchlists is not None:
             self.live.watchlists.close()
 

@@ -109,7 +109,7 @@ def test_suspended_licence_driver_goes_to_the_traffic_squad(srv: LiveServer, ws:
         data = path.read_bytes()
         for clear in ("沪A12345", "沪a 12345", PLATE, "A12345", "B99999"):
             assert clear.encode() not in data, (path.name, clear)
-    with sqlite3.connect(ws / "watchlists.sqlite") as db:
+    with sqlite3.connect(ws / "live.sqlite") as db:  # the audit log sits with the alerts
         hits = db.execute("SELECT COUNT(*), COUNT(alert_id) FROM watchlist_hits").fetchone()
     assert hits == (40, 1)
     assert (ws / "secret.key").stat().st_mode & 0o777 == 0o600

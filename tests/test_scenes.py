@@ -3,6 +3,11 @@ durable live store and the live service. Real SQLite, real catalog (tiny workspa
 
 from __future__ import annotations
 
+import json
+import sqlite3
+import threading
+import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -11,10 +16,11 @@ import tiny_workspace as tiny
 
 from scenes.engine import Engine
 from scenes.errors import AlertNotFound, AlertTransitionError, RuleError, UnknownSourceError
-from scenes.live import LiveService
-from scenes.models import AlertStatus, Observation
+from scenes.live import LiveService, time_ordered_ids
+from scenes.models import Alert, AlertStatus, Observation
 from scenes.rules import load_rules, parse_rules
-from scenes.store import AlertFilter, LiveStore
+from scenes.store import AlertFilter, EntityRecord, LiveStore
+from scenes.watchlist import Hit
 from twin.catalog import Catalog
 
 T0 = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
@@ -165,7 +171,7 @@ def test_store_lifecycle_and_durability(tmp_path: Path, engine: Engine) -> None:
     observation = obs()
     [alert] = engine.process([observation])
     entities = store.save([observation], [alert], received_s=T0.timestamp())
-    assert entities[0].id == f"{tiny.CAMERA_ID}/7"
+    assert entities[0].entity.id == f"{tiny.CAMERA_ID}/7"
     store.close()
 
     store = LiveStore(path)  # reopened: everything committed is there
@@ -197,6 +203,68 @@ def test_resolve_straight_from_new(tmp_path: Path, engine: Engine) -> None:
     store.close()
 
 
+def _queued_saves(
+    store: LiveStore, batches: list[tuple[list[Observation], list[Alert]]]
+) -> tuple[dict[int, list[EntityRecord]], dict[int, Exception]]:
+    """Run one `save` per batch on its own thread while a commit is in flight (the writer lock
+    held here), so they all queue; then let them go. Returns what each returned or raised."""
+    saved: dict[int, list[EntityRecord]] = {}
+    failed: dict[int, Exception] = {}
+
+    def save(i: int) -> None:
+        observations, alerts = batches[i]
+        try:
+            saved[i] = store.save(observations, alerts, received_s=T0.timestamp())
+        except sqlite3.Error as exc:
+            failed[i] = exc
+
+    threads = [threading.Thread(target=save, args=(i,)) for i in range(len(batches))]
+    with store._lock:
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 10
+        while len(store._queued) < len(batches) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert not saved and not failed  # nobody returns before the commit
+    for thread in threads:
+        thread.join(10)
+    return saved, failed
+
+
+def test_concurrent_saves_share_one_commit(tmp_path: Path, engine: Engine) -> None:
+    path = tmp_path / "live.sqlite"
+    store = LiveStore(path)
+    [alert] = engine.process([obs()])
+    hit = Hit(
+        time_s=T0.timestamp(), list="suspended-licences", hash="h" * 64, masked="沪A·***45",
+        observation_id="o-0-0", source=tiny.CAMERA_ID, lon=1.0, lat=2.0, alert_id=alert.id,
+    )  # fmt: skip
+    store.save([obs(track="first")], [alert], received_s=T0.timestamp(), hits=[hit])
+    assert store.commits == 1 and store.watchlist_hits() == [hit]
+
+    batches: list[tuple[list[Observation], list[Alert]]] = [
+        ([obs(track=f"{i}-{j}") for j in range(40)], []) for i in range(6)
+    ]
+    saved, failed = _queued_saves(store, batches)
+    assert store.commits == 2 and store.saves == 7 and not failed  # six saves, one commit
+    assert [len(saved[i]) for i in range(6)] == [40] * 6
+    assert saved[2][5].entity.id == f"{tiny.CAMERA_ID}/2-5"
+    assert json.loads(saved[2][5].json)["track_id"] == "2-5"
+
+    # The same alert id again fails the group; each write is retried on its own, so only the
+    # bad one fails.
+    batches = [([obs(track=f"x{i}")], [alert] if i == 1 else []) for i in range(3)]
+    saved, failed = _queued_saves(store, batches)
+    assert sorted(saved) == [0, 2] and isinstance(failed[1], sqlite3.IntegrityError)
+    assert store.commits == 4
+    store.close()
+
+    store = LiveStore(path)  # reopened: every acknowledged write is there
+    assert store.count_observations() == 1 + 6 * 40 + 2
+    assert store.watchlist_hits() == [hit]
+    store.close()
+
+
 # -- live service ----------------------------------------------------------------------------
 
 
@@ -210,7 +278,10 @@ def test_live_service_ingest_and_element_questions(
          "lon": tiny.INSIDE[0], "lat": tiny.INSIDE[1]}
     )  # fmt: skip
     result = service.ingest([unnamed, obs(kind="environment", cls="pm25", source=tiny.SENSOR_ID)])
-    assert result.observations[0].id and len(result.observations[0].id) == 32
+    first = result.observations[0].id
+    assert first and uuid.UUID(first).version == 7  # time-ordered
+    time.sleep(0.002)
+    assert time_ordered_ids(1)[0] > first
     assert [a.rule for a in result.alerts] == [tiny.RULE_ID]
     building = catalog.get(tiny.BUILDING_ID)
     assert building is not None

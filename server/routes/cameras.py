@@ -211,7 +211,9 @@ async def put_frame(
     state: TwinState = Depends(get_state),
 ) -> Response:
     """Keep a JPEG or PNG (the raw request body) as the newest frame of a camera or drone
-    (ingest); the page's AR view and video projection show it."""
+    (ingest); the page's AR view and video projection show it. An ``X-Frame-Time`` header
+    (ISO 8601 with a time zone) gives its capture time, so alert crops match observations by
+    the detector's clock; without it the arrival time is used."""
     await run_in_threadpool(rig.camera, camera_id)  # 404 for an unknown camera
     data = await request.body()
     if len(data) > MAX_FRAME_BYTES:
@@ -219,8 +221,24 @@ async def put_frame(
     kind = media_type(data)
     if kind is None:
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "send a JPEG or PNG frame")
-    frame_store(state).put(camera_id, data, kind)
+    captured = _capture_time(request.headers.get("x-frame-time"))
+    frame_store(state).put(camera_id, data, kind, captured)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+def _capture_time(header: str | None) -> datetime | None:
+    """The ``X-Frame-Time`` header as a UTC time; 400 when it is not ISO 8601 with a zone."""
+    if header is None:
+        return None
+    try:
+        when = datetime.fromisoformat(header)
+    except ValueError:
+        when = None
+    if when is None or when.tzinfo is None:
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST, "X-Frame-Time must be ISO 8601 with a time zone"
+        )
+    return when.astimezone(UTC)
 
 
 @router.get("/cameras/{camera_id}/frame", response_class=Response)

@@ -33,7 +33,9 @@ async def post_observations(
             state.bus.publish("entity", entity.model_dump(mode="json"))
     for alert in result.alerts:
         state.bus.publish("alert", alert.model_dump(mode="json"))
-    state.bus.publish_entities((e.id, e.model_dump_json()) for e in result.entities)
+    state.bus.publish_entities(
+        zip((e.id for e in result.entities), result.entity_json, strict=True)
+    )
     return IngestResponse(
         accepted=len(result.observations),
         ids=[obs.id or "" for obs in result.observations],

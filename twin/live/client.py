@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -195,8 +196,9 @@ class FramePublisher:
         self._next = 0.0
         self.sent = 0
 
-    def maybe_send(self, image: Any) -> bool:
-        """Send `image` (BGR array) if the interval has passed; True when it was accepted."""
+    def maybe_send(self, image: Any, captured: datetime | None = None) -> bool:
+        """Send `image` (BGR array, captured at `captured` UTC when given) if the interval has
+        passed; True when it was accepted."""
         import cv2
 
         now = time.monotonic()
@@ -211,9 +213,10 @@ class FramePublisher:
         if not ok:
             return False
         try:
-            response = self._client.put(
-                self.url, content=jpeg.tobytes(), headers={"Content-Type": "image/jpeg"}
-            )
+            headers = {"Content-Type": "image/jpeg"}
+            if captured is not None:
+                headers["X-Frame-Time"] = captured.isoformat()
+            response = self._client.put(self.url, content=jpeg.tobytes(), headers=headers)
         except httpx.HTTPError as exc:
             log.warning("cannot send the frame (%s)", type(exc).__name__)
             return False

@@ -104,7 +104,7 @@ def run_detection(
                         frame_size=frame.size, ground=ground, extra=extra,
                     )  # fmt: skip
                     sender.send(tracker.update(observations))
-                    publisher.maybe_send(frame.image)
+                    publisher.maybe_send(frame.image, frame.time)
                     busy += time.monotonic() - tick
                     stats.frames += 1
                     stats.dropped, stats.reconnects = frames.dropped, frames.reconnects
