@@ -18,7 +18,8 @@ from rich.table import Table
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "data" / "sample"
 TWIN = str(Path(sys.executable).parent / "twin")
-console = Console()
+# Piped output (make bench | tee) keeps whole columns instead of wrapping to 80 characters.
+console = Console() if Console().is_terminal else Console(width=240)
 
 
 @dataclass

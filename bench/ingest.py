@@ -10,10 +10,13 @@ plate is on the suspended-licence list (→ `suspended-licence` alert, per-track
 rest are people and cars moving about. Clients subscribe like the war-room page
 (``?topics=entities,alert,camera,drone``: entity updates coalesced per client, alerts first).
 
-Two runs on one server: 50 clients of which one is slow (it sleeps SLOW_READ_S after each
-message, so its bounded queue overflows and the bus drops the oldest), then 49 fast clients
-alone, to show the slow one does not slow the others. The bus counters (GET /api/live/stats)
-are read before the clients leave. Server and load generator share the machine's cores.
+Three runs on one server: posters back to back (saturated: the most obs/s; an alert waits
+behind the requests queued before it) with 50 clients of which one is slow (it sleeps
+SLOW_READ_S after each message, so its bounded queue overflows and the bus drops the oldest);
+posters paced to PACED_RATE obs/s in all (open loop), the latency at the goal rate; then
+saturated with 49 fast clients alone, to show the slow one does not slow the others. The bus
+counters (GET /api/live/stats) are read before the clients leave. Server and load generator
+share the machine's cores.
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ SLOW_READ_S = 0.05
 POSTERS = 4
 BATCH = 250
 DURATION_S = 15.0
+PACED_RATE = 5_000.0  # observations/s of the paced run (the issue's goal rate)
 ALERT_PREFIX = '{"topic":"alert"'  # starlette sends compact JSON
 TOPICS = "entities,alert,camera,drone"  # as web/src/live.js asks
 
@@ -71,7 +75,7 @@ async def listen(url: str, listener: Listener, ready: asyncio.Event, stop: async
                 match = re.search(r'"id":"([0-9a-f]{32})"', text)
                 if match and match.group(1) not in listener.arrivals:
                     listener.arrivals[match.group(1)] = time.perf_counter()
-            if listener.slow:
+            if listener.slow and ready.is_set():  # slow once the snapshot is read
                 await asyncio.sleep(SLOW_READ_S)
 
 
@@ -98,17 +102,32 @@ def batch(n: int, rng: random.Random) -> list[dict[str, Any]]:
 
 
 async def post_for(
-    client: httpx.AsyncClient, seconds: float, counter: list[int], sent: dict[str, float]
+    client: httpx.AsyncClient,
+    seconds: float,
+    counter: list[int],
+    sent: dict[str, float],
+    round_trips: list[float],
+    interval_s: float | None = None,
 ) -> int:
-    """POST batches until `seconds` have passed; observations accepted."""
+    """POST batches until `seconds` have passed, back to back or one every `interval_s`
+    (open loop: latency counts from the scheduled start, so a server falling behind pays for
+    its backlog); observations accepted. Each POST's time to its reply (ms) goes to
+    `round_trips`."""
     rng = random.Random(len(sent))
     accepted = 0
-    deadline = time.perf_counter() + seconds
+    began = time.perf_counter()
+    deadline = began + seconds
+    sends = 0
     while time.perf_counter() < deadline:
         counter[0] += 1
         body = {"observations": batch(counter[0], rng)}
         start = time.perf_counter()
+        if interval_s is not None:
+            start = began + sends * interval_s
+            sends += 1
+            await asyncio.sleep(max(0.0, start - time.perf_counter()))
         r = await client.post("/api/observations", json=body)
+        round_trips.append((time.perf_counter() - start) * 1000.0)
         r.raise_for_status()
         reply = r.json()
         accepted += reply["accepted"]
@@ -125,10 +144,12 @@ class Result:
     listeners: list[Listener]
     sent: dict[str, float]  # alert id → perf_counter at the start of the POST that raised it
     stats: dict[str, Any]  # GET /api/live/stats before the clients left
+    round_trips: list[float]  # ms from each POST's (scheduled) start to its reply
 
 
-async def run(url: str, with_slow: bool, first: int) -> Result:
-    """One run; batches are numbered from `first` (new truck and plate tracks each run)."""
+async def run(url: str, with_slow: bool, first: int, rate: float | None = None) -> Result:
+    """One run, posting as fast as replies come or at `rate` observations/s in all; batches are
+    numbered from `first` (new truck and plate tracks each run)."""
     headers = {"Authorization": f"Bearer {TOKEN}"}
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as client:
         r = await client.post(
@@ -144,11 +165,16 @@ async def run(url: str, with_slow: bool, first: int) -> Result:
                  for li, ev in zip(listeners, readies, strict=True)]  # fmt: skip
         await asyncio.wait_for(asyncio.gather(*(ev.wait() for ev in readies)), 60)
         sent: dict[str, float] = {}
+        round_trips: list[float] = []
         counter = [first]
         start = time.perf_counter()
+        interval = None if rate is None else POSTERS * (BATCH + 2) / rate
         accepted = sum(
             await asyncio.gather(
-                *(post_for(client, DURATION_S, counter, sent) for _ in range(POSTERS))
+                *(
+                    post_for(client, DURATION_S, counter, sent, round_trips, interval)
+                    for _ in range(POSTERS)
+                )
             )
         )
         elapsed = time.perf_counter() - start
@@ -156,7 +182,7 @@ async def run(url: str, with_slow: bool, first: int) -> Result:
         stats = (await client.get("/api/live/stats")).raise_for_status().json()
         stop.set()
         await asyncio.gather(*tasks, return_exceptions=True)
-    return Result(accepted, counter[0] - first, elapsed, listeners, sent, stats)
+    return Result(accepted, counter[0] - first, elapsed, listeners, sent, stats, round_trips)
 
 
 def _row(label: str, result: Result) -> tuple[object, ...]:
@@ -173,11 +199,13 @@ def _row(label: str, result: Result) -> tuple[object, ...]:
         label,
         result.accepted / result.elapsed_s,
         result.requests,
+        percentiles(result.round_trips)["p50"],
+        percentiles(result.round_trips)["p99"],
         len(sent),
         lat["p50"],
         lat["p99"],
         missing,
-        f"{len(slow[0].arrivals)}/{len(sent)}" if slow else "-",
+        f"{sum(a in slow[0].arrivals for a in sent)}/{len(sent)}" if slow else "-",
         drops[0] if drops else 0,
         sum(drops[1:]),
         sum(c["coalesced"] for c in clients),
@@ -210,6 +238,7 @@ def main() -> None:
                             raise
                     time.sleep(0.2)
                 with_slow = asyncio.run(run(url, with_slow=True, first=0))
+                paced = asyncio.run(run(url, with_slow=True, first=2_000_000, rate=PACED_RATE))
                 without = asyncio.run(run(url, with_slow=False, first=1_000_000))
             finally:
                 server.terminate()
@@ -229,6 +258,8 @@ def main() -> None:
             "run",
             "obs/s",
             "requests",
+            "POST p50 ms",
+            "POST p99 ms",
             "alerts",
             "alert p50 ms (fast)",
             "alert p99 ms (fast)",
@@ -238,7 +269,11 @@ def main() -> None:
             "drops: all others",
             "entity updates coalesced",
         ],
-        [_row("50 clients, 1 slow", with_slow), _row("49 fast clients", without)],
+        [
+            _row("saturated, 50 clients, 1 slow", with_slow),
+            _row(f"paced {PACED_RATE:.0f} obs/s, 50 clients, 1 slow", paced),
+            _row("saturated, 49 fast clients", without),
+        ],
     )
 
 

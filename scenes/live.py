@@ -11,6 +11,7 @@ import logging
 import os
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,7 +24,7 @@ from shapely.geometry.base import BaseGeometry
 
 from scenes.apps import AppConfig, AppSpec, configure
 from scenes.boards import DEFAULT_TZ, board_stats, week_start
-from scenes.crops import CropSource, evidence_crop
+from scenes.crops import CropSource, evidence_crop, observation_box
 from scenes.engine import Engine
 from scenes.errors import AppConfigError, AppNotFound, RuleError, SceneError, UnknownSourceError
 from scenes.identifiers import KeyedHasher
@@ -34,6 +35,9 @@ from twin.catalog import Catalog
 from twin.geo import metres_per_degree
 
 SOURCE_KINDS = ("camera", "sensor")
+# Recent observations with a box kept in memory for evidence crops, so an alert finds the
+# boxed observation of an earlier batch even while that batch's commit is still in flight.
+RECENT_BOXED = 20_000
 log = logging.getLogger("twin.scenes")
 
 
@@ -95,6 +99,7 @@ class LiveService:
         self.hasher, self.watchlists = hasher, watchlists
         self._sources = {el.id for kind in SOURCE_KINDS for el in catalog.all(kind)}
         self._lock = threading.Lock()
+        self._recent_boxed: OrderedDict[str, Observation] = OrderedDict()
         self.apps: dict[str, AppConfig] = {}
         saved = store.app_settings()
         for spec in apps:
@@ -124,6 +129,7 @@ class LiveService:
         new_ids = iter(time_ordered_ids(sum(not obs.id for obs in observations)))
         stamped = [self._stamp(obs, new_ids) for obs in observations]
         with self._lock:
+            self._remember_boxed(stamped)
             alerts = self.engine.process(stamped)
             images: dict[str, bytes] = {}
             if crops is not None and alerts:
@@ -146,12 +152,29 @@ class LiveService:
         if alert.evidence is None:
             return alert
         by_id = {obs.id: obs for obs in batch if obs.id}
-        image = evidence_crop(alert.observation_ids, by_id, self.store.observations_by_id, crops)
+        image = evidence_crop(alert.observation_ids, by_id, self._earlier, crops)
         if image is None:
             return alert
         images[alert.id] = image
         evidence = alert.evidence.model_copy(update={"crop": crops.url(alert.id)})
         return alert.model_copy(update={"evidence": evidence})
+
+    def _remember_boxed(self, batch: Sequence[Observation]) -> None:
+        """Keep `batch`'s observations that carry a box among the `RECENT_BOXED` newest."""
+        for obs in batch:
+            if obs.id and observation_box(obs) is not None:
+                self._recent_boxed[obs.id] = obs
+        while len(self._recent_boxed) > RECENT_BOXED:
+            self._recent_boxed.popitem(last=False)
+
+    def _earlier(self, ids: list[str]) -> dict[str, Observation]:
+        """Observations of earlier batches by id: recent boxed ones from memory, the rest
+        from the store."""
+        found = {i: self._recent_boxed[i] for i in ids if i in self._recent_boxed}
+        missing = [i for i in ids if i not in found]
+        if missing:
+            found.update(self.store.observations_by_id(missing))
+        return found
 
     def _stamp(self, obs: Observation, new_ids: Iterator[str]) -> Observation:
         """An id (the next of `new_ids`) when missing; clear identifiers replaced by hash +

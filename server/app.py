@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -32,6 +33,11 @@ from server.state import TwinState
 from server.webhooks import forwarding
 from twin.settings import TwinSettings
 
+# Allocations between young collections, and young/middle collections per older one. Python's
+# defaults (700, 10, 10) run a full collection every ~70 k net allocations: with the catalog,
+# rules and live state in memory that pauses the event loop for 50-70 ms under ingest load.
+GC_THRESHOLDS = (20_000, 50, 100)
+
 
 def create_app(ws: Path, settings: TwinSettings | None = None) -> FastAPI:
     """An app serving workspace `ws`. Opens the workspace and rules now, so a bad workspace or
@@ -41,6 +47,7 @@ def create_app(ws: Path, settings: TwinSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        _calm_garbage_collector()
         async with forwarding(state.bus, state.webhooks):
             yield
         state.close()
@@ -69,6 +76,16 @@ def create_app(ws: Path, settings: TwinSettings | None = None) -> FastAPI:
         app.include_router(module.router)
     mount_web(app)
     return app
+
+
+def _calm_garbage_collector() -> None:
+    """Move what start-up loaded (catalog, rules, meshes, modules) out of the collector's
+    sight (`gc.freeze`) and collect less often (`GC_THRESHOLDS`): the garbage of a request is
+    freed by reference counting, and rare cycles wait a little longer. Cuts the ingest
+    latency tail (full collections scanned everything loaded)."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def serve(ws: Path, settings: TwinSettings) -> None:

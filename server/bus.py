@@ -8,7 +8,10 @@ the small interface a Redis Streams bus would implement to replace it. Publish a
 from the event loop's thread.
 
 Entity updates can also be taken coalesced (topic ``entities``): the bus gathers the latest
-state per entity id and, at most every ``flush_s`` seconds, offers each such subscriber one
+state per entity id and, at most every ``flush_s`` seconds (longer under load: the pause after
+a batch of n entities is n / ``entity_rate`` seconds, at most ``max_flush_s``, so each
+subscriber gets at most about ``entity_rate`` entity records a second however many
+observations arrive — more than a wall display can draw), offers each such subscriber one
 ``{"topic": "entities", "payload": [entity, ...]}`` message (serialised once for all who keep
 up). A subscriber still holding an unsent batch gets the new one merged into it (latest state
 per id wins; superseded updates are counted as ``coalesced``), so entity batches never take
@@ -212,9 +215,17 @@ class LocalBus:
     """The single-process `EventBus`. Entity batches for ``entities`` subscribers go out at
     most every `flush_s` seconds (needs a running event loop; without one, at once)."""
 
-    def __init__(self, default_maxsize: int = 1000, flush_s: float = 0.15) -> None:
+    def __init__(
+        self,
+        default_maxsize: int = 1000,
+        flush_s: float = 0.15,
+        *,
+        entity_rate: float = 2_000.0,
+        max_flush_s: float = 1.0,
+    ) -> None:
         self.default_maxsize = default_maxsize
-        self.flush_s = flush_s
+        self.flush_s, self.entity_rate, self.max_flush_s = flush_s, entity_rate, max_flush_s
+        self._pause = flush_s  # seconds from the last flush to the next
         self._subs: set[Subscription] = set()
         self.published = 0
         self._pending: dict[str, str] = {}
@@ -243,7 +254,7 @@ class LocalBus:
         except RuntimeError:
             self.flush()
             return
-        wait = self._last_flush + self.flush_s - time.monotonic()
+        wait = self._last_flush + self._pause - time.monotonic()
         if wait <= 0:
             self.flush()
         else:
@@ -258,6 +269,7 @@ class LocalBus:
             return 0
         batch = EntityBatch(self._pending)
         self._pending = {}
+        self._pause = min(max(self.flush_s, len(batch) / self.entity_rate), self.max_flush_s)
         receivers = [sub for sub in self._subs if ENTITIES in sub.topics]
         for sub in receivers:
             sub.offer_entities(batch)

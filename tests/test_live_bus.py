@@ -52,9 +52,35 @@ def test_entities_are_coalesced_rate_capped_and_come_after_alerts() -> None:
     asyncio.run(scenario())
 
 
+def test_big_entity_batches_stretch_the_pause_before_the_next() -> None:
+    """Under load the pause after a batch of n entities is n / entity_rate seconds (capped), so
+    a subscriber gets about entity_rate records a second however fast observations come."""
+
+    async def scenario() -> None:
+        bus = LocalBus(flush_s=0.01, entity_rate=100.0, max_flush_s=0.5)
+        sub = bus.subscribe(["entities"])
+        loop = asyncio.get_running_loop()
+        bus.publish_entities(records(**{f"e{i}": 1 for i in range(30)}))  # out at once
+        assert len(json.loads((await sub.get()).text)["payload"]) == 30
+        start = loop.time()
+        bus.publish_entities(records(e0=2))
+        await asyncio.wait_for(sub.get(), 2.0)
+        assert loop.time() - start >= 0.25  # 30 / 100 s, not flush_s
+        start = loop.time()
+        bus.publish_entities(records(**{f"e{i}": 3 for i in range(500)}))
+        assert len(json.loads((await asyncio.wait_for(sub.get(), 2.0)).text)["payload"]) == 500
+        assert 0.0 <= loop.time() - start < 0.1  # after a 1-entity batch: flush_s
+        start = loop.time()
+        bus.publish_entities(records(e0=4))
+        await asyncio.wait_for(sub.get(), 2.0)
+        assert 0.45 <= loop.time() - start < 1.0  # 500 / 100 s capped at max_flush_s
+
+    asyncio.run(scenario())
+
+
 def test_a_slow_subscriber_merges_batches_and_drops_beyond_its_bound() -> None:
     async def scenario() -> None:
-        bus = LocalBus(flush_s=0.0)
+        bus = LocalBus(flush_s=0.0, max_flush_s=0.0)
         fast, slow = bus.subscribe(["entities"]), bus.subscribe(["entities"])
         slow.max_entities = 3
         bus.publish_entities(records(a=1, b=1))
@@ -76,7 +102,7 @@ def test_a_slow_subscriber_merges_batches_and_drops_beyond_its_bound() -> None:
 
 def test_alerts_are_never_dropped_for_entities() -> None:
     async def scenario() -> None:
-        bus = LocalBus(flush_s=0.0)
+        bus = LocalBus(flush_s=0.0, max_flush_s=0.0)
         sub = bus.subscribe(["entities", "alert"], maxsize=5)
         for i in range(5):
             bus.publish("alert", {"n": i})
