@@ -3,8 +3,8 @@ plugin registry of rule types.
 
 Every rule has the common fields of `RuleSpec` (what it matches, where, when, how often it may
 alert); its ``type`` picks a registered subclass that adds its own fields and says how it is
-evaluated. Built-in types (`scenes.ruletypes`): ``zone``, ``count``, ``dwell``, ``threshold``,
-``watchlist``. A plugin adds one with::
+evaluated. Built-in types (`scenes.ruletypes`): ``zone``, ``match``, ``count``, ``dwell``,
+``speed``, ``threshold``, ``watchlist``. A plugin adds one with::
 
     @register_rule_type("speeding")
     class Speeding(RuleSpec):

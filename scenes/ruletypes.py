@@ -1,21 +1,24 @@
-"""The built-in rule types: zone (presence/intrusion), count (crowd), dwell (loitering),
-threshold (sensor reading with hysteresis) and watchlist (identifier on a list).
+"""The built-in rule types: zone (presence/intrusion), count (crowd), dwell (loitering), speed
+(too fast or stopped), threshold (sensor reading with hysteresis), watchlist (identifier on a
+list) and match.
 
 Times are observation times (UTC); counts are of distinct entities (source + track).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from scenes.evaluate import Area, BoundedMap, Evaluator, RuleContext, Trigger
 from scenes.identifiers import WATCHLISTS
 from scenes.models import Observation
 from scenes.rules import RuleSpec, register_rule_type
+from twin.geo import metres_per_degree
 
 MAX_TRACKS = 100_000
 
@@ -159,6 +162,91 @@ class _Dwell:
         stay.fired = True
         ids = [stay.first_id, obs.id or ""] if stay.first_id != obs.id else [obs.id or ""]
         return [Trigger(obs, area, observation_ids=ids, details={"dwell_s": round(stayed, 3)})]
+
+
+@register_rule_type("speed")
+class SpeedRule(RuleSpec):
+    """A track faster than `above_kmh` (speeding) or slower than `below_kmh` (a vehicle stopped
+    where it must not) for at least `for_s` seconds, inside the zone (or anywhere). The speed is
+    the tracker's ``attributes.speed_mps`` when given, else the distance from the track's
+    previous sighting over the time between them (sightings closer than `min_interval_s` are
+    not used). Alerts once per episode; the speed must come back inside the band to re-arm."""
+
+    above_kmh: float | None = Field(default=None, gt=0, le=1000, title="Alert above, km/h")
+    below_kmh: float | None = Field(default=None, ge=0, le=1000, title="Alert below, km/h")
+    for_s: float = Field(default=0.0, ge=0, le=86_400, title="How long it must last, s")
+    min_interval_s: float = Field(default=0.5, gt=0, le=600, title="Shortest usable gap, s")
+    stale_s: float = Field(default=30.0, gt=0, le=3600, title="Forget a silent track after, s")
+
+    @model_validator(mode="after")
+    def _one_limit(self) -> SpeedRule:
+        if (self.above_kmh is None) == (self.below_kmh is None):
+            raise ValueError("a speed rule needs exactly one of 'above_kmh' and 'below_kmh'")
+        return self
+
+    def start(self, ctx: RuleContext) -> Evaluator:
+        return _Speed(self)
+
+
+@dataclass
+class _Pace:
+    time: datetime  # the sighting the next speed is measured from
+    lon: float
+    lat: float
+    since: datetime | None = None  # start of the current out-of-band episode
+    first_id: str = ""
+    fired: bool = False
+
+
+class _Speed:
+    def __init__(self, rule: SpeedRule) -> None:
+        self.rule = rule
+        self.tracks: BoundedMap[str, _Pace] = BoundedMap(rule.stale_s, MAX_TRACKS)
+
+    def step(self, obs: Observation, areas: list[Area]) -> list[Trigger]:
+        entity, rule = obs.entity_id, self.rule
+        pace = self.tracks.get(entity)
+        kmh, source = self._speed(obs, pace)
+        if pace is None:
+            pace = _Pace(obs.time, obs.lon, obs.lat)
+        elif kmh is not None:  # a measured step: the next one is measured from here
+            pace.time, pace.lon, pace.lat = obs.time, obs.lon, obs.lat
+        self.tracks.set(entity, pace, obs.time)
+        if kmh is None:
+            return []
+        if rule.above_kmh is not None:
+            outside = kmh > rule.above_kmh
+        else:
+            outside = kmh < (rule.below_kmh or 0.0)
+        if not outside or not areas:
+            pace.since, pace.first_id, pace.fired = None, "", False
+            return []
+        if pace.since is None:
+            pace.since, pace.first_id = obs.time, obs.id or ""
+        lasted = (obs.time - pace.since).total_seconds()
+        if pace.fired or lasted < rule.for_s:
+            return []
+        pace.fired = True
+        limit = rule.above_kmh if rule.above_kmh is not None else rule.below_kmh
+        details = {"speed_kmh": round(kmh, 1), "limit_kmh": limit, "source": source,
+                   "direction": "above" if rule.above_kmh is not None else "below",
+                   "lasted_s": round(lasted, 3)}  # fmt: skip
+        ids = list(dict.fromkeys([pace.first_id, obs.id or ""]))
+        return [Trigger(obs, areas[0], observation_ids=ids, details=details)]
+
+    def _speed(self, obs: Observation, last: _Pace | None) -> tuple[float | None, str]:
+        """(km/h, where it came from) of `obs`, or (None, "") when it cannot be told yet."""
+        reported = _number(obs.attributes.get("speed_mps"))
+        if reported is not None and reported >= 0:
+            return reported * 3.6, "tracker"
+        if last is None:
+            return None, ""
+        dt = (obs.time - last.time).total_seconds()
+        if dt < self.rule.min_interval_s:
+            return None, ""
+        east, north = metres_per_degree((obs.lat + last.lat) / 2)
+        metres = math.hypot((obs.lon - last.lon) * east, (obs.lat - last.lat) * north)
+        return metres / dt * 3.6, "positions"
 
 
 @register_rule_type("threshold")

@@ -18,6 +18,7 @@ from scenes.identifiers import KeyedHasher, load_or_create_secret, mask, normali
 from scenes.models import Observation
 from scenes.rules import RuleSet, RuleSpec, TimeWindow, parse_rules, register_rule_type
 from twin.catalog import Catalog
+from twin.geo import metres_per_degree
 
 T0 = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
 
@@ -45,6 +46,9 @@ def person(where: tuple[float, float], track: str, at: datetime, **attrs: object
         ({"type": "zone", "zone": {"select": {"kind": "site", "colour": 1}}}, "colour"),
         ({"type": "match", "when": {"start": "22:00", "end": "06:00", "tz": "Mars/Base"}}, "tz"),
         ({"type": "teleport"}, "unknown rule type 'teleport'"),
+        ({"type": "speed"}, "exactly one of 'above_kmh' and 'below_kmh'"),
+        ({"type": "speed", "above_kmh": 60, "below_kmh": 5}, "exactly one"),
+        ({"type": "speed", "above_kmh": -1}, "above_kmh"),
     ],
 )
 def test_new_rule_types_are_strict(rule: dict[str, object], named: str) -> None:
@@ -158,3 +162,58 @@ def test_bounded_map_expires_and_caps() -> None:
     assert len(state) == 3 and "k1" not in state
     state.set("late", 9, T0 + timedelta(seconds=30))
     assert [k for k, _ in state.items()] == ["late"]
+
+
+def car(where: tuple[float, float], track: str, at: datetime, **attrs: object) -> Observation:
+    return person(where, track, at, **attrs).model_copy(update={"kind": "vehicle", "cls": "car"})
+
+
+def east_of(start: tuple[float, float], metres: float) -> tuple[float, float]:
+    east, _ = metres_per_degree(start[1])
+    return start[0] + metres / east, start[1]
+
+
+def test_speed_rule_from_positions_and_from_the_tracker(catalog: Catalog) -> None:
+    """72 km/h along a street against a 60 km/h limit held 2 s: one alert per episode with the
+    measured speed; re-armed once the car slows down; the tracker's speed_mps wins when given;
+    sightings too close in time to measure are not used."""
+    rules = parse_rules({"rules": [
+        {"id": "speeding", "title": "t", "type": "speed", "above_kmh": 60, "for_s": 2,
+         "kinds": ["vehicle"], "cooldown_s": 0}]})  # fmt: skip
+    engine = Engine(rules, catalog)
+    alerts = []
+    position = 0.0
+    for second, speed_mps in enumerate([20, 20, 20, 20, 20, 10, 10, 20, 20, 20]):
+        position += speed_mps
+        at = T0 + timedelta(seconds=second)
+        alerts += engine.process([car(east_of(aws.PLAZA, position), "fast", at)])
+    assert len(alerts) == 2  # the first episode (held 2 s at s=3) and the second (s=9)
+    first = alerts[0].evidence
+    assert first is not None and first.details["source"] == "positions"
+    assert first.details["speed_kmh"] == pytest.approx(72.0, abs=0.5)
+    assert first.details["lasted_s"] == pytest.approx(2.0) and len(alerts[0].observation_ids) == 2
+    # Standing still by position, 90 km/h by the tracker: the tracker's speed is used.
+    radar = [car(aws.PLAZA, "radar", T0 + timedelta(seconds=s), speed_mps=25.0) for s in range(3)]
+    [reported] = engine.process(radar)
+    assert reported.evidence is not None and reported.evidence.details["source"] == "tracker"
+    jitter = [
+        car(aws.PLAZA, "jitter", T0),
+        car(east_of(aws.PLAZA, 2), "jitter", T0 + timedelta(seconds=0.1)),
+    ]
+    assert engine.process(jitter) == []  # 72 km/h over 0.1 s is noise, not speed
+
+
+def test_stopped_vehicle_in_a_zone(catalog: Catalog) -> None:
+    """Below 3 km/h for a minute inside the plaza: an alert; the same outside: nothing."""
+    rules = parse_rules({"rules": [
+        {"id": "stopped", "title": "t", "type": "speed", "below_kmh": 3, "for_s": 60,
+         "zone": {"element": "site:plaza"}, "cooldown_s": 0}]})  # fmt: skip
+    engine = Engine(rules, catalog)
+    outside = east_of(aws.PLAZA, 500)
+    alerts = []
+    for second in range(0, 71, 5):
+        at = T0 + timedelta(seconds=second)
+        alerts += engine.process([car(aws.PLAZA, "parked", at), car(outside, "away", at)])
+    [alert] = alerts
+    assert alert.evidence is not None and alert.evidence.details["direction"] == "below"
+    assert alert.evidence.details["lasted_s"] >= 60 and "parked" in alert.observation_ids[0]
