@@ -399,3 +399,35 @@ def test_volumetric_clouds_keep_every_tile_within_the_point_budget(
     assert max(p.stat().st_size for p in out.rglob("*.glb")) < 1_000 * 24 + 4_096
     got, _, _ = _cloud_points(out / "tileset.json")
     assert _same_points(got, next(_volume_chunks(count, side)).positions)
+
+
+def test_a_lidar_only_source_builds_around_the_cloud(tmp_path: Path) -> None:
+    """No layer and no DTM, only a drone LiDAR file: the frame sits at the cloud's centre and
+    lowest point, the tiles hold every point, heights in metres (the file's z is in feet)."""
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / AUTZEN.name).write_bytes(AUTZEN.read_bytes())
+    write_source(src, {"name": "lidar-only", "drone": {"pointcloud": [AUTZEN.name]}})
+    ws = tmp_path / "ws"
+    build_workspace(src, ws, console=QUIET)
+    paths = WorkspacePaths(ws)
+    assert validate_tileset_tree(paths.tileset) == []
+    manifest = Manifest.read(paths.manifest)
+    assert [r["points"] for r in manifest.report["pointcloud"]] == [110_000]
+    las = laspy.read(AUTZEN)
+    crs = las.header.parse_crs()  # horizontal feet; no vertical CRS: z taken in the same unit
+    feet = crs.axis_info[0].unit_conversion_factor
+    assert feet == pytest.approx(0.3048)
+    to_lonlat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+    x, y, z = (np.asarray(v, float) for v in (las.x, las.y, las.z))
+    lon, lat = to_lonlat.transform((x.min() + x.max()) / 2, (y.min() + y.max()) / 2)
+    origin = manifest.origin
+    assert abs(origin["lon"] - lon) < 0.002 and abs(origin["lat"] - lat) < 0.002
+    assert origin["height"] == pytest.approx(z.min() * feet, abs=0.01)
+    frame = LocalFrame(**origin)
+    got, _, _ = _cloud_points(paths.tiles / "pointcloud" / "0-autzen_trim" / "tileset.json")
+    assert len(got) == 110_000
+    assert got[:, 2].min() == pytest.approx(0.0, abs=0.05)  # the frame stands on the lowest point
+    assert np.ptp(got[:, 2]) == pytest.approx(np.ptp(z) * feet, rel=1e-3)
+    expected, _ = _expected_enu(AUTZEN, crs, frame)
+    assert _same_points(got, expected)

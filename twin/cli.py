@@ -99,8 +99,11 @@ def build(
         manifest = build_workspace(src, out, console=console, options=options, built_at=built_at)
     except _domain_errors() as err:
         raise _fail(err) from None
-    counts = ", ".join(f"{n} {kind}" for kind, n in sorted(manifest.counts.items()))
-    console.print(f"[green]built[/] {out}: {counts}", soft_wrap=True)
+    counts = [f"{n} {kind}" for kind, n in sorted(manifest.counts.items())]
+    points = sum(int(cloud["points"]) for cloud in manifest.report.get("pointcloud", []))
+    if points:
+        counts.append(f"{points:,} points")
+    console.print(f"[green]built[/] {out}: {', '.join(counts)}", soft_wrap=True)
 
 
 @app.command()

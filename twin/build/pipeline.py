@@ -48,7 +48,7 @@ from twin.build.elements import (
 from twin.build.meshes import write_building_mesh, write_terrain_mesh
 from twin.build.ndsm import SurfaceHeights
 from twin.build.ortho import OrthoTexturer
-from twin.build.pointcloud import CloudFile, cloud_tiles, open_clouds
+from twin.build.pointcloud import CloudFile, cloud_footprint, cloud_tiles, open_clouds
 from twin.build.sources import LayerData, parse_crs, read_layer
 from twin.build.terrain import (
     TIN_MAX_ERROR_M,
@@ -223,7 +223,7 @@ def _build(
         if config.drone.dsm:
             with report.timed("ndsm"):
                 surface = drone_surface(src, config, footprints.geometries, dtm, area)
-        frame = _local_frame(footprints, layers, dtm)
+        frame = _local_frame(footprints, layers, dtm, clouds)
         with report.timed("buildings"):
             buildings = _buildings(layers.get("buildings"), footprints, frame, dtm, config, report,
                                    progress, surface)  # fmt: skip
@@ -333,18 +333,24 @@ def _footprints(layer: LayerData | None, report: _Report) -> _Footprints:
 
 
 def _local_frame(
-    footprints: _Footprints, layers: dict[str, LayerData], dtm: Dtm | None
+    footprints: _Footprints, layers: dict[str, LayerData], dtm: Dtm | None, clouds: list[CloudFile]
 ) -> LocalFrame:
-    """ENU frame at the centre of the buildings' bounds (else of every layer), on the ground."""
+    """ENU frame at the centre of the buildings' bounds (else of every layer, else of the DTM,
+    else of the point clouds), on the ground."""
     if footprints.geometries:
         bounds = np.array([g.bounds for g in footprints.geometries])
     else:
         bounds = np.array([lay.frame.total_bounds for lay in layers.values() if len(lay.frame)])
     if not len(bounds):
+        if dtm is None and clouds:
+            extents = np.array([cloud_footprint(cloud) for cloud in clouds])
+            lon = (extents[:, 0].min() + extents[:, 2].max()) / 2
+            lat = (extents[:, 1].min() + extents[:, 3].max()) / 2
+            return LocalFrame(float(lon), float(lat), float(extents[:, 4].min()))
         if dtm is None:
             raise InputError(
-                "nothing to build: no layer holds a feature and no DTM is given",
-                hint="add layers or drone.dtm to twin.yaml",
+                "nothing to build: no layer holds a feature and no DTM or point cloud is given",
+                hint="add layers, drone.dtm or drone.pointcloud to twin.yaml",
             )
         rows, cols = dtm.heights.shape
         lon, lat = dtm.cell_lonlat(np.array([cols / 2]), np.array([rows / 2]))

@@ -110,6 +110,17 @@ def _horizontal(crs: CRS) -> CRS:
     return crs.sub_crs_list[0] if crs.is_compound else crs
 
 
+def cloud_footprint(cloud: CloudFile) -> tuple[float, float, float, float, float]:
+    """West, south, east, north (degrees) of the cloud's header extent and its lowest height
+    (metres, the file's vertical datum)."""
+    to_lonlat = Transformer.from_crs(_horizontal(CRS.from_wkt(cloud.crs_wkt)), WGS84,
+                                     always_xy=True)  # fmt: skip
+    xs = [cloud.mins[0], cloud.maxs[0], cloud.mins[0], cloud.maxs[0]]
+    ys = [cloud.mins[1], cloud.mins[1], cloud.maxs[1], cloud.maxs[1]]
+    lon, lat = to_lonlat.transform(xs, ys)
+    return min(lon), min(lat), max(lon), max(lat), cloud.mins[2] * cloud.z_metres
+
+
 def _to_enu(cloud: CloudFile, frame: LocalFrame) -> Callable[[np.ndarray], np.ndarray]:
     """(n, 3) file coordinates → (n, 3) ENU metres."""
     to_lonlat = Transformer.from_crs(_horizontal(CRS.from_wkt(cloud.crs_wkt)), WGS84,
