@@ -7,6 +7,7 @@ switches) only a role allowed to use them is offered (GET /api/me); filters and 
 from __future__ import annotations
 
 import math
+import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -16,7 +17,7 @@ from typing import Any
 import pytest
 from browser import chromium_available, launch, open_page
 from conftest import TOKENS, LiveServer, start_server
-from playwright.sync_api import Page
+from playwright.sync_api import APIResponse, Page, Route
 
 pytestmark = [
     pytest.mark.browser,
@@ -260,6 +261,37 @@ def test_filter_by_board_and_unit(page: tuple[Page, list[str]], server: LiveServ
     pg.click('#boards tr.board-row[data-board="public-order"]')
     pg.wait_for_selector(row(muck))
     assert pg.input_value("#alert-board") == ""
+    assert errors == []
+
+
+def test_an_alert_pushed_during_a_reload_stays_in_the_feed(
+    page: tuple[Page, list[str]], server: LiveServer
+) -> None:
+    """The feed reloads GET /api/alerts (e.g. when its filter changes). An alert pushed on the
+    socket while those answers are on their way, and which they do not hold, stays shown."""
+    pg, errors = page
+    held: list[tuple[Route, APIResponse]] = []
+
+    def hold(route: Route) -> None:  # answered now by the server, delivered later
+        held.append((route, route.fetch()))
+
+    pattern = re.compile(r"/api/alerts\?")
+    pg.route(pattern, hold)
+    try:
+        pg.evaluate("void twin.alerts.load()")
+        deadline = time.monotonic() + 30
+        while len(held) < 4 and time.monotonic() < deadline:  # one request per open status
+            pg.wait_for_timeout(50)
+        assert len(held) == 4
+        [late] = ingest(server, car(BUND, "reload-1"))
+        pg.wait_for_selector(row(late))  # from the socket
+        assert all(late not in response.text() for _, response in held)  # the answers predate it
+    finally:
+        for route, response in held:
+            route.fulfill(response=response)
+        pg.unroute(pattern)
+    pg.wait_for_function("twin.alerts.arriving.size === 0")
+    assert pg.is_visible(row(late))
     assert errors == []
 
 

@@ -120,6 +120,9 @@ export class AlertList {
     this.onCount = onCount;
     this.onFilter = onFilter;
     this.alerts = new Map();
+    // Alerts that arrive while a load() is in flight, one map per load: its answer may predate
+    // them, so they are applied again on top of it.
+    this.arriving = new Set();
     this.rows = new Map();
     this.closed = new Set();
     this.filter = { board: "", unit: "" };
@@ -139,15 +142,31 @@ export class AlertList {
       api(`/api/alerts${query({ status, limit: LOAD_LIMIT })}`),
       filtered ? api(`/api/alerts${query({ status, limit: LOAD_LIMIT, ...this.filter })}`) : null,
     ]);
-    const pages = await Promise.all(requests.filter(Boolean));
+    const arrived = new Map();
+    this.arriving.add(arrived);
+    let pages;
+    try {
+      pages = await Promise.all(requests.filter(Boolean));
+    } finally {
+      this.arriving.delete(arrived);
+    }
     this.alerts.clear();
     for (const alert of pages.flatMap((page) => page.items || [])) this.alerts.set(alert.id, alert);
+    for (const alert of arrived.values()) this.apply(alert);
     this.render();
   }
 
   /** Insert or update one alert (from a message or an action's answer). */
   upsert(alert) {
-    if (!alert || !alert.id || this.closed.has(alert.id)) return;
+    if (!alert || !alert.id) return;
+    for (const arrived of this.arriving) arrived.set(alert.id, alert);
+    this.apply(alert);
+    this.render();
+  }
+
+  /** Take one alert into the open set (or close it), never stepping a status back. */
+  apply(alert) {
+    if (this.closed.has(alert.id)) return;
     const known = this.alerts.get(alert.id);
     const rank = (status) => OPEN_STATUSES.indexOf(status);
     // A message may arrive after an action's answer: never step a status back.
@@ -158,7 +177,6 @@ export class AlertList {
       this.alerts.delete(alert.id);
       this.closed.add(alert.id);
     }
-    this.render();
   }
 
   /** Open alerts, newest first (all of them, ignoring the filter). */
