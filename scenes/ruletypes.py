@@ -7,9 +7,11 @@ Times are observation times (UTC); counts are of distinct entities (source + tra
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import math
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -61,11 +63,30 @@ class _Sighting:
     lat: float
 
 
+_pushes = itertools.count()  # heap tie-break: sightings never compare
+
+
 @dataclass
 class _AreaState:
-    tracks: dict[str, _Sighting]
+    """The tracks counted in one area: each one's latest sighting, and a heap of sightings to
+    expire them oldest first in O(log n) (entries superseded by a newer sighting of their
+    track are skipped as they surface)."""
+
+    tracks: dict[str, _Sighting] = field(default_factory=dict)
+    expiry: list[tuple[datetime, int, str, _Sighting]] = field(default_factory=list)
     since: datetime | None = None
     fired: bool = False
+
+    def put(self, entity: str, sighting: _Sighting) -> None:
+        self.tracks[entity] = sighting
+        heapq.heappush(self.expiry, (sighting.time, next(_pushes), entity, sighting))
+
+    def expire(self, before: datetime) -> None:
+        """Drop the tracks whose latest sighting is older than `before`."""
+        while self.expiry and self.expiry[0][0] < before:
+            _, _, entity, sighting = heapq.heappop(self.expiry)
+            if self.tracks.get(entity) is sighting:
+                del self.tracks[entity]
 
 
 class _Crowd:
@@ -84,8 +105,8 @@ class _Crowd:
         self.where.set(entity, frozenset(now_in), obs.time)
         triggers = []
         for area in areas:
-            state = self.areas.setdefault(area.key, _AreaState({}))
-            state.tracks[entity] = _Sighting(obs.time, obs.id or "", obs.lon, obs.lat)
+            state = self.areas.setdefault(area.key, _AreaState())
+            state.put(entity, _Sighting(obs.time, obs.id or "", obs.lon, obs.lat))
             trigger = self._check(state, area, obs)
             if trigger is not None:
                 triggers.append(trigger)
@@ -93,9 +114,8 @@ class _Crowd:
 
     def _check(self, state: _AreaState, area: Area, obs: Observation) -> Trigger | None:
         rule = self.rule
-        fresh = {e: s for e, s in state.tracks.items()
-                 if (obs.time - s.time).total_seconds() <= rule.window_s}  # fmt: skip
-        state.tracks = fresh
+        state.expire(obs.time - timedelta(seconds=rule.window_s))
+        fresh = state.tracks
         if len(fresh) < rule.min_count:
             state.since, state.fired = None, False
             return None
