@@ -105,6 +105,7 @@ class _TileMesh:
     surface: np.ndarray
     skirts: np.ndarray
     uvs: np.ndarray
+    normals: np.ndarray
 
 
 def _tile_mesh(path: Path) -> _TileMesh:
@@ -115,7 +116,8 @@ def _tile_mesh(path: Path) -> _TileMesh:
     (ux, uy), (vx, vy) = (b - a).T, (c - a).T
     area = np.abs(ux * vy - uy * vx) / 2
     uvs = glb.accessor(primitive["attributes"]["TEXCOORD_0"])
-    return _TileMesh(positions, triangles[area > 1e-6], triangles[area <= 1e-6], uvs)
+    normals = glb.accessor(primitive["attributes"]["NORMAL"])
+    return _TileMesh(positions, triangles[area > 1e-6], triangles[area <= 1e-6], uvs, normals)
 
 
 def test_terrain_tree_is_valid_and_halves_its_error_per_level(terrain_tiles: Path) -> None:
@@ -219,6 +221,7 @@ def test_skirts_hang_under_shared_borders_only(terrain_tiles: Path) -> None:
         assert (drop[bottom] >= error).all()
         assert drop[bottom] == pytest.approx(skirt_depth(error), abs=tol)
         assert (mesh.uvs[in_skirts] == mesh.uvs[top]).all()  # the edge's colour
+        assert (mesh.normals[in_skirts] == mesh.normals[top]).all()  # and its shading
         # Skirts only on sides shared with a neighbour, facing away from the tile.
         sides = _sides(level, x, y)
         a, b, c = (pos[mesh.skirts[:, i]] for i in range(3))

@@ -276,12 +276,20 @@ def building_glb(
 
 
 def terrain_glb(terrain: TerrainMesh, compression: Compression = "none") -> GlbContent:
-    """The terrain tile: smooth normals, only the vertices the triangles use; textured when
-    the mesh has ``uvs`` and a ``texture``."""
+    """The terrain tile: the mesh's normals or else smooth ones, only the vertices the
+    triangles use; textured when the mesh has ``uvs`` and a ``texture``."""
     positions, triangles = mesh.checked(terrain.positions, terrain.triangles, "terrain")
     used, compact = np.unique(triangles, return_inverse=True)
     positions, triangles = positions[used], compact.reshape(-1, 3)
-    normals = mesh.smooth_normals(positions, triangles)
+    if terrain.normals is None:
+        normals = mesh.smooth_normals(positions, triangles)
+    else:
+        given = np.asarray(terrain.normals, np.float64)
+        if given.shape != terrain.positions.shape or not np.isfinite(given).all():
+            raise MeshError(
+                "terrain normals must be finite, one per position", element_id="terrain"
+            )
+        normals = given[used]
     texture = None
     if terrain.uvs is not None and terrain.texture is not None:
         if len(terrain.uvs) != len(terrain.positions):

@@ -44,6 +44,8 @@ class TerrainMesh:
     Optionally textured: ``uvs`` (n, 2) texture coordinates per position (glTF convention:
     u to the right, v down from the image's top-left corner, 0..1) and ``texture``, the
     encoded image (PNG or JPEG bytes, ``texture_mime`` ``image/png`` or ``image/jpeg``).
+    ``normals`` (n, 3) unit ENU vectors replace the smooth normals of the triangles (e.g. so
+    skirts shade like the surface above them).
     """
 
     positions: NDArray[np.float64]
@@ -51,6 +53,7 @@ class TerrainMesh:
     uvs: NDArray[np.float64] | None = None
     texture: bytes | None = None
     texture_mime: str = "image/jpeg"
+    normals: NDArray[np.float64] | None = None
 
 
 @dataclass

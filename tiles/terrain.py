@@ -35,6 +35,7 @@ from pydelatin import Delatin
 from tiles.content import Compression, GlbContent, terrain_glb
 from tiles.errors import TilesError
 from tiles.implicit import ImplicitTile, subtree_file, subtree_roots
+from tiles.mesh import smooth_normals
 from tiles.model import TerrainMesh
 from tiles.spec import BoundingVolume, Content, ImplicitTiling, Tile
 from tiles.texture import image_size
@@ -346,8 +347,9 @@ def _content(
     triangles = _ccw(surface, triangles)
     shape = (int(job.grid.heights.shape[0]), int(job.grid.heights.shape[1]))
     skirts = border_edges(rows, cols, triangles, win, shape)
+    normals = smooth_normals(surface, triangles)  # skirts shade like the edge above them
     positions, triangles, source = with_skirts(surface, triangles, skirts, skirt_depth(error))
-    mesh = TerrainMesh(positions, triangles)
+    mesh = TerrainMesh(positions, triangles, normals=normals[source])
     if job.grid.texture is not None:
         textured = job.grid.texture(surface, MAX_TEXTURE_SIDE)
         if textured is not None:
