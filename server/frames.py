@@ -26,8 +26,9 @@ from twin.catalog import Catalog
 MAX_FRAME_BYTES = 8 * 1024 * 1024
 """Largest frame accepted (bytes): a 4K JPEG fits with room to spare."""
 HISTORY_BYTES = 64 * 1024 * 1024
-"""Bytes of frames kept behind every camera's newest, all cameras together: about a minute of
-one 960 px JPEG a second from each of 10 cameras."""
+"""Bytes of frames kept behind every camera's newest, all cameras together, by default
+(``TWIN_FRAME_HISTORY_MIB``): about a minute of one 960 px JPEG a second from each of 10
+cameras."""
 MEDIA_TYPES = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png"}
 STILL_SUFFIXES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png"}
 
@@ -131,6 +132,6 @@ def frame_store(state: TwinState) -> FrameStore:
     with _LOCK:
         store = _STORES.get(state.catalog)
         if store is None:
-            store = FrameStore()
+            store = FrameStore(int(state.settings.frame_history_mib * 2**20))
             _STORES[state.catalog] = store
         return store

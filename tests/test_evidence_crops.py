@@ -6,11 +6,13 @@ and on the parts alone."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 import ultralytics
 from conftest import LiveServer, start_server
 
@@ -232,9 +234,20 @@ def test_the_newest_boxed_observation_with_a_near_frame_gives_the_crop(sample_ws
     assert evidence_crop(["far"], {"far": far}, stored, crops) is None
 
 
-def test_frames_carry_their_capture_time_and_crops_follow_it(live_server: LiveServer) -> None:
+@pytest.mark.parametrize(
+    ("history_mib", "expected"), [(None, (0, 0, 255)), ("0", (0, 255, 0))], ids=["kept", "none"]
+)
+def test_frames_carry_their_capture_time_and_crops_follow_it(
+    sample_ws: Path,
+    server_factory: Callable[..., LiveServer],
+    history_mib: str | None,
+    expected: tuple[int, int, int],
+) -> None:
     """A frame uploaded late with ``X-Frame-Time`` is matched by its capture time: the car seen
-    4 s ago is cropped from the red frame captured then, not the green one that arrived after."""
+    4 s ago is cropped from the red frame captured then, not the green one that arrived after
+    — unless ``TWIN_FRAME_HISTORY_MIB=0`` keeps only each camera's newest frame."""
+    env = {"TWIN_FRAME_HISTORY_MIB": history_mib} if history_mib is not None else None
+    live_server = server_factory(sample_ws, env)
     now = datetime.now(UTC).replace(microsecond=0)
     then = now - timedelta(seconds=4)
     url = f"/api/cameras/{CAMERA}/frame"
@@ -263,4 +276,4 @@ def test_frames_carry_their_capture_time_and_crops_follow_it(live_server: LiveSe
     alert = _alert(live_server, alert_id)
     with live_server.client("viewer") as v:
         crop = _decode(v.get(alert["evidence"]["crop"]).content)
-    assert np.abs(crop.reshape(-1, 3).mean(axis=0) - (0, 0, 255)).max() < 6.0
+    assert np.abs(crop.reshape(-1, 3).mean(axis=0) - expected).max() < 6.0

@@ -40,6 +40,12 @@ class TwinSettings(BaseSettings):
     live_ttl_s: float = Field(default=30.0, gt=0, title="Seconds a live entity stays on the map")
     nearby_radius_m: float = Field(default=150.0, gt=0, title="Radius of 'live entities nearby'")
     recent_events: int = Field(default=20, ge=0, title="Events listed in an element record")
+    frame_history_mib: float = Field(
+        default=64.0,
+        ge=0,
+        title="MiB of camera frames kept behind each camera's newest, all cameras together "
+        "(alert crops are cut from the frame nearest an observation's time)",
+    )
     model: Path | None = Field(default=None, title="Detector model (default: bundled YOLOv8n)")
     watchlist_secret: SecretStr | None = Field(
         default=None,
