@@ -1,5 +1,5 @@
-"""Point-cloud tiling: our writer (explicit tree and implicit octree) vs the `py3dtiles convert`
-CLI on the same generated LAZ.
+"""Point-cloud tiling: our writer (explicit tree, implicit octree, meshopt-compressed) vs the
+`py3dtiles convert` CLI on the same generated LAZ.
 
 `python -m bench pointcloud` (10 M points) or `python -m bench.pointcloud --points N`. The LAZ
 (synthetic terrain + box buildings, 16-bit RGB, classes, intensity, UTM 10N) is generated once
@@ -30,7 +30,7 @@ import psutil
 from pyproj import CRS
 
 from bench.common import REPO, console, show
-from tiles.pointcloud import Tiling
+from tiles.pointcloud import Compression, Tiling
 
 DEFAULT_POINTS = 10_000_000
 SIDE_M = 1500.0  # square survey side, metres (≈ 4.4 points / m² at 10 M points)
@@ -101,7 +101,7 @@ def measure(cmd: list[str]) -> Run:
         return Run(seconds, peak / 2**20, proc.returncode, err.read()[-2000:])
 
 
-def ours(path: Path, out: Path, tiling: Tiling) -> None:
+def ours(path: Path, out: Path, tiling: Tiling, compression: Compression = "none") -> None:
     """Tile `path` with our writer into `out` (ENU frame at the cloud's centre)."""
     from twin.build.pointcloud import enu_bounds, open_cloud, write_cloud_tiles
     from twin.geo import LocalFrame, transformer_to_wgs84
@@ -112,7 +112,8 @@ def ours(path: Path, out: Path, tiling: Tiling) -> None:
     lon, lat = transformer_to_wgs84(CRS.from_wkt(cloud.crs_wkt)).transform(x, y)
     frame = LocalFrame(float(lon), float(lat), 0.0)
     enu_bounds(cloud, frame)
-    write_cloud_tiles(cloud, frame, out, "cloud", workers=psutil.cpu_count() or 1, tiling=tiling)
+    write_cloud_tiles(cloud, frame, out, "cloud", workers=psutil.cpu_count() or 1, tiling=tiling,
+                      compression=compression)  # fmt: skip
 
 
 def _mib(folder: Path) -> float:
@@ -131,11 +132,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.pointcloud")
     parser.add_argument("--points", type=int, default=DEFAULT_POINTS)
     parser.add_argument("--py3dtiles", default=None, help="path of the py3dtiles CLI")
-    parser.add_argument("--run-ours", nargs=3, metavar=("LAZ", "OUT", "TILING"),
+    parser.add_argument("--run-ours", nargs=4, metavar=("LAZ", "OUT", "TILING", "COMPRESSION"),
                         help=argparse.SUPPRESS)  # fmt: skip
     args = parser.parse_args(argv or [])
     if args.run_ours:
-        ours(Path(args.run_ours[0]), Path(args.run_ours[1]), args.run_ours[2])
+        laz, out, tiling, compression = args.run_ours
+        ours(Path(laz), Path(out), tiling, compression)
         return
     with tempfile.TemporaryDirectory() as tmp:
         laz = Path(tmp) / "cloud.laz"
@@ -144,12 +146,15 @@ def main(argv: list[str] | None = None) -> None:
         mib = laz.stat().st_size / 2**20
         console.print(f"generated {args.points:,} points ({mib:.0f} MiB LAZ) in "
                       f"{time.perf_counter() - start:.1f} s")  # fmt: skip
+        variants = {"ours": ("explicit", "none"), "ours (implicit)": ("implicit", "none"),
+                    "ours (meshopt, the build's default)": ("explicit", "meshopt")}  # fmt: skip
         runs = {
             name: [sys.executable, "-m", "bench.pointcloud", "--run-ours", str(laz),
-                   f"{tmp}/{tiling}", tiling]
-            for name, tiling in (("ours", "explicit"), ("ours (implicit)", "implicit"))
+                   f"{tmp}/{tiling}-{compression}", tiling, compression]
+            for name, (tiling, compression) in variants.items()
         }  # fmt: skip
-        outs = {"ours": Path(tmp, "explicit"), "ours (implicit)": Path(tmp, "implicit")}
+        outs = {name: Path(tmp, f"{tiling}-{compression}") for name, (tiling, compression)
+                in variants.items()}  # fmt: skip
         tool = _py3dtiles(args.py3dtiles)
         if tool is None:
             console.print("py3dtiles not found: see this module's docstring; only ours runs")

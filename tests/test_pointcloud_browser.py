@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import http.server
 import json
+import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +18,7 @@ from test_pointcloud import synthetic_cloud
 from test_tiles import FRAME
 
 import tiles.pointcloud as tiles_pointcloud
+from tiles.content import Compression
 from tiles.schema import tileset_schema
 from tiles.spec import Asset, Tile, Tileset
 
@@ -78,15 +80,17 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
     server.shutdown()
 
 
+@pytest.mark.parametrize("compression", ["none", "meshopt"])
 def test_cesium_refines_an_implicit_point_cloud(
-    served: tuple[str, Path], monkeypatch: pytest.MonkeyPatch
+    served: tuple[str, Path], monkeypatch: pytest.MonkeyPatch, compression: Compression
 ) -> None:
     base, root = served
     # Small tiles and 2-level subtrees: a 60 k-point cloud gets a deep tree and many subtrees.
     monkeypatch.setattr(tiles_pointcloud, "LEAF_POINTS", 1_500)
     monkeypatch.setattr(tiles_pointcloud, "SAMPLE_GRID", 16)
     monkeypatch.setattr(tiles_pointcloud, "SUBTREE_LEVELS", 2)
-    ref, report = synthetic_cloud(root / "cloud", 60_000, SIDE_M)
+    shutil.rmtree(root / "cloud", ignore_errors=True)  # the other parameter's cloud
+    ref, report = synthetic_cloud(root / "cloud", 60_000, SIDE_M, compression=compression)
     assert report.levels >= 4
     ref.content.uri = "cloud/tileset.json"  # type: ignore[union-attr]
     # The placing root has no content; a large error makes every view open the cloud.

@@ -49,8 +49,9 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from tiles import mesh
+from tiles.content import COMPRESSIONS, QUANTIZATION, Compression
 from tiles.errors import TilesError
-from tiles.glb import ARRAY_BUFFER, GlbBuilder
+from tiles.glb import ARRAY_BUFFER, MESHOPT, GlbBuilder
 from tiles.implicit import ImplicitTile, OctreeCoord, subtree_file, subtree_roots
 from tiles.schema import TILE_CLASS, TILE_PROPERTIES
 from tiles.spec import Asset, BoundingVolume, Content, ImplicitTiling, Tile, Tileset
@@ -227,6 +228,7 @@ class _Out:
 
     folder: Path
     octree: bool = False
+    compression: Compression = "none"
     glbs: int = 0
     bytes: int = 0
     levels: int = 0
@@ -243,6 +245,7 @@ def write_pointcloud(
     workers: int = 1,
     progress: Callable[[int], None] | None = None,
     tiling: Tiling = "explicit",
+    compression: Compression = "none",
 ) -> tuple[Tile, PointCloudReport]:
     """Write ``out_dir/tileset.json`` and its glb tiles from streamed point chunks.
 
@@ -268,6 +271,9 @@ def write_pointcloud(
     tiling
         ``explicit``: every tile in tileset.json; ``implicit``: a regular octree as 3D Tiles
         1.1 implicit tiling (template URIs, ``.subtree`` files).
+    compression
+        ``meshopt``: glbs with uint16 positions (KHR_mesh_quantization) and
+        EXT_meshopt_compression views (`point_glb`); ``none`` and ``draco``: plain glbs.
 
     Returns the tile that refers to the new tileset (external tileset content, in the parent's
     frame) and a report.
@@ -281,6 +287,8 @@ def write_pointcloud(
         raise TilesError("point cloud bounds must be two finite 3-vectors")
     if tiling not in ("explicit", "implicit"):
         raise TilesError(f"tiling must be explicit or implicit, got {tiling!r}")
+    if compression not in COMPRESSIONS:
+        raise TilesError(f"compression must be one of {COMPRESSIONS}, got {compression!r}")
     hi = np.maximum(hi, lo + 1e-6)
     cube = _Cube(lo, float((hi - lo).max())) if tiling == "implicit" else None
     if cube is None:
@@ -297,9 +305,9 @@ def write_pointcloud(
             total = int(counts.sum())
             if total == 0:
                 raise TilesError("the point cloud holds no point")
-            out = _Out(out_dir, octree=cube is not None)
+            out = _Out(out_dir, octree=cube is not None, compression=compression)
             cells = [int(c) for c in np.flatnonzero(counts)]
-            jobs = [(spill, grid, c, out_dir, colors, cube) for c in cells]
+            jobs = [(spill, grid, c, out, colors, cube) for c in cells]
             tops = list(pool.map(_tile_cell, *zip(*jobs, strict=True)))
         for top in tops:
             out.glbs += top.glbs
@@ -420,7 +428,7 @@ class _CellTop:
 
 
 def _tile_cell(
-    spill: Path, grid: _Grid, cell: int, out_dir: Path, colors: bool, cube: _Cube | None
+    spill: Path, grid: _Grid, cell: int, planned: _Out, colors: bool, cube: _Cube | None
 ) -> _CellTop:
     """Worker: load one cell, shuffle it (so first-per-voxel is a random pick) and write its
     tree below the top tile(s)."""
@@ -429,7 +437,7 @@ def _tile_cell(
     for p in parts:
         p.unlink()
     points = points[np.random.default_rng(cell).permutation(len(points))]
-    out = _Out(out_dir, octree=cube is not None)
+    out = _Out(planned.folder, octree=planned.octree, compression=planned.compression)
     i, j = divmod(cell, grid.side)
     if cube is None:
         lo, hi = grid.cell_box(cell)
@@ -516,7 +524,7 @@ def _finish(node: _Node, out: _Out, colors: bool) -> Tile:
     content = None
     if len(node.points):
         uri = f"{node.address}.glb"
-        data, lo, hi = point_glb(node.points, colors)
+        data, lo, hi = point_glb(node.points, colors, out.compression)
         if out.octree:
             (out.folder / uri).parent.mkdir(parents=True, exist_ok=True)
         (out.folder / uri).write_bytes(data)
@@ -591,27 +599,45 @@ def _merge(up: _Node, kids: list[_Node], out: _Out, colors: bool) -> _Node:
 
 
 def point_glb(
-    points: Points, colors: bool = True
+    points: Points, colors: bool = True, compression: Compression = "none"
 ) -> tuple[bytes, NDArray[np.float64], NDArray[np.float64]]:
-    """A POINTS glb of `POINT_DTYPE` records and the (min, max) corners of its points (ENU m).
+    """A POINTS glb of `POINT_DTYPE` records and the (min, max) corners (ENU m) of its points,
+    as stored and as placed (with ``meshopt``, each axis may round up to half a grid step).
 
     Vertex attributes sit in their own views, each element 4-byte aligned as glTF asks:
     POSITION float32 VEC3, COLOR_0 uint8 VEC3 normalised (stride 4), ``_CLASSIFICATION``
-    uint8 (stride 4), ``_INTENSITY`` uint16 (stride 4)."""
+    uint8 (stride 4), ``_INTENSITY`` uint16 (stride 4). With ``meshopt`` (`_quantized`)
+    POSITION is uint16 (stride 8) and every view is EXT_meshopt_compression-encoded;
+    ``none`` and ``draco`` write plain views."""
     xyz = points["xyz"]
     lo, hi = xyz.min(axis=0), xyz.max(axis=0)
     centre = (lo + hi) / 2
     n = len(points)
+    packed = compression == "meshopt"
     builder = GlbBuilder()
-    local = mesh.enu_to_gltf(xyz - centre).astype(np.float32)
-    attributes = {"POSITION": builder.add_accessor(local, target=ARRAY_BUFFER, with_bounds=True)}
+    node: dict[str, Any] = {"mesh": 0}
+    if packed:
+        position, node["translation"], node["scale"] = _quantized(builder, xyz, lo, hi)
+        placed = mesh.gltf_to_enu(
+            np.asarray(node["translation"]) + np.array([[0, 0, 0], [65535] * 3]) * node["scale"]
+        )
+        lo, hi = np.minimum(lo, placed.min(axis=0)), np.maximum(hi, placed.max(axis=0))
+    else:
+        local = mesh.enu_to_gltf(xyz - centre).astype(np.float32)
+        position = builder.add_accessor(local, target=ARRAY_BUFFER, with_bounds=True)
+        node["translation"] = [float(v) for v in mesh.enu_to_gltf(centre)]
+    attributes = {"POSITION": position}
 
     def strided(values: NDArray[Any], kind: str, normalized: bool = False) -> int:
         padded = np.zeros((n, 4 // values.dtype.itemsize), values.dtype)
         width = 1 if values.ndim == 1 else values.shape[1]
         padded[:, :width] = values.reshape(n, width)
-        view = builder.add_buffer_view(padded.tobytes(), ARRAY_BUFFER)
-        builder.buffer_views[view]["byteStride"] = 4
+        if packed:
+            rows = padded.view(np.uint8).reshape(n, 4)
+            view = builder.add_meshopt_view(rows, mode="ATTRIBUTES", target=ARRAY_BUFFER)
+        else:
+            view = builder.add_buffer_view(padded.tobytes(), ARRAY_BUFFER)
+            builder.buffer_views[view]["byteStride"] = 4
         return builder.add_view_accessor(view, values.dtype, n, kind, normalized=normalized)
 
     if colors:
@@ -625,9 +651,10 @@ def point_glb(
         "material": 0,
         "extensions": {STRUCTURAL_METADATA: {"propertyAttributes": [0]}},
     }
-    document = {
+    required = [QUANTIZATION, MESHOPT] if packed else []
+    document: dict[str, Any] = {
         "asset": {"version": "2.0", "generator": GENERATOR},
-        "extensionsUsed": [STRUCTURAL_METADATA],
+        "extensionsUsed": [STRUCTURAL_METADATA, *required],
         "extensions": {
             STRUCTURAL_METADATA: {
                 "schema": POINT_SCHEMA,
@@ -644,7 +671,7 @@ def point_glb(
         },
         "scene": 0,
         "scenes": [{"nodes": [0]}],
-        "nodes": [{"mesh": 0, "translation": [float(v) for v in mesh.enu_to_gltf(centre)]}],
+        "nodes": [node],
         "meshes": [{"primitives": [primitive]}],
         "materials": [
             {
@@ -653,7 +680,28 @@ def point_glb(
             }
         ],
     }
+    if required:
+        document["extensionsRequired"] = required
     return builder.to_glb(document), lo, hi
+
+
+def _quantized(
+    builder: GlbBuilder, xyz: NDArray[np.float64], lo: NDArray[np.float64], hi: NDArray[np.float64]
+) -> tuple[int, list[float], list[float]]:
+    """A uint16 VEC3 POSITION accessor (stride 8, meshopt-encoded) of ENU points `xyz` within
+    (`lo`, `hi`), and the node translation and per-axis scale (glTF y-up metres) that place it:
+    each axis's grid spans that axis of the box in 65535 steps, so a placed point is within
+    half a step (extent / 131070) of the source on each axis and inside the box."""
+    corner = np.minimum(mesh.enu_to_gltf(lo), mesh.enu_to_gltf(hi))
+    step = np.maximum(np.abs(mesh.enu_to_gltf(hi - lo)) / 65535, 1e-9)
+    grid = np.zeros((len(xyz), 4), np.uint16)
+    grid[:, :3] = np.clip(np.rint((mesh.enu_to_gltf(xyz) - corner) / step), 0, 65535)
+    view = builder.add_meshopt_view(
+        grid.view(np.uint8).reshape(len(xyz), 8), mode="ATTRIBUTES", target=ARRAY_BUFFER
+    )
+    bounds = ([int(v) for v in grid[:, :3].min(axis=0)], [int(v) for v in grid[:, :3].max(axis=0)])
+    accessor = builder.add_view_accessor(view, np.dtype(np.uint16), len(xyz), "VEC3", bounds=bounds)
+    return accessor, [float(v) for v in corner], [float(v) for v in step]
 
 
 def default_workers() -> int:

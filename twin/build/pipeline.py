@@ -300,7 +300,7 @@ def _point_clouds(
     task = progress.add_task("tiling point clouds", total=sum(c.count for c in clouds))
     tiles, report.extra["pointcloud"] = cloud_tiles(
         clouds, frame, paths.tiles, progress=lambda n: progress.update(task, completed=n),
-        tiling=build.tiling,
+        tiling=build.tiling, compression=build.compression,
     )  # fmt: skip
     return tiles
 

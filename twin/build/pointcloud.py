@@ -23,6 +23,7 @@ import numpy as np
 from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 
+from tiles.content import Compression
 from tiles.errors import TilesError
 from tiles.pointcloud import PointChunk, PointCloudReport, Tiling, write_pointcloud
 from tiles.spec import Content, Tile
@@ -193,10 +194,11 @@ def write_cloud_tiles(
     workers: int = 2,
     progress: Callable[[int], None] | None = None,
     tiling: Tiling = "explicit",
+    compression: Compression = "none",
 ) -> tuple[Tile, PointCloudReport]:
     """Tile one cloud into ``tiles_dir/pointcloud/{name}/`` (`tiling` ``implicit``: an
-    implicit octree); the tile that refers to it (URI relative to `tiles_dir`, box in the ENU
-    frame) and a report."""
+    implicit octree; `compression` ``meshopt``: quantised, meshopt-encoded glbs); the tile
+    that refers to it (URI relative to `tiles_dir`, box in the ENU frame) and a report."""
     lo, hi = enu_bounds(cloud, frame)
     ranges = max(1, min(workers, math.ceil(cloud.count / PARALLEL_POINTS)))
     edges = np.linspace(0, cloud.count, ranges + 1).astype(int)
@@ -209,6 +211,7 @@ def write_cloud_tiles(
         tile, report = write_pointcloud(
             folder, sources, (lo, hi), cloud.count, colors=cloud.has_color,
             workers=ranges if ranges > 1 else 1, progress=progress, tiling=tiling,
+            compression=compression,
         )  # fmt: skip
     except TilesError as exc:
         raise _fail(str(exc), cloud.path) from exc
@@ -229,9 +232,11 @@ def cloud_tiles(
     *,
     progress: Callable[[int], None] | None = None,
     tiling: Tiling = "explicit",
+    compression: Compression = "none",
 ) -> tuple[list[Tile], list[dict[str, object]]]:
     """Every cloud tiled under ``tiles_dir/pointcloud/`` (explicit tilesets, or implicit
-    octrees): the tiles to hang under the root tileset and one report dict per file."""
+    octrees; glbs plain, or quantised and meshopt-encoded with `compression` ``meshopt``): the
+    tiles to hang under the root tileset and one report dict per file."""
     tiles, reports = [], []
     done = 0
     for k, cloud in enumerate(clouds):
@@ -243,7 +248,7 @@ def cloud_tiles(
 
         tile, report = write_cloud_tiles(cloud, frame, tiles_dir, f"{k}-{stem}",
                                          workers=os.cpu_count() or 1, progress=advance,
-                                         tiling=tiling)  # fmt: skip
+                                         tiling=tiling, compression=compression)  # fmt: skip
         done += report.points
         tiles.append(tile)
         crs = CRS.from_wkt(cloud.crs_wkt).name
