@@ -3,15 +3,20 @@ through SwiftShader. Never runs `playwright install`."""
 
 from __future__ import annotations
 
+import functools
+import http.server
 import shutil
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
+CESIUM = Path(__file__).resolve().parent.parent / "web/node_modules/cesium/Build/Cesium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--use-angle=swiftshader",
@@ -68,3 +73,36 @@ def open_page(
     log.attach(page)
     page.goto(url)
     return page, log
+
+
+class _SiteHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves a folder quietly and appends every requested path to `requested`."""
+
+    def __init__(self, *args: Any, requested: list[str], **kwargs: Any) -> None:
+        self.requested = requested
+        super().__init__(*args, **kwargs)
+
+    def do_GET(self) -> None:
+        self.requested.append(self.path)
+        super().do_GET()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def cesium_site(root: Path, page: str) -> Iterator[tuple[str, list[str]]]:
+    """A loopback HTTP server over `root`, holding `page` as index.html and the npm CesiumJS
+    build under /cesium/: its base URL and the log of requested paths."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "index.html").write_text(page)
+    (root / "cesium").symlink_to(CESIUM)
+    (root / "favicon.ico").write_bytes(b"")
+    requested: list[str] = []
+    handler = functools.partial(_SiteHandler, directory=str(root), requested=requested)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", requested
+    finally:
+        server.shutdown()

@@ -3,17 +3,14 @@ from afar, and moving the camera closer makes it fetch deeper subtrees and tiles
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
 import shutil
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-from browser import chromium_available, launch, open_page
+from browser import CESIUM, cesium_site, chromium_available, launch, open_page
 from test_pointcloud import synthetic_cloud
 from test_tiles import FRAME
 
@@ -22,7 +19,6 @@ from tiles.content import Compression
 from tiles.schema import tileset_schema
 from tiles.spec import Asset, Tile, Tileset
 
-CESIUM = Path(__file__).resolve().parent.parent / "web/node_modules/cesium/Build/Cesium"
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(
@@ -61,23 +57,11 @@ window.look = async (lon, lat, height) => {
 </script></body></html>"""
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     root = tmp_path_factory.mktemp("site")
-    (root / "index.html").write_text(PAGE)
-    (root / "cesium").symlink_to(CESIUM)
-    (root / "favicon.ico").write_bytes(b"")
-    handler = functools.partial(_QuietHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", root
-    server.shutdown()
+    with cesium_site(root, PAGE) as (base, _):
+        yield base, root
 
 
 @pytest.mark.parametrize("compression", ["none", "meshopt"])

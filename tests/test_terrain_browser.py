@@ -5,24 +5,19 @@ within the drawn tile's error."""
 
 from __future__ import annotations
 
-import functools
-import http.server
 import re
-import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
-from browser import chromium_available, launch, open_page
+from browser import CESIUM, cesium_site, chromium_available, launch, open_page
 from playwright.sync_api import Browser
 
 from tiles.terrain import TerrainGrid, levels_for
 from tiles.writer import write_tileset
 from twin.geo import LocalFrame
 
-CESIUM = Path(__file__).resolve().parent.parent / "web/node_modules/cesium/Build/Cesium"
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(
@@ -95,35 +90,12 @@ def heights() -> np.ndarray:
     return surface(xyz[:, 0], xyz[:, 1]).reshape(SIDE, SIDE)
 
 
-class _LoggingHandler(http.server.SimpleHTTPRequestHandler):
-    """Serves files and appends every requested path to `requested`."""
-
-    def __init__(self, *args: Any, requested: list[str], **kwargs: Any) -> None:
-        self.requested = requested
-        super().__init__(*args, **kwargs)
-
-    def do_GET(self) -> None:
-        self.requested.append(self.path)
-        super().do_GET()
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, list[str]]]:
     """A loopback HTTP server over a folder with the page and CesiumJS; the request log."""
     root = tmp_path_factory.mktemp("site")
-    (root / "index.html").write_text(PAGE)
-    (root / "cesium").symlink_to(CESIUM)
-    (root / "favicon.ico").write_bytes(b"")
-    requested: list[str] = []
-    handler = functools.partial(_LoggingHandler, directory=str(root), requested=requested)
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", root, requested
-    server.shutdown()
+    with cesium_site(root, PAGE) as (base, requested):
+        yield base, root, requested
 
 
 @pytest.fixture(scope="module")

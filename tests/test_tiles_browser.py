@@ -4,21 +4,17 @@ level returns its element_id."""
 
 from __future__ import annotations
 
-import functools
-import http.server
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-from browser import chromium_available, launch, open_page
+from browser import CESIUM, cesium_site, chromium_available, launch, open_page
 from test_tiles import FRAME, synthetic_city
 
 from tiles.writer import write_tileset
 
-CESIUM = Path(__file__).resolve().parent.parent / "web/node_modules/cesium/Build/Cesium"
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(
@@ -56,23 +52,11 @@ window.run = async (url, lon, lat, height) => {
 </script></body></html>"""
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     root = tmp_path_factory.mktemp("site")
-    (root / "index.html").write_text(PAGE)
-    (root / "cesium").symlink_to(CESIUM)
-    (root / "favicon.ico").write_bytes(b"")
-    handler = functools.partial(_QuietHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", root
-    server.shutdown()
+    with cesium_site(root, PAGE) as (base, _):
+        yield base, root
 
 
 @pytest.mark.parametrize(

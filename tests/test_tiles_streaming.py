@@ -14,14 +14,13 @@ from typing import Any
 
 import pytest
 import shapely
-from browser import ConsoleLog, chromium_available, launch
+from browser import CESIUM, ConsoleLog, chromium_available, launch
 from conftest import LiveServer, start_server
 from playwright.sync_api import Browser, Page, Request
 
 from twin.catalog import Catalog, Element
 from twin.workspace import Manifest, WorkspacePaths
 
-CESIUM = Path(__file__).resolve().parent.parent / "web/node_modules/cesium/Build/Cesium"
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(
