@@ -12,6 +12,7 @@ from bench import (
     latency,
     pointcloud,
     rays,
+    rules,
     serve,
     streaming,
     tiles,
@@ -28,6 +29,7 @@ BENCHES = {
     "pointcloud": pointcloud.main,
     "build100k": build100k.main,
     "ingest": ingest.main,
+    "rules": rules.main,
 }
 
 
