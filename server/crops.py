@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import threading
 from urllib.parse import quote
-from weakref import WeakKeyDictionary
 
 from scenes.crops import crop_jpeg, observation_box, observation_frame_size
 from scenes.models import Observation
@@ -65,15 +64,6 @@ class FrameCrops:
         return size
 
 
-_CROPS: WeakKeyDictionary[Catalog, FrameCrops] = WeakKeyDictionary()
-_CROPS_LOCK = threading.Lock()
-
-
 def frame_crops(state: TwinState) -> FrameCrops:
     """The crop source of `state`'s workspace (made on first call, over its frame store)."""
-    with _CROPS_LOCK:
-        crops = _CROPS.get(state.catalog)
-        if crops is None:
-            crops = FrameCrops(frame_store(state), state.catalog)
-            _CROPS[state.catalog] = crops
-        return crops
+    return state.shared("frame_crops", lambda: FrameCrops(frame_store(state), state.catalog))

@@ -7,8 +7,8 @@ are live data, not records: they are kept in memory, the newest of every camera 
 behind it a short history per camera, bounded in bytes over all cameras (the oldest goes
 first), so an alert raised a few seconds after its observation still finds the frame the camera
 pushed closest to that observation's time. Where none was pushed, a camera whose ``stream`` is
-a still image file (absolute, or relative to the workspace) serves that image. Kept beside
-`TwinState`, keyed by its catalog, like the camera rig.
+a still image file (absolute, or relative to the workspace) serves that image. One store per
+workspace (`TwinState.shared`), like the camera rig.
 """
 
 from __future__ import annotations
@@ -18,10 +18,8 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from weakref import WeakKeyDictionary
 
 from server.state import TwinState
-from twin.catalog import Catalog
 
 MAX_FRAME_BYTES = 8 * 1024 * 1024
 """Largest frame accepted (bytes): a 4K JPEG fits with room to spare."""
@@ -123,15 +121,7 @@ def still_frame(ws: Path, stream: object) -> Frame | None:
     return Frame(path.read_bytes(), kind, datetime.fromtimestamp(stat.st_mtime, UTC), 0)
 
 
-_STORES: WeakKeyDictionary[Catalog, FrameStore] = WeakKeyDictionary()
-_LOCK = threading.Lock()
-
-
 def frame_store(state: TwinState) -> FrameStore:
     """The frame store of `state`'s workspace (made on first call)."""
-    with _LOCK:
-        store = _STORES.get(state.catalog)
-        if store is None:
-            store = FrameStore(int(state.settings.frame_history_mib * 2**20))
-            _STORES[state.catalog] = store
-        return store
+    history = int(state.settings.frame_history_mib * 2**20)
+    return state.shared("frame_store", lambda: FrameStore(history))

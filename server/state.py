@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 from scenes.apps import shipped_apps
 from scenes.engine import Engine
@@ -24,6 +27,7 @@ from twin.settings import TwinSettings
 from twin.workspace import Manifest, WorkspacePaths, open_workspace
 
 log = logging.getLogger("twin.server")
+T = TypeVar("T")
 SECRET_FILE = "secret.key"
 WATCHLIST_FILE = "watchlists.sqlite"
 
@@ -41,6 +45,17 @@ class TwinState:
     tokens: TokenTable
     tiles: TileSource
     webhooks: WebhookDispatcher | None = None
+    _shared: dict[str, Any] = field(default_factory=dict, repr=False)
+    _shared_lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+
+    def shared(self, name: str, make: Callable[[], T]) -> T:
+        """The workspace's one `name` object (camera rig, frame store, ...), made by `make` on
+        first use; safe from any thread (`make` may itself ask for another)."""
+        with self._shared_lock:
+            if name not in self._shared:
+                self._shared[name] = make()
+            value: T = self._shared[name]
+            return value
 
     @classmethod
     def open(cls, ws: Path, settings: TwinSettings) -> TwinState:
