@@ -27,8 +27,11 @@ from scenes.boards import DEFAULT_TZ, board_stats, week_start
 from scenes.crops import CropSource, evidence_crop, observation_box
 from scenes.engine import Engine
 from scenes.errors import AppConfigError, AppNotFound, RuleError, SceneError, UnknownSourceError
+from scenes.facts import AlertFacts
+from scenes.history.reader import AlertQuery, HistoryReader
 from scenes.identifiers import KeyedHasher
 from scenes.models import Alert, AlertStatus, Entity, Observation, utcnow
+from scenes.rows import to_us
 from scenes.store import BBox, LiveStore
 from scenes.watchlist import WatchlistStore
 from twin.catalog import Catalog
@@ -94,9 +97,10 @@ class LiveService:
         apps: Sequence[AppSpec] = (),
         hasher: KeyedHasher | None = None,
         watchlists: WatchlistStore | None = None,
+        history: HistoryReader | None = None,
     ) -> None:
         self.catalog, self.store, self.engine, self.ttl_s = catalog, store, engine, ttl_s
-        self.hasher, self.watchlists = hasher, watchlists
+        self.hasher, self.watchlists, self.history = hasher, watchlists, history
         self._sources = {el.id for kind in SOURCE_KINDS for el in catalog.all(kind)}
         self._lock = threading.Lock()
         self._recent_boxed: OrderedDict[str, Observation] = OrderedDict()
@@ -222,10 +226,15 @@ class LiveService:
         return config
 
     def boards(self, tz: str = DEFAULT_TZ) -> dict[str, Any]:
-        """Board, app and unit figures over the last 7 days (see scenes.boards)."""
+        """Board, app and unit figures over the last 7 days (see scenes.boards), from the live
+        store and, when there is one, the archive of closed alerts."""
         now = utcnow()
-        alerts = self.store.alerts_since(week_start(now).timestamp())
-        return board_stats(alerts, list(self.apps.values()), now, tz)
+        since = week_start(now)
+        if self.history is not None:
+            facts = self.history.alert_facts(AlertQuery(to_us(since), to_us(now) + 1))
+        else:
+            facts = [AlertFacts.of(a) for a in self.store.alerts_since(since.timestamp())]
+        return board_stats(facts, list(self.apps.values()), now, tz)
 
     def live_entities(self) -> list[Entity]:
         """Entities updated within the last `ttl_s` seconds."""

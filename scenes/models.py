@@ -140,6 +140,11 @@ class Alert(BaseModel):
         """Resolved or a false alarm: nothing more to do."""
         return self.status in CLOSED_STATUSES
 
+    @property
+    def closed_at(self) -> datetime | None:
+        """When it was resolved or marked a false alarm (None while open)."""
+        return self.resolved_at or self.false_alarm_at
+
     def response_s(self) -> float | None:
         """Seconds from dispatch to arrival on scene, when both happened."""
         if self.dispatched_at is None or self.on_scene_at is None:

@@ -1,12 +1,19 @@
-"""The live store: observations, live entities, alerts (with their evidence crops), the audit
-log of watchlist hits and app settings, durable in SQLite (WAL).
+"""The live store: observations of the hot window, live entities, alerts (with their evidence
+crops), the audit log of watchlist hits, app settings and the history archive's manifest,
+durable in SQLite (WAL).
 
 Every write is committed with ``synchronous=FULL`` before the call returns, so what the server
 has acknowledged survives a crash. Ingest writes (`LiveStore.save`) are group-committed: callers
 that arrive while a commit is in flight share the next transaction, so concurrent requests share
-one fsync. Reads use their own connection and never wait for a commit; WAL checkpoints run on a
-background thread, off the commit path. Positions are lon/lat degrees; times are UTC, kept as ISO
-text inside the JSON record and as epoch seconds for queries.
+one fsync. Reads use their own connection and never wait for a commit. WAL checkpoints run on a
+background thread, off the commit path; when the WAL passes `WAL_LIMIT_BYTES` (commits back to
+back never leave a passive checkpoint a gap to finish in) the thread holds ingest for the few
+milliseconds a truncating checkpoint of what is left takes, so the WAL stays bounded under any
+load. The schema is versioned (`scenes.migrations`). Positions are lon/lat degrees; times are
+UTC, kept as integer microseconds (observations) or epoch seconds (the rest) for queries.
+
+Observations older than the hot window leave for the archive (`scenes.history`), which uses the
+store's transactions, reader and `connect` for its own SQL.
 
 The public methods are the interface a PostgreSQL/PostGIS store would implement to replace it.
 """
@@ -16,8 +23,10 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,62 +36,32 @@ from typing import Any
 
 from scenes.errors import AlertNotFound
 from scenes.lifecycle import transition
+from scenes.migrations import migrate
 from scenes.models import Alert, AlertStatus, Entity, Observation
+from scenes.rows import OBSERVATION_COLUMNS, RECORD_COLUMNS, cells_in, observation_from
+from scenes.rows import observation_row as _observation_row
 from scenes.watchlist import Hit
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS observations (
-    rid INTEGER PRIMARY KEY,
-    id TEXT NOT NULL UNIQUE,
-    entity_id TEXT NOT NULL,
-    lon REAL NOT NULL, lat REAL NOT NULL,
-    time_s REAL NOT NULL,
-    record TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS observations_time ON observations(time_s);
-CREATE INDEX IF NOT EXISTS observations_lonlat ON observations(lon, lat);
-CREATE TABLE IF NOT EXISTS entities (
-    id TEXT PRIMARY KEY,
-    lon REAL NOT NULL, lat REAL NOT NULL,
-    time_s REAL NOT NULL,
-    received_s REAL NOT NULL,
-    record TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS alerts (
-    id TEXT PRIMARY KEY,
-    rule TEXT NOT NULL,
-    status TEXT NOT NULL,
-    unit TEXT,
-    element_id TEXT,
-    lon REAL NOT NULL, lat REAL NOT NULL,
-    created_s REAL NOT NULL,
-    record TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS alerts_created ON alerts(created_s);
-CREATE INDEX IF NOT EXISTS alerts_element ON alerts(element_id);
-CREATE TABLE IF NOT EXISTS alert_crops (
-    alert_id TEXT PRIMARY KEY,
-    media_type TEXT NOT NULL,
-    data BLOB NOT NULL
-);
-CREATE TABLE IF NOT EXISTS app_settings (
-    id TEXT PRIMARY KEY,
-    enabled INTEGER NOT NULL,
-    parameters TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS watchlist_hits (
-    rid INTEGER PRIMARY KEY, time_s REAL NOT NULL, list TEXT NOT NULL, hash TEXT NOT NULL,
-    masked TEXT, observation_id TEXT NOT NULL, source TEXT NOT NULL,
-    lon REAL NOT NULL, lat REAL NOT NULL, alert_id TEXT
-);
-CREATE INDEX IF NOT EXISTS watchlist_hits_time ON watchlist_hits(time_s);
-"""
-# Columns added after the first release: (table, column, declaration).
-_ADDED_COLUMNS = (("alerts", "app", "TEXT"), ("alerts", "board", "TEXT"))
 _HIT_FIELDS = ("time_s", "list", "hash", "masked", "observation_id", "source", "lon", "lat",
                "alert_id")  # fmt: skip
-CHECKPOINT_S = 1.0  # how often the background thread copies the WAL into the database, s
+_ALERT_COLUMNS = ("id", "rule", "status", "unit", "element_id", "lon", "lat", "created_s",
+                  "record", "app", "board", "closed_s")  # fmt: skip
+CHECKPOINT_S = 0.25  # how often the background thread copies the WAL into the database, s
+WAL_LIMIT_BYTES = 64 * 2**20  # past this the WAL is checkpointed to empty and truncated
+BUSY_TIMEOUT_MS = 10_000  # another process holding the write lock (two servers, a migration)
+MAX_CELLS = 256  # grid cells a box query probes one by one (see observations_in)
+CHECKPOINT_WAIT_MS = 50  # longest a truncating checkpoint waits for readers (holding ingest)
 log = logging.getLogger("twin.scenes")
+
+
+def connect(path: Path, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connection:
+    """A connection to the store at `path` in autocommit mode (WAL, ``synchronous=FULL``),
+    usable from any thread (callers serialise its use)."""
+    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+    db.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=FULL")
+    return db
 
 
 @dataclass(frozen=True)
@@ -128,38 +107,55 @@ class AlertFilter:
     board: str | None = None
 
 
+@dataclass
+class CheckpointStats:
+    """What the checkpoint thread did: passive passes, truncations (WAL emptied while ingest
+    waited) and the longest such wait (ms), truncations that found readers in the way."""
+
+    passive: int = 0
+    truncations: int = 0
+    longest_hold_ms: float = 0.0
+    busy: int = 0
+
+
+def _alert_row(alert: Alert) -> tuple[object, ...]:
+    closed = alert.closed_at
+    return (
+        alert.id, alert.rule, alert.status.value, alert.unit, alert.element_id, alert.lon,
+        alert.lat, alert.created_at.timestamp(), alert.model_dump_json(), alert.app,
+        alert.board, closed.timestamp() if closed else None,
+    )  # fmt: skip
+
+
 class LiveStore:
     """Observations, entities and alerts in one SQLite file. Thread-safe: one connection (and
     lock) writes, one reads, and a background thread checkpoints. ``saves`` counts `save` calls
     and ``commits`` the transactions that stored them (fsyncs of the WAL)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, wal_limit_bytes: int = WAL_LIMIT_BYTES) -> None:
         self.path = Path(path)
+        self.wal_limit_bytes = wal_limit_bytes
         self._lock = threading.Lock()
-        self._db = self._connect()
+        self._db = connect(self.path)
         self._db.execute("PRAGMA wal_autocheckpoint=0")  # see _checkpoints
-        self._db.executescript(_SCHEMA)
-        for table, column, declaration in _ADDED_COLUMNS:
-            have = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
-            if column not in have:
-                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
+        self._db.execute(f"PRAGMA journal_size_limit={wal_limit_bytes}")
+        migrate(self._db)
         self._read_lock = threading.Lock()
-        self._reader = self._connect()
+        self._reader = connect(self.path)
         self._queue_lock = threading.Lock()
         self._queued: list[_Write] = []
         self.saves = 0
         self.commits = 0
+        self.checkpoints = CheckpointStats()
         self._closing = threading.Event()
         self._checkpointer = threading.Thread(
             target=self._checkpoints, name="live-store-checkpoint", daemon=True
         )
         self._checkpointer.start()
 
-    def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
-        return db
+    def connect(self) -> sqlite3.Connection:
+        """A new connection of the caller's own (e.g. a long read off the shared reader)."""
+        return connect(self.path)
 
     def close(self) -> None:
         self._closing.set()
@@ -169,21 +165,47 @@ class LiveStore:
         with self._lock:
             self._db.close()
 
+    def wal_bytes(self) -> int:
+        """The size of the write-ahead log file now (0 when there is none)."""
+        try:
+            return os.path.getsize(f"{self.path}-wal")
+        except FileNotFoundError:
+            return 0
+
     def _checkpoints(self) -> None:
         """Copy the WAL back into the database every CHECKPOINT_S seconds (PASSIVE: never
-        blocks the writer), so no commit pays for it; on a connection of its own."""
-        db = self._connect()
+        blocks the writer), so no commit pays for it; when the WAL is past its limit anyway,
+        empty and truncate it while ingest waits (after the passive pass there is little left
+        to copy). On a connection of its own."""
+        db = connect(self.path, busy_timeout_ms=CHECKPOINT_WAIT_MS)
         try:
             while not self._closing.wait(CHECKPOINT_S):
                 try:
                     db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    self.checkpoints.passive += 1
+                    if self.wal_bytes() > self.wal_limit_bytes:
+                        self._truncate(db)
                 except sqlite3.Error as exc:  # e.g. disk full: try again next time
                     log.warning("live store checkpoint failed: %s", exc)
         finally:
             db.close()
 
+    def _truncate(self, db: sqlite3.Connection) -> None:
+        with self._lock:
+            start = time.perf_counter()
+            busy = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            held_ms = (time.perf_counter() - start) * 1000.0
+        stats = self.checkpoints
+        stats.longest_hold_ms = max(stats.longest_hold_ms, held_ms)
+        if busy:
+            stats.busy += 1
+        else:
+            stats.truncations += 1
+
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction on the writing connection, between group commits: keep it to
+        a few milliseconds (ingest waits for it)."""
         with self._lock, self._locked_transaction() as db:
             yield db
 
@@ -198,6 +220,16 @@ class LiveStore:
             raise
         self._db.execute("COMMIT")
         self.commits += 1
+
+    @contextmanager
+    def snapshot(self) -> Iterator[sqlite3.Connection]:
+        """The shared reader inside one read transaction: every query sees the same state."""
+        with self._read_lock:
+            self._reader.execute("BEGIN")
+            try:
+                yield self._reader
+            finally:
+                self._reader.execute("COMMIT")
 
     def _query(self, sql: str, args: Sequence[object] = ()) -> list[tuple[object, ...]]:
         with self._read_lock:
@@ -225,21 +257,17 @@ class LiveStore:
         records = [EntityRecord(ent, ent.model_dump_json()) for ent in entities]
         write = _Write([], [], [], [], [])
         for obs, rec in zip(observations, records, strict=True):
-            t = obs.time.timestamp()
-            write.observations.append(
-                (obs.id, obs.entity_id, obs.lon, obs.lat, t, obs.model_dump_json())
-            )
+            write.observations.append(_observation_row(obs))
             ent = rec.entity
-            write.entities.append((ent.id, ent.lon, ent.lat, t, received_s, rec.json))
-        write.alerts = [
-            (
-                alert.id, alert.rule, alert.status.value, alert.unit, alert.element_id,
-                alert.lon, alert.lat, alert.created_at.timestamp(), alert.model_dump_json(),
-                alert.app, alert.board,
+            write.entities.append(
+                (ent.id, ent.lon, ent.lat, obs.time.timestamp(), received_s, rec.json)
             )
-            for alert in alerts
-        ]  # fmt: skip
-        write.crops = [(alert_id, "image/jpeg", data) for alert_id, data in (crops or {}).items()]
+        write.alerts = [_alert_row(alert) for alert in alerts]
+        created = {alert.id: alert.created_at.timestamp() for alert in alerts}
+        write.crops = [
+            (alert_id, "image/jpeg", data, created.get(alert_id, received_s))
+            for alert_id, data in (crops or {}).items()
+        ]
         write.hits = [tuple(getattr(hit, name) for name in _HIT_FIELDS) for hit in hits]
         self._group_commit(write)
         return records
@@ -283,10 +311,12 @@ class LiveStore:
         def rows(table: str) -> list[tuple[object, ...]]:
             return list(itertools.chain.from_iterable(getattr(w, table) for w in group))
 
+        obs_marks = ",".join("?" * len(OBSERVATION_COLUMNS))
+        alert_marks = ",".join("?" * len(_ALERT_COLUMNS))
         with self._locked_transaction() as db:
             db.executemany(
-                "INSERT OR IGNORE INTO observations (id, entity_id, lon, lat, time_s, record)"
-                " VALUES (?,?,?,?,?,?)",
+                f"INSERT OR IGNORE INTO observations ({', '.join(OBSERVATION_COLUMNS)})"
+                f" VALUES ({obs_marks})",
                 rows("observations"),
             )
             db.executemany(
@@ -297,12 +327,12 @@ class LiveStore:
                 rows("entities"),
             )
             db.executemany(
-                "INSERT INTO alerts (id, rule, status, unit, element_id, lon, lat, created_s,"
-                " record, app, board) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                f"INSERT INTO alerts ({', '.join(_ALERT_COLUMNS)}) VALUES ({alert_marks})",
                 rows("alerts"),
             )
             db.executemany(
-                "INSERT OR REPLACE INTO alert_crops (alert_id, media_type, data) VALUES (?,?,?)",
+                "INSERT OR REPLACE INTO alert_crops (alert_id, media_type, data, created_s)"
+                " VALUES (?,?,?,?)",
                 rows("crops"),
             )
             db.executemany(
@@ -314,15 +344,19 @@ class LiveStore:
     def transition(self, alert_id: str, status: AlertStatus, *, by: str) -> Alert:
         """Move an alert to `status` (see scenes.lifecycle); raise AlertNotFound /
         AlertTransitionError. The change is committed before returning."""
-        with self._transaction() as db:
+        with self.transaction() as db:
             row = db.execute("SELECT record FROM alerts WHERE id = ?", (alert_id,)).fetchone()
             if row is None:
                 raise AlertNotFound(f"no alert '{alert_id}'")
             changed = transition(Alert.model_validate_json(row[0]), status, by=by)
+            closed = changed.closed_at
             db.execute(
-                "UPDATE alerts SET status = ?, record = ? WHERE id = ?",
-                (changed.status.value, changed.model_dump_json(), alert_id),
-            )
+                "UPDATE alerts SET status = ?, record = ?, closed_s = ? WHERE id = ?",
+                (
+                    changed.status.value, changed.model_dump_json(),
+                    closed.timestamp() if closed else None, alert_id,
+                ),
+            )  # fmt: skip
         return changed
 
     # -- reads ---------------------------------------------------------------------------------
@@ -389,13 +423,29 @@ class LiveStore:
         return [Alert.model_validate_json(str(r[0])) for r in rows]
 
     def observations_in(self, box: BBox, *, limit: int = 20) -> list[Observation]:
-        """Observations inside `box`, newest first."""
-        rows = self._query(
-            "SELECT record FROM observations WHERE lon BETWEEN ? AND ? AND lat BETWEEN ? AND ?"
-            " ORDER BY time_s DESC LIMIT ?",
-            (box.minlon, box.maxlon, box.minlat, box.maxlat, limit),
+        """Observations inside `box`, newest first: the newest `limit` of each grid cell
+        meeting the box (an index range each), merged; a box of more than `MAX_CELLS` cells
+        walks the time index from the newest instead."""
+        cells = cells_in(box.minlon, box.minlat, box.maxlon, box.maxlat)
+        if len(cells) > MAX_CELLS:
+            rows = self._query(
+                f"SELECT {', '.join(RECORD_COLUMNS)} FROM observations WHERE lon BETWEEN ? AND ?"
+                " AND lat BETWEEN ? AND ? ORDER BY sec DESC LIMIT ?",
+                (box.minlon, box.maxlon, box.minlat, box.maxlat, limit),
+            )
+            return sorted(map(observation_from, rows), key=lambda o: o.time, reverse=True)
+        sql = (
+            f"SELECT {', '.join(RECORD_COLUMNS)} FROM observations WHERE cell = ?"
+            " AND lon BETWEEN ? AND ? AND lat BETWEEN ? AND ? ORDER BY sec DESC, time_us DESC"
+            " LIMIT ?"
         )
-        return [Observation.model_validate_json(str(r[0])) for r in rows]
+        found: list[tuple[object, ...]] = []
+        with self.snapshot() as db:
+            for cell in cells:
+                args = (cell, box.minlon, box.maxlon, box.minlat, box.maxlat, limit)
+                found.extend(db.execute(sql, args).fetchall())
+        found.sort(key=lambda row: int(str(row[RECORD_COLUMNS.index("time_us")])), reverse=True)
+        return [observation_from(row) for row in found[:limit]]
 
     def observations_by_id(self, ids: Sequence[str]) -> dict[str, Observation]:
         """The stored observations among `ids` (a few dozen at most), by id; unknown ids are
@@ -403,8 +453,10 @@ class LiveStore:
         if not ids:
             return {}
         marks = ",".join("?" * len(ids))
-        rows = self._query(f"SELECT id, record FROM observations WHERE id IN ({marks})", ids)
-        return {str(r[0]): Observation.model_validate_json(str(r[1])) for r in rows}
+        rows = self._query(
+            f"SELECT {', '.join(RECORD_COLUMNS)} FROM observations WHERE id IN ({marks})", ids
+        )
+        return {str(r[0]): observation_from(r) for r in rows}
 
     def watchlist_hits(self, limit: int = 100) -> list[Hit]:
         """The audit log of watchlist hits, newest first."""
@@ -422,7 +474,7 @@ class LiveStore:
 
     def save_app_settings(self, app_id: str, enabled: bool, parameters: dict[str, Any]) -> None:
         """Keep an app's settings (committed before returning)."""
-        with self._transaction() as db:
+        with self.transaction() as db:
             db.execute(
                 "INSERT INTO app_settings (id, enabled, parameters) VALUES (?,?,?) ON CONFLICT(id)"
                 " DO UPDATE SET enabled=excluded.enabled, parameters=excluded.parameters",

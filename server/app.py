@@ -23,6 +23,7 @@ from server.routes import (
     cameras,
     elements,
     health,
+    history,
     live,
     observations,
     tiles,
@@ -48,6 +49,7 @@ def create_app(ws: Path, settings: TwinSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         _calm_garbage_collector()
+        state.mover.start()
         async with forwarding(state.bus, state.webhooks):
             yield
         state.close()
@@ -72,7 +74,9 @@ def create_app(ws: Path, settings: TwinSettings | None = None) -> FastAPI:
     )
     add_exception_handlers(app)
     camera_rig(state)  # reads WS/cameras.json now: a bad one fails here
-    for module in (health, tiles, elements, observations, alerts, apps, watchlists, live, cameras):
+    for module in (
+        health, tiles, elements, observations, alerts, apps, watchlists, live, cameras, history,
+    ):  # fmt: skip
         app.include_router(module.router)
     mount_web(app)
     return app

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from scenes.apps import shipped_apps
 from scenes.engine import Engine
+from scenes.history import HistoryMover, HistoryPolicy, HistoryReader
 from scenes.identifiers import KeyedHasher, load_or_create_secret
 from scenes.live import LiveService
 from scenes.rules import RuleSet, load_rules
@@ -44,6 +45,8 @@ class TwinState:
     bus: LocalBus
     tokens: TokenTable
     tiles: TileSource
+    history: HistoryReader
+    mover: HistoryMover
     webhooks: WebhookDispatcher | None = None
     _shared: dict[str, Any] = field(default_factory=dict, repr=False)
     _shared_lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
@@ -69,8 +72,11 @@ class TwinState:
         watchlists = WatchlistStore(paths.root / WATCHLIST_FILE, hasher)
         engine = Engine(rules, catalog, watchlists=watchlists)
         store = LiveStore(paths.live)
+        history = HistoryReader(store, paths.history)
         live = LiveService(catalog, store, engine, ttl_s=settings.live_ttl_s,
-                           apps=shipped_apps(), hasher=hasher, watchlists=watchlists)  # fmt: skip
+                           apps=shipped_apps(), hasher=hasher, watchlists=watchlists,
+                           history=history)  # fmt: skip
+        mover = HistoryMover(store, paths.history, paths.root, history_policy(settings))
         return cls(
             settings=settings,
             paths=paths,
@@ -80,15 +86,33 @@ class TwinState:
             bus=LocalBus(),
             tokens=TokenTable(settings),
             tiles=_tile_source(paths),
+            history=history,
+            mover=mover,
             webhooks=open_dispatcher(settings, paths.root),
         )
 
     def close(self) -> None:
+        self.mover.stop()
+        self.history.close()
         store = self.live.store
         log.info("live store: %d ingest write(s) in %d commit(s)", store.saves, store.commits)
         store.close()
         if self.live.watchlists is not None:
             self.live.watchlists.close()
+
+
+def history_policy(settings: TwinSettings) -> HistoryPolicy:
+    """The history settings (minutes, days, GB) as the mover's policy (seconds, bytes)."""
+    day = 86_400.0
+    budget = settings.disk_budget_gb
+    return HistoryPolicy(
+        hot_s=settings.hot_minutes * 60.0,
+        entity_ttl_s=settings.entity_ttl_s,
+        retention_s=settings.retention_days * day,
+        alert_retention_s=settings.alert_retention_days * day,
+        disk_budget_bytes=None if budget is None else int(budget * 1e9),
+        interval_s=settings.history_interval_s,
+    )
 
 
 def _tile_source(paths: WorkspacePaths) -> TileSource:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROLES = ("viewer", "operator", "ingest", "admin")
@@ -46,6 +46,32 @@ class TwinSettings(BaseSettings):
         title="MiB of camera frames kept behind each camera's newest, all cameras together "
         "(alert crops are cut from the frame nearest an observation's time)",
     )
+    hot_minutes: float = Field(
+        default=60.0,
+        gt=0,
+        title="Minutes of observations kept in the live store; older ones move to the archive "
+        "(WS/history, GeoParquet), as do alerts closed longer ago",
+    )
+    entity_ttl_s: float = Field(
+        default=600.0, gt=0, title="Seconds after which an entity not seen again is removed"
+    )
+    retention_days: float = Field(
+        default=90.0, gt=0, title="Days archived observations are kept"
+    )
+    alert_retention_days: float = Field(
+        default=365.0,
+        gt=0,
+        title="Days alerts, their evidence crops and the watchlist hit log are kept",
+    )
+    disk_budget_gb: float | None = Field(
+        default=None,
+        gt=0,
+        title="Most GB the workspace may use: past it the oldest observation partitions are "
+        "deleted first; /healthz and the log warn from 90 %",
+    )
+    history_interval_s: float = Field(
+        default=5.0, gt=0, title="Seconds between the history mover's passes once caught up"
+    )
     model: Path | None = Field(default=None, title="Detector model (default: bundled YOLOv8n)")
     watchlist_secret: SecretStr | None = Field(
         default=None,
@@ -62,6 +88,12 @@ class TwinSettings(BaseSettings):
         title="Key of the webhooks' HMAC signatures (default: a random key created once in "
         "WS/webhook.key, mode 0600)",
     )
+
+    @model_validator(mode="after")
+    def _hot_within_retention(self) -> TwinSettings:
+        if self.hot_minutes * 60.0 >= self.retention_days * 86_400.0:
+            raise ValueError("TWIN_HOT_MINUTES must be shorter than TWIN_RETENTION_DAYS")
+        return self
 
     @cached_property
     def token_roles(self) -> dict[str, str]:

@@ -6,7 +6,10 @@ WS/tiles/tileset.json     root 3D Tiles 1.1 tileset (buildings, terrain below it
 WS/tiles.3tz              the same tiles as one 3D Tiles archive (`twin build --archive`); a
                           workspace may hold only this one
 WS/catalog.sqlite         element catalog (twin.catalog), read-only once built
-WS/live.sqlite            observations and alerts (created by the server)
+WS/live.sqlite            the hot window of observations, live entities, open and recent alerts
+                          (created by the server)
+WS/history/               older observations and closed alerts as GeoParquet, partitioned by
+                          UTC hour (scenes.history)
 WS/meshes/buildings.npz   building triangles in the local ENU frame, with face → element index
 WS/meshes/terrain.npz     terrain triangles in the local ENU frame (when a DTM was given)
 WS/rules.yaml             scenario rules copied from the source (when given)
@@ -55,6 +58,10 @@ class WorkspacePaths:
     @property
     def live(self) -> Path:
         return self.root / "live.sqlite"
+
+    @property
+    def history(self) -> Path:
+        return self.root / "history"
 
     @property
     def meshes(self) -> Path:

@@ -28,11 +28,23 @@ class Me(BaseModel):
 
 @router.get("/healthz")
 def healthz(state: TwinState = Depends(get_state)) -> dict[str, Any]:
-    """Open: ``{"status": "ok", "name": district, "elements": N}``."""
+    """Open and cheap (figures the history mover measured on its last pass): ``{"status":
+    "ok" | "warning", "name": district, "elements": N, "disk": {workspace_bytes,
+    archive_bytes, archive_files, budget_bytes}, "warnings": [...]}``; a warning from 90 % of
+    the disk budget (``TWIN_DISK_BUDGET_GB``)."""
+    history = state.mover.status
+    warnings = [history.warning] if history.warning else []
     return {
-        "status": "ok",
+        "status": "warning" if warnings else "ok",
         "name": state.manifest.name,
         "elements": sum(state.manifest.counts.values()),
+        "disk": {
+            "workspace_bytes": history.workspace_bytes,
+            "archive_bytes": history.archive_bytes,
+            "archive_files": history.archive_files,
+            "budget_bytes": history.budget_bytes,
+        },
+        "warnings": warnings,
     }
 
 

@@ -1,0 +1,442 @@
+"""The history mover: a background thread that keeps the live store to its hot window and the
+archive to its retention and disk budget.
+
+Each pass (`HistoryMover.run_once`, also callable with a fake clock) moves observations older
+than the hot window to GeoParquet files in bounded batches (see `scenes.history.manifest` for
+how a move stays exact through a crash), moves alerts closed longer ago than the hot window,
+merges partitions that stopped filling into one file sorted by track and time, removes unseen
+entities, expired crops, hits and partitions, and enforces the disk budget. Only one process
+moves a workspace at a time (an advisory lock on ``history/.lock``); another process's mover
+waits for the lock and takes over when the holder dies.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import suppress
+from dataclasses import dataclass, field
+from itertools import groupby
+from pathlib import Path
+from typing import IO
+
+import duckdb
+
+from scenes.history import manifest as mf
+from scenes.history.files import (
+    TMP_PREFIX,
+    WrittenFile,
+    clear_temporary,
+    compact,
+    remove_tree_if_empty,
+    write_table,
+)
+from scenes.history.layout import (
+    HOUR_S,
+    KINDS,
+    alert_table,
+    hour_of,
+    observation_table,
+    partition_dir,
+)
+from scenes.history.policy import WARN_RATIO, HistoryPolicy
+from scenes.models import Alert
+from scenes.rows import OBSERVATION_COLUMNS
+from scenes.store import LiveStore
+
+log = logging.getLogger("twin.scenes")
+LOCK_FILE = ".lock"
+ALERT_BATCH = 200
+DUCKDB_MEMORY = "256MB"
+MEASURE_EVERY_S = 60.0  # how often the workspace is measured against the disk budget
+_TIME_US = OBSERVATION_COLUMNS.index("time_us")
+_ORDER = {"observations": "entity_id, time, id", "alerts": "created_at, id"}
+_TIME_COLUMN = {"observations": "time", "alerts": "created_at"}
+
+
+@dataclass
+class MoverStatus:
+    """What the mover has done and sees (for /healthz and the logs). Bytes are on disk."""
+
+    active: bool = False
+    passes: int = 0
+    observations_moved: int = 0
+    alerts_moved: int = 0
+    compactions: int = 0
+    partitions_dropped: int = 0
+    entities_expired: int = 0
+    longest_delete_ms: float = 0.0
+    workspace_bytes: int = 0
+    archive_bytes: int = 0
+    archive_files: int = 0
+    budget_bytes: int | None = None
+    warning: str | None = None
+    last_pass_s: float | None = None
+    last_error: str | None = None
+    errors: int = 0
+    _warned: bool = field(default=False, repr=False)
+
+
+def tree_bytes(root: Path) -> int:
+    """Bytes of every file under `root` (not following links)."""
+    total = 0
+    stack = [root]
+    while stack:
+        with suppress(FileNotFoundError, NotADirectoryError), os.scandir(stack.pop()) as it:
+            for entry in it:
+                with suppress(FileNotFoundError):
+                    if entry.is_dir(follow_symlinks=False):
+                        stack.append(Path(entry.path))
+                    elif entry.is_file(follow_symlinks=False):
+                        total += entry.stat(follow_symlinks=False).st_size
+    return total
+
+
+class HistoryMover:
+    """Moves the live store's old rows of workspace `workspace` into its archive ``root``
+    under `policy`. `clock` gives epoch seconds (the thread's notion of now)."""
+
+    def __init__(
+        self,
+        store: LiveStore,
+        root: Path,
+        workspace: Path,
+        policy: HistoryPolicy,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store, self.root, self.workspace = store, Path(root), Path(workspace)
+        self.policy, self.clock = policy, clock
+        self.status = MoverStatus(budget_bytes=policy.disk_budget_bytes)
+        self._lock_file: IO[bytes] | None = None
+        self._reader: sqlite3.Connection | None = None
+        self._measured_s: float | None = None
+        self._duck: duckdb.DuckDBPyConnection | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Run passes on a background thread until `stop`."""
+        self._thread = threading.Thread(target=self._run, name="history-mover", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.release()
+
+    def _run(self) -> None:
+        delay = 0.0
+        while not self._stop.wait(delay):
+            delay = self.policy.interval_s
+            if not self.acquire():
+                continue
+            try:
+                if self.run_once(self.clock()):
+                    delay = 0.0
+            except Exception as exc:  # a bad pass must not end the thread: log, retry
+                log.exception("history mover pass failed")
+                self.status.errors += 1
+                self.status.last_error = f"{type(exc).__name__}: {exc}"
+                clear_temporary(self.root)
+
+    def acquire(self) -> bool:
+        """Take the workspace's mover lock (without waiting) and, when newly taken, finish
+        what a crashed holder left; False when another process holds it."""
+        if self._lock_file is not None:
+            return True
+        self.root.mkdir(parents=True, exist_ok=True)
+        handle = open(self.root / LOCK_FILE, "ab")  # noqa: SIM115 - held while moving
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            return False
+        self._lock_file = handle
+        self.status.active = True
+        self.recover()
+        return True
+
+    def release(self) -> None:
+        if self._lock_file is not None:
+            self._lock_file.close()  # closing drops the lock
+            self._lock_file = None
+            self.status.active = False
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+        if self._duck is not None:
+            self._duck.close()
+            self._duck = None
+
+    def recover(self) -> None:
+        """Finish pending moves and delete what crashes left behind: half-written files and
+        files the manifest does not list."""
+        removed = clear_temporary(self.root)
+        with self.store.snapshot() as db:
+            pending = mf.pending_moves(db)
+            listed = mf.all_paths(db)
+        for move in pending:
+            self._finish(move)
+        orphans = [
+            path
+            for kind in KINDS
+            for path in sorted((self.root / kind).rglob("*.parquet"))
+            if not path.name.startswith(".")
+            and path.relative_to(self.root).as_posix() not in listed
+        ]
+        for path in orphans:
+            path.unlink()
+            remove_tree_if_empty(path.parent, self.root)
+        if removed or orphans or pending:
+            log.warning(
+                "history: recovered %d pending move(s), deleted %d half-written and %d unlisted"
+                " file(s)", len(pending), removed, len(orphans),
+            )  # fmt: skip
+
+    # -- one pass --------------------------------------------------------------------------
+
+    def run_once(self, now: float) -> bool:
+        """One pass at epoch seconds `now`; True when observations are still due (the next
+        pass should follow at once)."""
+        policy = self.policy
+        cutoff = now - policy.hot_s
+        more = self._move_observations(int(cutoff // 1))
+        self._move_alerts(cutoff)
+        self._compact(now, int(cutoff // 1))
+        self._expire(now)
+        self._retain(now)
+        if self._measured_s is None or now - self._measured_s >= MEASURE_EVERY_S:
+            self._measured_s = now
+            self._enforce_budget()
+        self.status.passes += 1
+        self.status.last_pass_s = now
+        return more
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._reader is None:
+            self._reader = self.store.connect()
+        return self._reader
+
+    def _move_observations(self, before_sec: int, *, batches: int = 8) -> bool:
+        """Move up to `batches` batches of due observations; True when some are left."""
+        for _ in range(batches):
+            due = mf.due_observations(self._connection(), before_sec, self.policy.batch_rows)
+            if due is None:
+                return False
+            move = mf.Move(uuid.uuid4().hex, due.below_sec, due.below_rid)
+            listed = self._write_partitions(move, due.rows)
+            with self.store.transaction() as db:
+                mf.begin_move(db, move, listed)
+            self._finish(move)
+            self.status.observations_moved += len(due.rows)
+        return True
+
+    def _write_partitions(
+        self, move: mf.Move, rows: Sequence[tuple[object, ...]]
+    ) -> list[mf.ArchiveFile]:
+        """Write `rows` into one file per UTC hour; their listings (not yet listed)."""
+        now = self.clock()
+        written: list[mf.ArchiveFile] = []
+        try:
+            for hour, group in groupby(
+                sorted(rows, key=lambda r: int(str(r[_TIME_US]))),
+                key=lambda r: hour_of(int(str(r[_TIME_US])) / 1e6),
+            ):
+                final = partition_dir(self.root, "observations", hour) / f"{move.id}.parquet"
+                done = write_table(observation_table(list(group)), final, time_column="time")
+                listed = mf.listing(
+                    done, self.root, "observations", hour, now=now, compacted=False,
+                    move_id=move.id,
+                )  # fmt: skip
+                written.append(listed)
+        except BaseException:
+            for item in written:
+                with suppress(FileNotFoundError):
+                    (self.root / item.path).unlink()
+            raise
+        return written
+
+    def _finish(self, move: mf.Move) -> None:
+        """Delete `move`'s rows from the live store a chunk at a time, then mark it done."""
+        with self.store.snapshot() as db:
+            files = mf.move_files(db, move)
+        missing = [f.path for f in files if not (self.root / f.path).is_file()]
+        if missing:  # written and synced before listing: only a damaged disk gets here
+            log.error("history: move %s lost file(s) %s", move.id, missing)
+            with self.store.transaction() as db:
+                mf.remove_files(db, missing)
+        while True:
+            start = time.perf_counter()
+            with self.store.transaction() as db:
+                deleted = mf.delete_moved(db, move, self.policy.delete_chunk)
+            held_ms = (time.perf_counter() - start) * 1000.0
+            self.status.longest_delete_ms = max(self.status.longest_delete_ms, held_ms)
+            if deleted < self.policy.delete_chunk:
+                break
+            time.sleep(0.001)  # let waiting ingest commits in first
+        with self.store.transaction() as db:
+            mf.finish_move(db, move)
+
+    def _move_alerts(self, closed_before_s: float) -> None:
+        while True:
+            alerts = mf.due_alerts(self._connection(), closed_before_s, ALERT_BATCH)
+            if not alerts:
+                return
+            now = self.clock()
+            written: list[mf.ArchiveFile] = []
+            name = f"{uuid.uuid4().hex}.parquet"
+            try:
+                for hour, group in groupby(
+                    sorted(alerts, key=lambda a: a.created_at),
+                    key=lambda a: hour_of(a.created_at.timestamp()),
+                ):
+                    done = self._write_alerts(list(group), hour, name)
+                    listed = mf.listing(done, self.root, "alerts", hour, now=now, compacted=False)
+                    written.append(listed)
+                with self.store.transaction() as db:
+                    mf.archive_alerts(db, written, [a.id for a in alerts])
+            except BaseException:
+                for item in written:
+                    with suppress(FileNotFoundError):
+                        (self.root / item.path).unlink()
+                raise
+            self.status.alerts_moved += len(alerts)
+
+    def _write_alerts(self, alerts: list[Alert], hour: int, name: str) -> WrittenFile:
+        final = partition_dir(self.root, "alerts", hour) / name
+        return write_table(alert_table(alerts), final, time_column="created_at")
+
+    # -- compaction, expiry, retention -----------------------------------------------------
+
+    def _partitions(self, kind: str) -> Iterator[tuple[int, list[mf.ArchiveFile]]]:
+        with self.store.snapshot() as db:
+            listed = mf.files(db, kind)
+        for hour, group in groupby(listed, key=lambda f: f.hour_s):
+            yield hour, list(group)
+
+    def _compact(self, now: float, cutoff_sec: int) -> None:
+        """Merge each partition that stopped filling (`compact_delay_s`; for observations,
+        only once its hour is past the hot window) or holds too many files."""
+        policy = self.policy
+        for kind in KINDS:
+            for hour, files in self._partitions(kind):
+                if any(f.move_id for f in files):
+                    continue
+                settled = max(f.created_s for f in files) <= now - policy.compact_delay_s
+                closed = kind == "alerts" or hour + HOUR_S <= cutoff_sec
+                due = closed and settled and (len(files) > 1 or not files[0].compacted)
+                if due or len(files) > policy.compact_after_files:
+                    self._merge(kind, hour, files, now)
+
+    def _duckdb(self) -> duckdb.DuckDBPyConnection:
+        if self._duck is None:
+            spill = self.root / f"{TMP_PREFIX}duckdb"
+            self._duck = duckdb.connect(
+                config={
+                    "memory_limit": DUCKDB_MEMORY,
+                    "threads": "1",
+                    "temp_directory": str(spill),
+                    "preserve_insertion_order": "false",
+                }
+            )
+        return self._duck
+
+    def _merge(self, kind: str, hour: int, files: list[mf.ArchiveFile], now: float) -> None:
+        final = partition_dir(self.root, kind, hour) / f"{uuid.uuid4().hex}.parquet"
+        done = compact(
+            [self.root / f.path for f in files], final, order=_ORDER[kind],
+            time_column=_TIME_COLUMN[kind], con=self._duckdb(),
+        )  # fmt: skip
+        merged = mf.listing(done, self.root, kind, hour, now=now, compacted=True)
+        with self.store.transaction() as db:
+            mf.remove_files(db, [f.path for f in files])
+            mf.add_files(db, [merged])
+        for item in files:
+            with suppress(FileNotFoundError):
+                (self.root / item.path).unlink()
+        self.status.compactions += 1
+
+    def _expire(self, now: float) -> None:
+        policy = self.policy
+        for what, before in (
+            ("entities", now - policy.entity_ttl_s),
+            ("crops", now - policy.alert_retention_s),
+            ("hits", now - policy.alert_retention_s),
+        ):
+            while True:
+                with self.store.transaction() as db:
+                    gone = mf.expire(db, what, before, policy.delete_chunk)
+                if what == "entities":
+                    self.status.entities_expired += gone
+                if gone < policy.delete_chunk:
+                    break
+
+    def _drop(self, files: Sequence[mf.ArchiveFile]) -> None:
+        with self.store.transaction() as db:
+            mf.remove_files(db, [f.path for f in files])
+        for item in files:
+            path = self.root / item.path
+            with suppress(FileNotFoundError):
+                path.unlink()
+            remove_tree_if_empty(path.parent, self.root)
+        self.status.partitions_dropped += 1
+
+    def _retain(self, now: float) -> None:
+        keep = {"observations": self.policy.retention_s, "alerts": self.policy.alert_retention_s}
+        for kind in KINDS:
+            for hour, files in self._partitions(kind):
+                if hour + HOUR_S > now - keep[kind]:
+                    break
+                if not any(f.move_id for f in files):
+                    log.info("history: %s of %s past retention: deleted", kind, files[0].path)
+                    self._drop(files)
+
+    def _enforce_budget(self) -> None:
+        """Measure the workspace; past the budget, delete the oldest observation partitions
+        until it fits (the live store and the tiles are never touched)."""
+        status = self.status
+        used = tree_bytes(self.workspace)
+        with self.store.snapshot() as db:
+            listed = mf.files(db, "observations") + mf.files(db, "alerts")
+        status.archive_files = len(listed)
+        status.archive_bytes = sum(f.bytes for f in listed)
+        budget = self.policy.disk_budget_bytes
+        if budget is not None and used > budget:
+            for _, files in self._partitions("observations"):
+                if used <= budget:
+                    break
+                if any(f.move_id for f in files):
+                    continue
+                freed = sum(f.bytes for f in files)
+                log.warning(
+                    "history: workspace %.2f GB over its %.2f GB budget: deleted %s (%d bytes)",
+                    used / 1e9, budget / 1e9, Path(files[0].path).parent, freed,
+                )  # fmt: skip
+                self._drop(files)
+                used -= freed
+                status.archive_bytes -= freed
+        status.workspace_bytes = used
+        self._warn(used, budget)
+
+    def _warn(self, used: int, budget: int | None) -> None:
+        status = self.status
+        if budget is None or used < WARN_RATIO * budget:
+            status.warning, status._warned = None, False
+            return
+        status.warning = (
+            f"workspace uses {used / 1e9:.2f} GB, {100 * used / budget:.0f} % of its"
+            f" {budget / 1e9:.2f} GB disk budget"
+        )
+        if not status._warned:
+            log.warning("history: %s", status.warning)
+            status._warned = True
