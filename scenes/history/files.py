@@ -111,7 +111,8 @@ def compact(
     temporary folder. Atomic like `write_table`; the sources are left for the caller."""
     files = [str(p) for p in sources]
     merged = (
-        "SELECT * FROM read_parquet($files) QUALIFY row_number() OVER"
+        "SELECT * FROM read_parquet($files, hive_partitioning = false) QUALIFY"
+        " row_number() OVER"
         f" (PARTITION BY id ORDER BY {time_column}) = 1"
     )
     span = con.execute(

@@ -116,6 +116,14 @@ def files(
     return [_from_row(r) for r in db.execute(sql + " ORDER BY hour_s, path", args)]
 
 
+def totals(db: sqlite3.Connection) -> tuple[int, int]:
+    """How many files are listed, and their bytes."""
+    count, size = db.execute(
+        "SELECT count(*), coalesce(sum(bytes), 0) FROM archive_files"
+    ).fetchone()
+    return int(count), int(size)
+
+
 def all_paths(db: sqlite3.Connection) -> set[str]:
     return {str(r[0]) for r in db.execute("SELECT path FROM archive_files")}
 

@@ -218,6 +218,8 @@ class HistoryMover:
         if self._measured_s is None or now - self._measured_s >= MEASURE_EVERY_S:
             self._measured_s = now
             self._enforce_budget()
+        with self.store.snapshot() as db:
+            self.status.archive_files, self.status.archive_bytes = mf.totals(db)
         self.status.passes += 1
         self.status.last_pass_s = now
         return more
@@ -406,10 +408,6 @@ class HistoryMover:
         until it fits (the live store and the tiles are never touched)."""
         status = self.status
         used = tree_bytes(self.workspace)
-        with self.store.snapshot() as db:
-            listed = mf.files(db, "observations") + mf.files(db, "alerts")
-        status.archive_files = len(listed)
-        status.archive_bytes = sum(f.bytes for f in listed)
         budget = self.policy.disk_budget_bytes
         if budget is not None and used > budget:
             for _, files in self._partitions("observations"):
@@ -424,7 +422,6 @@ class HistoryMover:
                 )  # fmt: skip
                 self._drop(files)
                 used -= freed
-                status.archive_bytes -= freed
         status.workspace_bytes = used
         self._warn(used, budget)
 

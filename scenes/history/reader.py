@@ -40,6 +40,7 @@ DUCKDB_MEMORY = "512MB"
 _TIME = RECORD_COLUMNS.index("time_us")
 _ID = RECORD_COLUMNS.index("id")
 _ARCHIVE_RECORD = ", ".join("epoch_us(time)" if c == "time_us" else c for c in RECORD_COLUMNS)
+FILES = "read_parquet($files, hive_partitioning = false)"  # never columns from folder names
 STATS_KEYS = ("hour", "unit", "app", "board")
 FACTS_CACHED = 500_000  # alert facts of archive files kept in memory (~100 MB at most)
 
@@ -130,8 +131,7 @@ class HistoryReader:
         return ask()
 
     def _archive(self, sql: str, files: Sequence[mf.ArchiveFile], args: dict[str, Any]) -> Any:
-        """Run `sql` (reading ``read_parquet($files)``) over `files`; FilesChanged when one
-        is gone."""
+        """Run `sql` (reading ``{FILES}``) over `files`; FilesChanged when one is gone."""
         paths = [str(self.root / f.path) for f in files]
         if not paths:
             return None
@@ -160,8 +160,7 @@ class HistoryReader:
                              bbox=query.bbox)  # fmt: skip
         where, args = _archive_filter(query, start, after)
         result = self._archive(
-            f"SELECT {_ARCHIVE_RECORD} FROM read_parquet($files) WHERE {where}"
-            " ORDER BY time, id LIMIT $limit",
+            f"SELECT {_ARCHIVE_RECORD} FROM {FILES} WHERE {where} ORDER BY time, id LIMIT $limit",
             files,
             {**args, "limit": limit},
         )
@@ -190,7 +189,7 @@ class HistoryReader:
             hot = _hot_track(db, entity_id, from_us, to_us, limit)
             files = mf.files(db, "observations", from_us=from_us, to_us=to_us)
         result = self._archive(
-            f"SELECT {_ARCHIVE_RECORD} FROM read_parquet($files) WHERE entity_id = $entity"
+            f"SELECT {_ARCHIVE_RECORD} FROM {FILES} WHERE entity_id = $entity"
             " AND time >= make_timestamp($from_us)::TIMESTAMPTZ"
             " AND time < make_timestamp($to_us)::TIMESTAMPTZ ORDER BY time, id LIMIT $limit",
             files,
@@ -204,8 +203,8 @@ class HistoryReader:
         self, from_us: int, to_us: int, step_us: int, *, bbox: BBox | None, max_entities: int
     ) -> tuple[list[ReplayTrack], bool]:
         """Where each entity was in [from_us, to_us): its last observation in every `step_us`
-        window, for `max_entities` entities at most (those seen most); and whether some were
-        left out."""
+        window from `from_us` on, for `max_entities` entities at most (those seen most); and
+        whether some were left out."""
         return self._retrying(lambda: self._replay(from_us, to_us, step_us, bbox, max_entities))
 
     def _replay(
@@ -219,8 +218,8 @@ class HistoryReader:
         result = self._archive(
             "SELECT entity_id, any_value(kind), any_value(cls), any_value(source),"
             " max(epoch_us(time)), arg_max(lon, time), arg_max(lat, time),"
-            f" arg_max(height, time) FROM read_parquet($files) WHERE {where}"
-            " GROUP BY entity_id, epoch_us(time) // $step",
+            f" arg_max(height, time) FROM {FILES} WHERE {where}"
+            " GROUP BY entity_id, (epoch_us(time) - $from_us) // $step",
             files,
             {**args, "step": step_us},
         )
@@ -230,7 +229,7 @@ class HistoryReader:
         for rows in (hot, cold):
             for ent, kind, cls, source, us, lon, lat, height in rows:
                 tracks.setdefault(ent, ReplayTrack(ent, kind, cls or "", source))
-                key = (ent, int(us) // step_us)
+                key = (ent, (int(us) - from_us) // step_us)
                 sample = (int(us), float(lon), float(lat), float(height))
                 if key not in samples or samples[key][0] < sample[0]:
                     samples[key] = sample
@@ -268,7 +267,7 @@ class HistoryReader:
             )
             args.update(before_us=before.time_us, before_id=before.id)
         result = self._archive(
-            f"SELECT record FROM read_parquet($files) WHERE {' AND '.join(clauses)}"
+            f"SELECT record FROM {FILES} WHERE {' AND '.join(clauses)}"
             " ORDER BY created_at DESC, id DESC LIMIT $limit",
             files,
             args,
@@ -297,7 +296,8 @@ class HistoryReader:
         if missing:
             result = self._archive(
                 "SELECT filename, id, epoch_us(created_at), rule, app, board, unit, status,"
-                " severity, response_s FROM read_parquet($files, filename = true)",
+                " severity, response_s FROM"
+                " read_parquet($files, filename = true, hive_partitioning = false)",
                 missing,
                 {},
             )
@@ -447,8 +447,8 @@ def _hot_samples(
     secs = (query.from_us // 1_000_000, (query.to_us - 1) // 1_000_000)
     return db.execute(
         "SELECT entity_id, kind, cls, source, max(time_us), lon, lat, height FROM observations"
-        f" WHERE sec BETWEEN ? AND ?{where}{pending} GROUP BY entity_id, time_us / ?",
-        [*secs, *args, *pending_args, step_us],
+        f" WHERE sec BETWEEN ? AND ?{where}{pending} GROUP BY entity_id, (time_us - ?) / ?",
+        [*secs, *args, *pending_args, query.from_us, step_us],
     ).fetchall()
 
 
