@@ -328,7 +328,9 @@ class HistoryMover:
 
     def _compact(self, now: float, cutoff_sec: int) -> None:
         """Merge each partition that stopped filling (`compact_delay_s`; for observations,
-        only once its hour is past the hot window) or holds too many files."""
+        only once its hour is past the hot window) into one file; in a partition still
+        filling, merge the new files once there are more than `compact_after_files` (each row
+        is merged about twice, however long the hour)."""
         policy = self.policy
         for kind in KINDS:
             for hour, files in self._partitions(kind):
@@ -336,9 +338,11 @@ class HistoryMover:
                     continue
                 settled = max(f.created_s for f in files) <= now - policy.compact_delay_s
                 closed = kind == "alerts" or hour + HOUR_S <= cutoff_sec
-                due = closed and settled and (len(files) > 1 or not files[0].compacted)
-                if due or len(files) > policy.compact_after_files:
+                fresh = [f for f in files if not f.compacted]
+                if closed and settled and (len(files) > 1 or fresh):
                     self._merge(kind, hour, files, now)
+                elif len(fresh) > policy.compact_after_files:
+                    self._merge(kind, hour, fresh, now)
 
     def _duckdb(self) -> duckdb.DuckDBPyConnection:
         if self._duck is None:

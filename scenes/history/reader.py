@@ -18,6 +18,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import groupby
 from pathlib import Path
 from statistics import median
 from typing import Any, TypeVar
@@ -159,12 +160,17 @@ class HistoryReader:
             files = mf.files(db, "observations", from_us=start, to_us=query.to_us,
                              bbox=query.bbox)  # fmt: skip
         where, args = _archive_filter(query, start, after)
-        result = self._archive(
-            f"SELECT {_ARCHIVE_RECORD} FROM {FILES} WHERE {where} ORDER BY time, id LIMIT $limit",
-            files,
-            {**args, "limit": limit},
-        )
-        cold = result.fetchall() if result is not None else []
+        cold: list[tuple[object, ...]] = []
+        for _, hour in groupby(files, key=lambda f: f.hour_s):  # oldest hour first
+            result = self._archive(
+                f"SELECT {_ARCHIVE_RECORD} FROM {FILES} WHERE {where}"
+                " ORDER BY time, id LIMIT $limit",
+                list(hour),
+                {**args, "limit": limit - len(cold)},
+            )
+            cold += result.fetchall()
+            if len(cold) >= limit:  # later hours hold only later rows
+                break
         merged: list[tuple[object, ...]] = []
         last: tuple[int, str] | None = None
         for row in heapq.merge(hot, cold, key=_order_key):
