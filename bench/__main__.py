@@ -1,4 +1,5 @@
-"""Run benchmarks: `python -m bench [build|tiles|serve|streaming|detect ...]` (default: all)."""
+"""Run benchmarks: `python -m bench [build|tiles|serve|streaming|detect ...]` (default: all),
+or one with its options: `python -m bench soak --minutes 60`."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from bench import (
     rays,
     rules,
     serve,
+    soak,
     streaming,
     tiles,
 )
@@ -30,10 +32,16 @@ BENCHES = {
     "build100k": build100k.main,
     "ingest": ingest.main,
     "rules": rules.main,
+    "soak": soak.main,
 }
+# Benchmarks that take options (argparse): `python -m bench NAME --option ...`.
+WITH_OPTIONS = {"build100k", "pointcloud", "soak"}
 
 
 def main(argv: list[str]) -> None:
+    if len(argv) > 1 and argv[0] in WITH_OPTIONS and argv[1].startswith("-"):
+        BENCHES[argv[0]](argv[1:])  # type: ignore[operator]
+        return
     names = argv or list(BENCHES)
     unknown = [n for n in names if n not in BENCHES]
     if unknown:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import resource
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import numpy as np
 from rich.console import Console
 from rich.table import Table
@@ -63,3 +66,34 @@ def show(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -
     for row in rows:
         table.add_row(*(f"{v:.1f}" if isinstance(v, float) else str(v) for v in row))
     console.print(table)
+
+
+@contextmanager
+def served(
+    ws: Path, log_path: Path, env: dict[str, str], port: int | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`twin serve WS` on loopback with `env` added, its output in `log_path`: the base URL
+    and the process, once /healthz answers; stopped (SIGTERM) on exit."""
+    port = port or free_port()
+    with open(log_path, "wb") as log:
+        server = subprocess.Popen(
+            [TWIN, "serve", str(ws), "--port", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **env},
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if httpx.get(url + "/healthz", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    if time.monotonic() > deadline or server.poll() is not None:
+                        raise
+                time.sleep(0.2)
+            yield url, server
+        finally:
+            server.terminate()
+            server.wait()

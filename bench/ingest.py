@@ -22,7 +22,6 @@ share the machine's cores.
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import re
 import subprocess
@@ -35,7 +34,7 @@ from typing import Any
 import httpx
 import websockets
 
-from bench.common import SAMPLE, TWIN, free_port, percentiles, show
+from bench.common import SAMPLE, TWIN, percentiles, served, show
 
 TOKEN = "bench-admin"
 CAMERA = "camera:cam-bund-road"
@@ -217,32 +216,11 @@ def main() -> None:
         tmp = Path(tmp_name)
         ws = tmp / "ws"
         subprocess.run([TWIN, "build", str(SAMPLE), "-o", str(ws)], check=True, capture_output=True)
-        port = free_port()
         log_path = tmp / "server.log"
-        with open(log_path, "wb") as log:
-            server = subprocess.Popen(
-                [TWIN, "serve", str(ws), "--port", str(port)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, "TWIN_TOKENS": f"{TOKEN}:admin"},
-            )
-            url = f"http://127.0.0.1:{port}"
-            try:
-                deadline = time.monotonic() + 60
-                while True:
-                    try:
-                        if httpx.get(url + "/healthz", timeout=2).status_code == 200:
-                            break
-                    except httpx.HTTPError:
-                        if time.monotonic() > deadline:
-                            raise
-                    time.sleep(0.2)
-                with_slow = asyncio.run(run(url, with_slow=True, first=0))
-                paced = asyncio.run(run(url, with_slow=True, first=2_000_000, rate=PACED_RATE))
-                without = asyncio.run(run(url, with_slow=False, first=1_000_000))
-            finally:
-                server.terminate()
-                server.wait()
+        with served(ws, log_path, {"TWIN_TOKENS": f"{TOKEN}:admin"}) as (url, _):
+            with_slow = asyncio.run(run(url, with_slow=True, first=0))
+            paced = asyncio.run(run(url, with_slow=True, first=2_000_000, rate=PACED_RATE))
+            without = asyncio.run(run(url, with_slow=False, first=1_000_000))
         server_log = log_path.read_text(errors="replace")
     logged = [int(n) for n in re.findall(r"dropped (\d+) message", server_log)]
     print(f"server log: {len(logged)} client(s) reported drops on disconnect: {logged}")
