@@ -278,10 +278,10 @@ class HistoryMover:
             with self.store.transaction() as db:
                 mf.remove_files(db, missing)
         while True:
-            start = time.perf_counter()
             with self.store.transaction() as db:
+                start = time.perf_counter()
                 deleted = mf.delete_moved(db, move, self.policy.delete_chunk)
-            held_ms = (time.perf_counter() - start) * 1000.0
+                held_ms = (time.perf_counter() - start) * 1000.0  # the commit's fsync aside
             self.status.longest_delete_ms = max(self.status.longest_delete_ms, held_ms)
             if deleted < self.policy.delete_chunk:
                 break
