@@ -181,14 +181,22 @@ class LiveStore:
         try:
             while not self._closing.wait(CHECKPOINT_S):
                 try:
-                    db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-                    self.checkpoints.passive += 1
+                    self._passive(db)
                     if self.wal_bytes() > self.wal_limit_bytes:
+                        for _ in range(3):  # catch up first: the truncation copies the rest
+                            if self._passive(db):
+                                break
                         self._truncate(db)
                 except sqlite3.Error as exc:  # e.g. disk full: try again next time
                     log.warning("live store checkpoint failed: %s", exc)
         finally:
             db.close()
+
+    def _passive(self, db: sqlite3.Connection) -> bool:
+        """One passive checkpoint; True when it copied every frame of the WAL."""
+        _, frames, copied = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        self.checkpoints.passive += 1
+        return bool(frames == copied)
 
     def _truncate(self, db: sqlite3.Connection) -> None:
         with self._lock:
