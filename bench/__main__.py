@@ -9,6 +9,7 @@ from bench import (
     build,
     build100k,
     detect,
+    history,
     ingest,
     latency,
     pointcloud,
@@ -33,9 +34,10 @@ BENCHES = {
     "ingest": ingest.main,
     "rules": rules.main,
     "soak": soak.main,
+    "history": history.main,
 }
 # Benchmarks that take options (argparse): `python -m bench NAME --option ...`.
-WITH_OPTIONS = {"build100k", "pointcloud", "soak"}
+WITH_OPTIONS = {"build100k", "pointcloud", "soak", "history"}
 
 
 def main(argv: list[str]) -> None:
