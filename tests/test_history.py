@@ -253,6 +253,10 @@ def test_entities_expire_and_alerts_move_once_closed(history: History) -> None:
         limit=1, before=by_status.next,
     )  # fmt: skip
     assert [a.id for a in rest.items] == ["a1"]
+    still_open = AlertQuery(to_us(NOW - timedelta(days=1)), to_us(NOW), closed=False)
+    assert [a.id for a in history.reader.alerts(still_open, limit=10).items] == ["a2"]
+    closed = replace(still_open, closed=True)
+    assert [a.id for a in history.reader.alerts(closed, limit=10).items] == ["a0", "a1"]
     [unit] = history.reader.stats(AlertQuery(to_us(NOW - timedelta(days=1)), to_us(NOW)), "unit")
     assert unit == {"key": "Bund", "count": 3, "handled": 2, "handled_ratio": 0.6667,
                     "responses": 0, "median_response_s": None}  # fmt: skip

@@ -59,7 +59,8 @@ class ObservationQuery:
 
 @dataclass(frozen=True)
 class AlertQuery:
-    """Which alerts: created in [from_us, to_us), with these fields (None: any)."""
+    """Which alerts: created in [from_us, to_us), with these fields, closed (resolved or false
+    alarm) or open (None: any)."""
 
     from_us: int
     to_us: int
@@ -69,8 +70,11 @@ class AlertQuery:
     status: str | None = None
     severity: str | None = None
     rule: str | None = None
+    closed: bool | None = None
 
     def matches(self, alert: AlertFacts) -> bool:
+        if self.closed is not None and alert.closed != self.closed:
+            return False
         return self.from_us <= alert.created_us < self.to_us and all(
             wanted is None or wanted == have
             for wanted, have in (
@@ -266,6 +270,8 @@ class HistoryReader:
             if value is not None:
                 clauses.append(f"{name} = ${name}")
                 args[name] = value
+        if query.closed is not None:
+            clauses.append(f"closed_at IS {'NOT ' if query.closed else ''}NULL")
         if before is not None:
             clauses.append(
                 "(epoch_us(created_at) < $before_us OR (epoch_us(created_at) = $before_us"

@@ -200,6 +200,9 @@ async def history_alerts(
     status: AlertStatus | None = None,
     severity: Annotated[str | None, Query(max_length=32)] = None,
     rule: Annotated[str | None, Query(max_length=128)] = None,
+    closed: Annotated[
+        bool | None, Query(description="true: resolved or false alarm; false: still open")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> AlertHistoryPage:
@@ -207,7 +210,7 @@ async def history_alerts(
     with their life-cycle times; from the live store and the archive."""
     span = time_range(start, end, timedelta(days=7), None)
     query = AlertQuery(span.from_us, span.to_us, unit, app, board,
-                       status.value if status else None, severity, rule)  # fmt: skip
+                       status.value if status else None, severity, rule, closed)  # fmt: skip
     page = await run_in_threadpool(
         state.history.alerts, query, limit=limit, before=parse_cursor(cursor)
     )
