@@ -25,6 +25,8 @@ CHROMIUM_ARGS = [
     "--disable-background-networking",
 ]
 LOAD_TIMEOUT_MS = 90_000
+READY_TIMEOUT_MS = 90_000
+SCREENSHOTS = Path(__file__).resolve().parent.parent / ".cache" / "screenshots"
 # Console noise that says nothing about the page: GPU driver chatter from SwiftShader.
 IGNORED_CONSOLE = ("GPU stall due to ReadPixels", "WebGL", "swiftshader", "Automatic fallback")
 
@@ -106,3 +108,22 @@ def cesium_site(root: Path, page: str) -> Iterator[tuple[str, list[str]]]:
         yield f"http://127.0.0.1:{server.server_address[1]}", requested
     finally:
         server.shutdown()
+
+
+def wait_ready(page: Page) -> None:
+    """Until the war-room page's tileset root and initial view's tiles are loaded."""
+    page.wait_for_function(
+        "document.body.dataset.ready === '1' || document.body.dataset.ready === 'error'",
+        timeout=READY_TIMEOUT_MS,
+    )
+    assert page.evaluate("document.body.dataset.ready") == "1", page.evaluate(
+        "twin.state.tilesetError"
+    )
+
+
+def wait_live(page: Page) -> None:
+    """Until the page's live socket is open and has sent its snapshot."""
+    page.wait_for_function(
+        "window.twin && twin.state.connection === 'open' && twin.state.liveSnapshot !== null",
+        timeout=60_000,
+    )

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 import ultralytics
-from browser import chromium_available, launch, open_page
+from browser import SCREENSHOTS, chromium_available, launch, open_page, wait_live, wait_ready
 from conftest import TOKENS, LiveServer, start_server
 from playwright.sync_api import Browser, Page
 
@@ -23,8 +23,6 @@ pytestmark = [
 CAMERA = "camera:cam-bund-road"
 # A point on Zhongshan East 1st Road (the Bund), inside the sample district (lon, lat in deg).
 ROAD_POINT = (121.4866, 31.2395)
-READY_TIMEOUT_MS = 90_000
-SCREENSHOTS = Path(__file__).resolve().parent.parent / ".cache" / "screenshots"
 
 
 ZONE_HALF_SIZE = 0.0005  # deg, around ROAD_POINT
@@ -81,25 +79,6 @@ def page_for(
     size = (900, 600) if small else (1600, 900)
     page, log = open_page(browser, f"{server.url}/?token={TOKENS[role]}", *size)
     return page, log.errors
-
-
-def wait_ready(page: Page) -> None:
-    """Until the tileset's root and the initial view's tiles are loaded."""
-    page.wait_for_function(
-        "document.body.dataset.ready === '1' || document.body.dataset.ready === 'error'",
-        timeout=READY_TIMEOUT_MS,
-    )
-    assert page.evaluate("document.body.dataset.ready") == "1", page.evaluate(
-        "twin.state.tilesetError"
-    )
-
-
-def wait_live(page: Page) -> None:
-    """Until the live socket is open and has sent its snapshot."""
-    page.wait_for_function(
-        "window.twin && twin.state.connection === 'open' && twin.state.liveSnapshot !== null",
-        timeout=60_000,
-    )
 
 
 def observation(lon: float, lat: float, track: str, cls: str = "car") -> dict[str, Any]:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser import chromium_available, launch, open_page
+from browser import SCREENSHOTS, chromium_available, launch, open_page
 from conftest import TOKENS, LiveServer, start_server
 from playwright.sync_api import APIResponse, Page, Route
 
@@ -31,7 +31,6 @@ BUND = (121.4866, 31.2395)  # on the Bund, in the Waitan Police Station's area (
 LUJIAZUI = (121.5050, 31.2350)  # a road in the Lujiazui Traffic Police Squad's area
 OUTSIDE = (121.4700, 31.2300)  # west of the district: no element, no jurisdiction
 LUJIAZUI_UNIT = "Lujiazui Traffic Police Squad"
-SCREENSHOTS = Path(__file__).resolve().parent.parent / ".cache" / "screenshots"
 WAIT_MS = 20_000
 
 

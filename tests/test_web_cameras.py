@@ -12,10 +12,9 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
-from browser import chromium_available, launch, open_page
+from browser import SCREENSHOTS, chromium_available, launch, open_page, wait_live, wait_ready
 from conftest import TOKENS, LiveServer, start_server
 from playwright.sync_api import Page
-from test_web import SCREENSHOTS, wait_live, wait_ready
 
 pytestmark = [
     pytest.mark.browser,

@@ -8,8 +8,11 @@ import { BoardsPanel } from "./boards.js";
 import { setupCameras } from "./cameras.js";
 import { formatTime } from "./dom.js";
 import { LiveLayer, LiveSocket } from "./live.js";
+import { AlertHistory } from "./history.js";
 import { Panel } from "./panel.js";
+import { Replay } from "./replay.js";
 import { setupSearch } from "./search.js";
+import { TimeBar } from "./timebar.js";
 import { buildingStyle, createViewer, flyToPoint, loadTileset, pickAt, settle } from "./viewer.js";
 
 const Cesium = window.Cesium;
@@ -211,6 +214,48 @@ const access = new Access({
   },
 });
 twin.access = access;
+
+// The time bar: replay a past moment from the history API; live updates keep arriving meanwhile
+// (hidden), so "back to live" is instant.
+const replay = new Replay(viewer, {
+  live,
+  onTick: (replayState) => timebar.update(replayState),
+  onError: (err) => alerts.showError(`回放失败 Replay: ${err.message}`),
+});
+const timebar = new TimeBar({
+  root: $("timebar"),
+  toggle: $("replay-toggle"),
+  replay,
+  onModeChange: (replaying) => {
+    document.body.classList.toggle("replaying", replaying);
+    $("replay-toggle").textContent = replaying ? "返回实时 Back to live" : "回放 Replay";
+  },
+  onError: (err) => alerts.showError(`回放失败 Replay: ${err.message}`),
+});
+twin.replay = {
+  /** Replay from `time` (ISO or epoch ms) at `speed` (1–60); paused unless `play`. */
+  start: (time, { speed = 1, play = false } = {}) =>
+    timebar.open(typeof time === "number" ? time : Date.parse(time), { speed, paused: !play }),
+  seek: (time) => replay.seek(typeof time === "number" ? time : Date.parse(time)),
+  play: () => replay.play(),
+  pause: () => replay.pause(),
+  stop: () => timebar.close(),
+  state: () => replay.state(),
+  positionOf: (id) => replay.positionOf(id),
+};
+
+const alertHistory = new AlertHistory({
+  root: $("history"),
+  onFly: (alert) => {
+    alertHistory.hide();
+    openAlert(alert);
+  },
+});
+twin.history = alertHistory;
+$("history-open").addEventListener("click", () => {
+  const apps = (boards.data && boards.data.boards ? boards.data.boards : []).flatMap((b) => b.apps || []);
+  alertHistory.show({ units: [...alerts.units].sort(), apps }).catch((err) => alertHistory.showError(err));
+});
 
 function onAlert(alert) {
   alerts.upsert(alert);
