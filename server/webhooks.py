@@ -15,7 +15,8 @@ in ``WS/webhooks.sqlite`` before and after sending it, so pending deliveries res
 restart. A 2xx answer delivers; a connection error, timeout, 408, 429 or 5xx is retried after
 ``backoff_s × 2^(attempt−1)`` s (capped at `backoff_max_s`) up to `max_attempts`; any other
 answer fails the delivery at once. Deliveries of one alert are independent: a receiver should
-keep the record with the latest status (the body carries every status time).
+keep the record with the latest status (the body carries every status time). Deliveries done
+longer ago than the alert retention (``TWIN_ALERT_RETENTION_DAYS``) are forgotten.
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ CREATE INDEX IF NOT EXISTS attempts_delivery ON attempts(delivery_id);
 """
 RETRY_STATUSES = frozenset({408, 429})
 DB_FILE = "webhooks.sqlite"
+PRUNE_EVERY_S = 3600.0
 KEY_FILE = "webhook.key"
 
 
@@ -132,8 +134,10 @@ class WebhookDispatcher:
         backoff_s: float = 0.5,
         backoff_max_s: float = 300.0,
         timeout_s: float = 5.0,
+        retention_s: float = 365 * 86_400.0,
     ) -> None:
-        self.urls, self.secret = urls, secret
+        self.urls, self.secret, self.retention_s = urls, secret, retention_s
+        self._pruned_s = 0.0
         self.max_attempts, self.timeout_s = max_attempts, timeout_s
         self.backoff_s, self.backoff_max_s = backoff_s, backoff_max_s
         self.stats = WebhookStats()
@@ -184,6 +188,25 @@ class WebhookDispatcher:
         row = self._db.execute("SELECT COUNT(*) FROM deliveries WHERE state='pending'").fetchone()
         return int(row[0])
 
+    def prune(self, now: float) -> int:
+        """At most once an hour: forget deliveries done (delivered or failed) more than
+        `retention_s` before `now`, with their attempts; how many."""
+        if now - self._pruned_s < PRUNE_EVERY_S:
+            return 0
+        self._pruned_s = now
+        before = now - self.retention_s
+        self._db.execute("BEGIN IMMEDIATE")
+        self._db.execute(
+            "DELETE FROM attempts WHERE delivery_id IN"
+            " (SELECT id FROM deliveries WHERE state != 'pending' AND done_s < ?)",
+            (before,),
+        )
+        gone = self._db.execute(
+            "DELETE FROM deliveries WHERE state != 'pending' AND done_s < ?", (before,)
+        ).rowcount
+        self._db.execute("COMMIT")
+        return int(gone)
+
     # -- worker thread ---------------------------------------------------------------------
 
     def _run(self) -> None:
@@ -191,6 +214,7 @@ class WebhookDispatcher:
             while not self._stopping.is_set():
                 self._record_queued()
                 wait = self._deliver_due(client)
+                self.prune(time.time())
                 self._wake.wait(wait)
                 self._wake.clear()
 
@@ -317,4 +341,6 @@ def open_dispatcher(settings: TwinSettings, root: Path) -> WebhookDispatcher | N
         secret = settings.webhook_secret.get_secret_value().encode()
     else:
         secret = load_or_create_secret(root / KEY_FILE)
-    return WebhookDispatcher(root / DB_FILE, urls, secret)
+    return WebhookDispatcher(
+        root / DB_FILE, urls, secret, retention_s=settings.alert_retention_days * 86_400.0
+    )

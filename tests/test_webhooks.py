@@ -140,6 +140,40 @@ def test_a_client_error_is_not_retried(tmp_path: Path) -> None:
     assert hooks.stats.retried == 2
 
 
+def test_deliveries_done_are_forgotten_after_the_retention(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    hooks = WebhookDispatcher(tmp_path / DB_FILE, {"*": receiver.url}, SECRET.encode(),
+                              backoff_s=0.01, retention_s=3600.0)  # fmt: skip
+    hooks.start()
+    try:
+        hooks.submit(alert("r1", "u"))
+        wait_for(lambda: len(receiver.delivered()) == 1)
+        hooks.submit(alert("r2", "u"))
+        wait_for(lambda: len(receiver.delivered()) == 2)
+    finally:
+        hooks.stop()
+    hooks = WebhookDispatcher(tmp_path / DB_FILE, {"*": receiver.url}, SECRET.encode(),
+                              retention_s=3600.0)  # fmt: skip
+    with sqlite3.connect(tmp_path / DB_FILE) as db:
+        done = dict(db.execute("SELECT alert_id, done_s FROM deliveries").fetchall())
+        db.execute("INSERT INTO deliveries (id, alert_id, alert_status, unit, url, body, state,"
+                   " next_s, created_s) VALUES ('p', 'r3', 'new', 'u', 'x', '{}', 'pending', 0,"
+                   " 0)")  # fmt: skip
+    # An hour and a bit after the first was delivered: it goes, the second and the pending stay.
+    first = done["r1"] + 3600.0 + (done["r2"] - done["r1"]) / 2
+    assert hooks.prune(first) == 1
+    with sqlite3.connect(tmp_path / DB_FILE) as db:
+        left = sorted(r[0] for r in db.execute("SELECT alert_id FROM deliveries"))
+        orphans = db.execute(
+            "SELECT COUNT(*) FROM attempts WHERE delivery_id NOT IN (SELECT id FROM deliveries)"
+        ).fetchone()[0]
+    assert left == ["r2", "r3"] and orphans == 0
+    assert hooks.prune(done["r2"] + 3601.0) == 0  # at most once an hour
+    assert hooks.prune(first + 3600.0) == 1  # then the second goes; the pending one never
+    hooks.stop()
+
+
 def test_bounded_queue_drops_and_counts(tmp_path: Path) -> None:
     hooks = WebhookDispatcher(tmp_path / DB_FILE, {"*": "http://127.0.0.1:9/"}, b"k" * 16,
                               max_queue=3)  # fmt: skip
