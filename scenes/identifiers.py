@@ -5,6 +5,7 @@ hashing. A clear identifier never leaves this module's callers: observations kee
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import os
@@ -72,16 +73,22 @@ class KeyedHasher:
 
 
 def load_or_create_secret(path: Path) -> bytes:
-    """The site secret kept in `path` (created once with 32 random bytes, mode 0600)."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        secret = path.read_bytes()
-        if len(secret) < 16:
-            raise SceneError(f"{path}: watchlist secret is shorter than 16 bytes") from None
-        return secret
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(os.urandom(SECRET_BYTES))
-        fh.flush()
-        os.fsync(fh.fileno())
-    return path.read_bytes()
+    """The site secret kept in `path` (created once with 32 random bytes, mode 0600). Written
+    whole to a temporary file, then linked into place: a process starting at the same moment
+    finds either no file or the whole secret, never a part of it."""
+    if not path.exists():
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(os.urandom(SECRET_BYTES))
+                fh.flush()
+                os.fsync(fh.fileno())
+            with contextlib.suppress(FileExistsError):  # another process was first: use its
+                os.link(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+    secret = path.read_bytes()
+    if len(secret) < 16:
+        raise SceneError(f"{path}: watchlist secret is shorter than 16 bytes")
+    return secret

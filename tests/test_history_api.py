@@ -244,3 +244,20 @@ def test_history_endpoints_are_documented(fast: LiveServer) -> None:
     ):
         assert path in paths, sorted(paths)  # fmt: skip
     assert json.dumps(paths["/api/history/observations"]).count('"from"') >= 1
+
+
+def test_healthz_warns_near_the_disk_budget(tmp_path: Path) -> None:
+    """A budget just above what the tiny workspace holds: past 90 % of it, /healthz warns."""
+    ws = tiny.build(tmp_path / "ws")
+    server = start_server(ws, {**FAST, "TWIN_DISK_BUDGET_GB": "0.0000005"})  # 500 bytes
+    try:
+        wait_for(lambda: httpx.get(server.url + "/healthz").json()["status"] == "warning")
+        health = httpx.get(server.url + "/healthz").json()
+        assert health["disk"]["budget_bytes"] == 500
+        assert health["disk"]["workspace_bytes"] > 500
+        [warning] = health["warnings"]
+        assert "disk budget" in warning
+    finally:
+        server.stop()
+    log = next(tmp_path.glob("server-*.log")).read_text()
+    assert "disk budget" in log
