@@ -3,7 +3,8 @@ SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := chromium fonts-noto-cjk libegl1 libgl1 libglib2.0-0 nginx-light wrk
+APT_PACKAGES := chromium fonts-noto-cjk libegl1 libgl1 libglib2.0-0 nginx-light wrk xvfb \
+	libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxkbcommon-x11-0
 PORT ?= 8000
 
 .PHONY: install apt venv web demo test lint typecheck bench clean

@@ -1,129 +1,188 @@
-"""The desktop viewer: an offscreen screenshot through the CLI, and programmatic picking."""
+"""The desktop viewer rendering offscreen (EGL): `twin view --screenshot` through the CLI, and
+the scene in-process — orthophoto on the terrain, the selection highlight, picking, level of
+detail for buildings and point clouds, looking through a camera, CJK labels."""
 
 from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TWIN
+import rasterio
 from PIL import Image
-from shapely.geometry import Point, box
-
-from twin.catalog import CatalogWriter, Element
-from twin.geo import LocalFrame, metres_per_degree
-from twin.workspace import Manifest, WorkspacePaths
+from pyproj import Transformer
+from viewer_workspace import CLOUD_POINTS, CLOUD_RGB, SAMPLE_SRC, TWIN, viewer_ws
 
 os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
 
-ORIGIN = LocalFrame(121.4900, 31.2400, 5.0)
-# (id, name, east, north, half-size, height): metres in the workspace frame.
-BUILDINGS = [
-    ("building:tower", "Tower", 0.0, 0.0, 15.0, 90.0),
-    ("building:hall", "Hall", 70.0, 30.0, 20.0, 20.0),
-    ("building:shed", "Shed", -60.0, -40.0, 10.0, 8.0),
-]
+import pyvista as pv
+
+from twin.viewer.colours import HIGHLIGHT
+from twin.viewer.district import District
+from twin.viewer.fonts import cjk_font
+from twin.viewer.measure import distance
+from twin.viewer.scene import CameraView, SceneView, above
+
+# A large flat-roofed building of the sample, on the Bund side of the river.
+BUILDING = "building:-6651434"
+BACKGROUND = (0x0B, 0x12, 0x20)
 
 
-def _box(cx: float, cy: float, half: float, z0: float, z1: float) -> tuple[np.ndarray, np.ndarray]:
-    x0, x1, y0, y1 = cx - half, cx + half, cy - half, cy + half
-    vertices = np.array(
-        [[x0, y0, z0], [x1, y0, z0], [x1, y1, z0], [x0, y1, z0],
-         [x0, y0, z1], [x1, y0, z1], [x1, y1, z1], [x0, y1, z1]], float,
-    )  # fmt: skip
-    faces = np.array(
-        [[4, 5, 6], [4, 6, 7],  # roof
-         [0, 1, 5], [0, 5, 4], [1, 2, 6], [1, 6, 5], [2, 3, 7], [2, 7, 6], [3, 0, 4], [3, 4, 7]],
-    )  # fmt: skip
-    return vertices, faces
+def _highlight_pixels(image: np.ndarray) -> int:
+    """Pixels within a small tolerance of the highlight colour (#ffd54a)."""
+    diff = np.abs(image[:, :, :3].astype(int) - np.array(HIGHLIGHT)).max(axis=2)
+    return int((diff <= 24).sum())
 
 
-def _element_from_enu(
-    el_id: str, kind: str, name: str, east: float, north: float, half: float, **kw: object
-) -> Element:
-    lon, lat, _ = ORIGIN.to_geodetic([east, north, 0.0])
-    mx, my = metres_per_degree(float(lat))
-    geometry = (
-        box(lon - half / mx, lat - half / my, lon + half / mx, lat + half / my)
-        if half
-        else Point(lon, lat)
-    )
-    return Element(
-        id=el_id, kind=kind, name=name, layer=kind + "s", lon=float(lon), lat=float(lat),
-        geometry=geometry, base_height=ORIGIN.height, **kw,  # type: ignore[arg-type]
-    )  # fmt: skip
+__all__ = ["viewer_ws"]  # the session fixture, used by name
 
 
-@pytest.fixture(scope="module")
-def tiny_ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A three-building workspace with terrain and one camera, written by hand."""
-    paths = WorkspacePaths(tmp_path_factory.mktemp("viewer") / "ws")
-    paths.meshes.mkdir(parents=True)
-    Manifest(
-        name="tiny", crs="EPSG:4326",
-        origin={"lon": ORIGIN.lon, "lat": ORIGIN.lat, "height": ORIGIN.height},
-        bounds=[121.488, 31.238, 121.492, 31.242], counts={"building": 3, "camera": 1},
-    ).write(paths.manifest)  # fmt: skip
-    writer = CatalogWriter(paths.catalog)
-    writer.add(
-        _element_from_enu(i, "building", name, x, y, h, height=z)
-        for i, name, x, y, h, z in BUILDINGS
-    )
-    writer.add(
-        [
-            _element_from_enu(
-                "camera:gate", "camera", "Gate camera", 0.0, -120.0, 0.0, height=8.0,
-                attributes={"camera_kind": "fixed", "heading": 10, "pitch": -15, "roll": 0,
-                            "hfov": 60, "image_width": 1280, "image_height": 720},
-            )
-        ]
-    )  # fmt: skip
-    writer.close()
-    verts: list[np.ndarray] = []
-    faces: list[np.ndarray] = []
-    face_el: list[np.ndarray] = []
-    for k, (_, _, x, y, h, z) in enumerate(BUILDINGS):
-        v, f = _box(x, y, h, 0.0, z)
-        faces.append(f + sum(len(p) for p in verts))
-        verts.append(v)
-        face_el.append(np.full(len(f), k, np.int32))
-    np.savez(
-        paths.building_mesh, vertices=np.vstack(verts), faces=np.vstack(faces),
-        face_element=np.concatenate(face_el), element_ids=np.array([b[0] for b in BUILDINGS]),
-    )  # fmt: skip
-    xs = np.linspace(-300.0, 300.0, 13)
-    gx, gy = np.meshgrid(xs, xs)
-    gz = 0.02 * gx - 0.01 * gy - 0.5
-    n = len(xs)
-    quads = [(i * n + j, i * n + j + 1, (i + 1) * n + j + 1, (i + 1) * n + j)
-             for i in range(n - 1) for j in range(n - 1)]  # fmt: skip
-    tri = np.array([t for a, b, c, d in quads for t in ((a, b, c), (a, c, d))])
-    np.savez(
-        paths.terrain_mesh, vertices=np.column_stack([gx.ravel(), gy.ravel(), gz.ravel()]),
-        faces=tri,
-    )  # fmt: skip
-    return paths.root
+@pytest.fixture
+def scene(viewer_ws: Path) -> Iterator[SceneView]:
+    plotter = pv.Plotter(off_screen=True, window_size=[800, 600])
+    view = SceneView(plotter, District.open(viewer_ws))
+    yield view
+    plotter.close()
 
 
-def test_twin_view_screenshot_renders_the_district(tiny_ws: Path, tmp_path: Path) -> None:
-    out = tmp_path / "shots" / "view.png"
-    result = subprocess.run(
-        [TWIN, "view", str(tiny_ws), "--screenshot", str(out)],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    image = np.asarray(Image.open(out).convert("RGB"))
-    assert image.shape == (900, 1600, 3)
-    assert image.std() > 20
-    colours = {tuple(c) for c in image.reshape(-1, 3)[::7]}
-    assert len(colours) > 200
-    assert np.all(image == (0x1B, 0x24, 0x30), axis=2).mean() > 0.01  # some sky around
-    # The 90 m tower's roof: the top of the height colour map (plasma, yellow), nothing else is
-    # (the colour bar sits in the right tenth of the window).
-    r, g, b = (image[:, : int(0.88 * 1600), k].astype(int) for k in range(3))
-    assert ((r > 150) & (g > 150) & (b < 60)).sum() > 200
+def _look_down(view: SceneView, centre: np.ndarray, height_m: float) -> None:
+    """A view straight down on `centre` (ENU m) from `height_m` above it, north up."""
+    view.set_view(CameraView(above(centre, height_m), centre, np.array([0.0, 1.0, 0.0])))
+    view.settle()
+    view.render()
+
+
+def test_cli_screenshot_highlights_the_selected_building(viewer_ws: Path, tmp_path: Path) -> None:
+    plain, chosen = tmp_path / "plain.png", tmp_path / "shots" / "selected.png"
+    for out, extra in ((plain, []), (chosen, ["--select", BUILDING])):
+        result = subprocess.run(
+            [TWIN, "view", str(viewer_ws), "--screenshot", str(out), "--size", "1200x750",
+             *extra], capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+    selected = np.asarray(Image.open(chosen).convert("RGB"))
+    before = np.asarray(Image.open(plain).convert("RGB"))
+    assert selected.shape == before.shape == (750, 1200, 3)
+    # The selected building is framed in the middle of the picture and drawn in the highlight
+    # colour; without a selection that colour is (almost) nowhere.
+    middle = selected[200:550, 300:900]
+    assert _highlight_pixels(middle) > 5000
+    assert _highlight_pixels(before) < 200
+    assert len({tuple(c) for c in before.reshape(-1, 3)[::11]}) > 300  # a real picture
+
+
+def test_terrain_pixels_carry_the_orthophoto(scene: SceneView) -> None:
+    scene.show_only(["terrain"])
+    centre = scene.district.to_enu(121.4935, 31.2410, scene.district.frame.height)
+    _look_down(scene, centre, 900.0)
+    image = scene.plotter.screenshot(return_img=True)
+    # Ground points on a grid over the view, where they land in the picture, and the
+    # orthophoto's colour at the same place (read from the source GeoTIFF in UTM 51N).
+    xs, ys = np.meshgrid(np.linspace(-150, 150, 25), np.linspace(-100, 100, 17))
+    xy = centre[:2] + np.column_stack([xs.ravel(), ys.ravel()])
+    ground = scene.district.ground.drape(xy)
+    pixels = np.array([scene.world_to_display(p) for p in ground])
+    rendered = image[599 - np.rint(pixels[:, 1]).astype(int), np.rint(pixels[:, 0]).astype(int)]
+    lonlat = np.array([scene.district.to_geodetic(p)[:2] for p in ground])
+    utm = Transformer.from_crs(4326, 32651, always_xy=True).transform(*lonlat.T)
+    with rasterio.open(SAMPLE_SRC / "drone" / "ortho.tif") as ortho:
+        source = np.array(list(ortho.sample(zip(*utm, strict=True))), float)
+    assert rendered.std(axis=0).min() > 10  # not a flat tint
+    for channel in range(3):
+        r = np.corrcoef(rendered[:, channel].astype(float), source[:, channel])[0, 1]
+        assert r > 0.8, (channel, r)
+    assert np.abs(rendered.mean(axis=0) - source.mean(axis=0)).max() < 25  # unlit: true colours
+
+
+def test_pick_at_a_buildings_projected_roof_returns_it(scene: SceneView) -> None:
+    roof = scene.district.building_mesh(BUILDING)
+    assert roof is not None
+    top = np.asarray(roof.points)[np.asarray(roof.points)[:, 2] > roof.bounds[5] - 0.01]
+    target = scene.element_view(BUILDING)
+    assert target is not None
+    scene.set_view(target)
+    scene.settle()
+    scene.render()
+    x, y = scene.world_to_display(top.mean(axis=0))
+    picked = scene.pick(x, y)
+    assert picked is not None and picked.kind == "element" and picked.id == BUILDING
+    assert picked.point is not None and abs(picked.point[2] - roof.bounds[5]) < 0.5
+    scene.home()
+    scene.render()
+    assert scene.pick(3, 597) is None  # the sky in the top-left corner of the whole district
+
+
+def test_point_cloud_is_decimated_far_away_and_refined_close_up(scene: SceneView) -> None:
+    scene.settle()
+    far = scene.drawn()["pointcloud"]
+    assert 0 < far < CLOUD_POINTS / 2  # the home view draws the cloud's coarse subsample
+    centre = scene.district.to_enu(121.5005, 31.2387, 20.0)
+    _look_down(scene, centre, 150.0)
+    near = scene.drawn()["pointcloud"]
+    assert near == CLOUD_POINTS  # close up every point (ADD refinement, all tiles)
+
+    def magenta() -> float:
+        image = scene.plotter.screenshot(return_img=True)
+        return float((np.abs(image.astype(int) - CLOUD_RGB).max(axis=2) < 30).mean())
+
+    assert magenta() > 0.05  # the cloud's own RGB (about one point a square metre)
+    scene.set_point_colours("class")
+    scene.render()
+    assert magenta() < 0.001  # ground class colour instead
+
+
+def test_buildings_are_refined_when_the_view_closes_in(scene: SceneView) -> None:
+    scene.settle()
+    home = set(scene.tiles["buildings"].shown)
+    target = scene.element_view(BUILDING)
+    assert target is not None
+    scene.set_view(target)
+    scene.settle()
+    close = set(scene.tiles["buildings"].shown)
+    assert home and close and home != close
+    # A tiny budget coarsens the selection to the top tile (what keeps an interactive view at
+    # speed on a slow renderer).
+    scene.detail = 0.0001
+    scene.update_lod()
+    assert scene.tiles["buildings"].shown == [scene.tiles["buildings"].tree.roots[0].uri]
+
+
+def test_look_through_a_camera_takes_its_pose_and_shows_its_frame(scene: SceneView) -> None:
+    camera = next(c for c in scene.cameras if c.id == "camera:cam-bund-road")
+    frame = np.zeros((1080, 810, 3), np.uint8)
+    frame[:] = (250, 20, 20)  # a red picture
+    scene.look_through(camera, frame)
+    scene.settle()
+    scene.render()
+    view = scene.current_view()
+    eye = scene.district.to_enu(camera.lon, camera.lat, camera.ground_height + camera.mount_height)
+    assert np.linalg.norm(view.position - eye) < 0.01
+    assert view.view_angle == pytest.approx(camera.vfov)
+    assert not scene.plain["cameras"].visible and not scene.tiles["terrain"].visible
+    image = scene.plotter.screenshot(return_img=True)
+    assert (np.abs(image.astype(int) - (250, 20, 20)).max(axis=2) < 40).mean() > 0.2  # sky
+    scene.leave_camera()
+    assert scene.plain["cameras"].visible and scene.tiles["terrain"].visible
+
+
+def test_labels_use_a_cjk_font() -> None:
+    font = cjk_font()
+    assert font is not None and font.is_file(), "fonts-noto-cjk is part of `make install`"
+    from twin.viewer.labels import label_actor
+
+    actor = label_actor(np.zeros((1, 3)), ["黄浦江"])
+    style = actor.GetMapper().GetInputAlgorithm().GetTextProperty()
+    assert style.GetFontFile() == str(font)
+
+
+def test_distance_measures_3d_and_horizontal() -> None:
+    d = distance([0.0, 0.0, 10.0], [30.0, 40.0, 40.0])
+    assert d.straight == pytest.approx(np.sqrt(50**2 + 30**2))
+    assert d.horizontal == pytest.approx(50.0)
+    assert d.vertical == pytest.approx(30.0)
 
 
 def test_twin_view_missing_workspace_fails_in_one_line(tmp_path: Path) -> None:
@@ -134,31 +193,3 @@ def test_twin_view_missing_workspace_fails_in_one_line(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert len([line for line in result.stderr.splitlines() if line.strip()]) == 1
     assert "twin.json" in result.stderr
-
-
-def test_pick_at_returns_the_building_under_the_cursor(tiny_ws: Path) -> None:
-    from twin.viewer.app import build_plotter, pick_at, world_to_display
-    from twin.viewer.scene import load_scene, marker_length
-
-    plotter = build_plotter(tiny_ws, offscreen=True, window_size=(800, 600))
-    try:
-        image = plotter.screenshot(return_img=True)
-        assert image.shape[:2] == (600, 800)
-        for el_id, _, x, y, _, z in BUILDINGS:
-            dx, dy = world_to_display(plotter, (x, y, z))  # the middle of the roof
-            assert 0 <= dx < 800 and 0 <= dy < 600
-            picked = pick_at(plotter, dx, dy)
-            assert picked is not None and picked.id == el_id, (el_id, picked)
-            # The roof pixel shows the building, not the background (display y is bottom-up).
-            pixel = image[600 - 1 - int(dy), int(dx)]
-            assert tuple(pixel) != (0x1B, 0x24, 0x30)
-        marker = load_scene(tiny_ws).cameras[0]
-        assert marker.position == pytest.approx([0.0, -120.0, 8.0], abs=0.01)  # curvature: 1 mm
-        assert marker.direction[1] > 0.9 and marker.direction[2] < 0  # north-ish, down
-        inside_cone = marker.position + marker.direction * marker_length(None) * 0.6
-        cam_x, cam_y = world_to_display(plotter, tuple(inside_cone))
-        camera = pick_at(plotter, cam_x, cam_y)
-        assert camera is not None and camera.id == "camera:gate"
-        assert pick_at(plotter, 5, 595) is None  # the sky in the top-left corner
-    finally:
-        plotter.close()

@@ -204,15 +204,50 @@ def detect(
 @app.command()
 def view(
     ws: Annotated[Path, typer.Argument(help="Workspace folder")],
+    server: Annotated[
+        str | None,
+        typer.Option(help="Twin server URL for live entities, alerts, drones and records"),
+    ] = None,
+    token: Annotated[str | None, typer.Option(help="Bearer token with the viewer role")] = None,
     screenshot: Annotated[
         Path | None, typer.Option(help="Render offscreen to this PNG and exit")
     ] = None,
+    size: Annotated[
+        str | None, typer.Option(help="Screenshot size WIDTHxHEIGHT in pixels [1600x1000]")
+    ] = None,
+    select: Annotated[
+        str | None, typer.Option(help="Element id to highlight and frame, e.g. building:123")
+    ] = None,
+    camera: Annotated[str | None, typer.Option(help="Camera (or drone) id to look through")] = None,
+    layers: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Layers to show, comma-separated or repeated (default: all): "
+            "terrain, buildings, pointcloud, roads, water, jurisdictions, sites, "
+            "sensors, cameras, footprints, entities, alerts, drones"
+        ),
+    ] = None,
+    color_by: Annotated[
+        Literal["height", "kind", "jurisdiction"],
+        typer.Option("--color-by", help="Colour buildings by height, kind or jurisdiction"),
+    ] = "height",
+    points: Annotated[
+        Literal["rgb", "class"], typer.Option(help="Colour point clouds by RGB or by class")
+    ] = "rgb",
 ) -> None:
-    """Desktop 3D viewer of a workspace; click a building to print its record."""
+    """Desktop 3D viewer of a workspace: layers, search, click for a record, measuring,
+    cameras; with --server the live layer; with --screenshot an offscreen PNG."""
     from twin.viewer.app import view as run_viewer
+    from twin.viewer.offscreen import Shot, parse_size
 
+    names = [n.strip() for item in layers or [] for n in item.split(",") if n.strip()]
     try:
-        run_viewer(ws, screenshot=screenshot)
+        shot = Shot(
+            size=parse_size(size) if size else None, select=select, camera=camera,
+            layers=names or None, colour_by=color_by, point_colours=points, server=server,
+            token=token,
+        )  # fmt: skip
+        run_viewer(ws, shot, screenshot=screenshot)
     except _domain_errors() as err:
         raise _fail(err) from None
 

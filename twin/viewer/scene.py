@@ -1,163 +1,673 @@
-"""What the desktop viewer shows, as pyvista meshes in the workspace's ENU frame (metres):
-buildings (coloured by height), terrain, and camera markers (cones along the view direction).
+"""The 3D scene of the viewer, drawn in a pyvista plotter (offscreen, or the Qt window's
+interactor): tileset layers with level of detail (orthophoto-textured terrain, buildings
+coloured by height, kind or jurisdiction, point clouds by RGB or class), catalog layers draped
+on the ground (roads, water, jurisdictions labelled with their unit, sites, sensors), cameras
+with frustums and footprints, the live layer (entities with trails, alert pins, drones), the
+selection highlight and measurements. Also: picking, flying, looking through a camera.
 
-Pickable meshes carry cell data ``element_index`` (-1: none) and field data ``element_ids``, so a
-picked cell leads back to its catalog element without any other state.
+Everything is in the workspace's ENU frame (metres); display positions are VTK pixels with the
+origin at the bottom-left of the render window.
 """
 
 from __future__ import annotations
 
+import math
+import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 import pyvista as pv
 from numpy.typing import NDArray
+from shapely.geometry import box
+from vtkmodules.vtkRenderingCore import vtkActor, vtkCellPicker, vtkPolyDataMapper
 
 from twin.cameras.camera import Camera
-from twin.catalog import Catalog, Element
-from twin.errors import InputError, WorkspaceError
-from twin.geo import LocalFrame
-from twin.workspace import Manifest, WorkspacePaths
+from twin.catalog import Element
+from twin.viewer import colours as col
+from twin.viewer.cameras import camera_pose, footprints, frustum_mesh
+from twin.viewer.content import CLASSIFICATION, FEATURE, RGB, TileContent
+from twin.viewer.district import District
+from twin.viewer.labels import label_actor
+from twin.viewer.live import LiveState
+from twin.viewer.lod import ViewState
+from twin.viewer.overlays import COLOUR, Markers, alert_markers, entity_markers, inflated
+from twin.viewer.tilelayer import LodOptions, TileLayer
+from twin.viewer.vectors import ElementMesh, area_mesh, enu_xy, line_mesh, point_mesh
 
-ELEMENT_INDEX = "element_index"
-ELEMENT_IDS = "element_ids"
-CATALOG_PATH = "catalog_path"
-CAMERA_MARKER_M = 12.0
-"""Least length of a camera marker cone (m); larger districts get 1.5 % of their extent."""
+F64 = NDArray[np.float64]
+LAYERS = (
+    "terrain", "buildings", "pointcloud", "roads", "water", "jurisdictions", "sites", "sensors",
+    "cameras", "footprints", "entities", "alerts", "drones", "measure",
+)  # fmt: skip
+LOD = {
+    "terrain": LodOptions(max_error_px=2.0, budget=1_000_000),
+    "buildings": LodOptions(max_error_px=4.0, budget=2_000_000),
+    "pointcloud": LodOptions(max_error_px=2.0, budget=3_000_000),
+}
+FRAME_S = 1 / 25
+"""Frame time an interactive view aims at: detail shrinks while frames take longer."""
+MIN_DETAIL = 0.01
+VIEW_ANGLE = 30.0
+PICK_RADIUS_PX = 10.0
+ENTITY_LABELS_MAX = 150
+LIFT_M = {"roads": 0.5, "water": 0.5, "jurisdictions": 1.5, "sites": 1.0, "sensors": 2.0}
+FRUSTUM_M = 40.0
+DRONE_FRUSTUM_M = 30.0
+THROUGH_BUILDING_OPACITY = 0.35
+THROUGH_HIDDEN = ("cameras", "footprints")
+"""Layers hidden while looking through a camera (its own frustum would veil the view)."""
+SELECTION_LABEL_M = 6.0
+WATER_LABELS = 6
 
 
-@dataclass
-class CameraMarker:
-    """A camera as shown: its element, optical centre and unit view direction (workspace ENU)."""
+@dataclass(frozen=True)
+class CameraView:
+    """A 3D view: eye and look-at points (ENU m), up direction and vertical view angle (deg)."""
 
-    element: Element
-    position: NDArray[np.float64]
-    direction: NDArray[np.float64]
+    position: F64
+    focal_point: F64
+    up: F64
+    view_angle: float = VIEW_ANGLE
 
 
-@dataclass
-class Scene:
-    """Everything the viewer draws, in the workspace's ENU frame."""
+@dataclass(frozen=True)
+class Picked:
+    """What a click hit: a catalog element, a live entity, an open alert, or only a surface
+    (terrain, point cloud); `point` is where (ENU m), when known."""
 
-    frame: LocalFrame
-    catalog: Catalog
-    buildings: pv.PolyData | None
-    terrain: pv.PolyData | None
-    cameras: list[CameraMarker]
-    camera_mesh: pv.PolyData | None
+    kind: Literal["element", "entity", "alert", "surface"]
+    id: str | None
+    point: F64 | None
 
+
+def above(points: Any, metres: float) -> F64:
+    """ENU points (m) raised by `metres`."""
+    return np.asarray(points, float) + np.array([0.0, 0.0, metres])
+
+
+def make_actor(
+    mesh: pv.PolyData,
+    *,
+    colour: tuple[int, int, int] = (255, 255, 255),
+    rgb: str | None = None,
+    texture: NDArray[np.uint8] | None = None,
+    opacity: float = 1.0,
+    line_width: float = 0.0,
+    point_size: float = 0.0,
+    lighting: bool = True,
+) -> vtkActor:
+    """An actor for `mesh`: one colour, or the RGB bytes of its (cell or point) array `rgb`,
+    or a texture image (rows from the top); lines `line_width` px wide, points `point_size`
+    px (drawn as round dots)."""
+    mapper = vtkPolyDataMapper()
+    mapper.SetInputData(mesh)
+    mapper.ScalarVisibilityOff()
+    if rgb is not None:
+        mapper.ScalarVisibilityOn()
+        mapper.SetColorModeToDirectScalars()
+        if rgb in mesh.cell_data:
+            mapper.SetScalarModeToUseCellFieldData()
+        else:
+            mapper.SetScalarModeToUsePointFieldData()
+        mapper.SelectColorArray(rgb)
+    actor = vtkActor()
+    actor.SetMapper(mapper)
+    prop = actor.GetProperty()
+    prop.SetColor(*(c / 255 for c in colour))
+    prop.SetOpacity(opacity)
+    prop.SetLighting(lighting)
+    if line_width:
+        prop.SetLineWidth(line_width)
+    if point_size:
+        prop.SetPointSize(point_size)
+        prop.SetRenderPointsAsSpheres(True)
+    if texture is not None:
+        actor.SetTexture(pv.Texture(np.ascontiguousarray(texture)))
+    return actor
+
+
+class ActorLayer:
+    """A layer of plain actors that can be replaced as a whole (catalog and live layers)."""
+
+    def __init__(self, name: str, plotter: Any) -> None:
+        self.name = name
+        self.plotter = plotter
+        self.actors: list[Any] = []
+        self.visible = True
+        self.opacity = 1.0
+        self._base: dict[int, float] = {}
+
+    def set(self, actors: Iterable[Any]) -> None:
+        """Replace the layer's actors."""
+        for actor in self.actors:
+            self.plotter.renderer.RemoveActor(actor)
+        self.actors = list(actors)
+        self._base = {id(a): a.GetProperty().GetOpacity() for a in self.actors}
+        for actor in self.actors:
+            self.plotter.renderer.AddActor(actor)
+        self.set_visible(self.visible)
+        self.set_opacity(self.opacity)
+
+    def set_visible(self, visible: bool) -> None:
+        self.visible = visible
+        for actor in self.actors:
+            actor.SetVisibility(visible)
+
+    def set_opacity(self, opacity: float) -> None:
+        """Scale every actor's own opacity by `opacity` (0–1)."""
+        self.opacity = opacity
+        for actor in self.actors:
+            actor.GetProperty().SetOpacity(self._base.get(id(actor), 1.0) * opacity)
+
+    def drawn(self) -> int:
+        return sum(1 for a in self.actors if a.GetVisibility())
+
+
+class SceneView:
+    """The district of `district` drawn in `plotter` (pv.Plotter or pyvistaqt QtInteractor)."""
+
+    def __init__(self, plotter: Any, district: District, colour_by: col.ColourBy = "height",
+                 point_colours: col.PointColours = "rgb", adaptive: bool = False,
+                 text_scale: float = 1.0) -> None:  # fmt: skip
+        self.plotter = plotter
+        self.adaptive = adaptive
+        self.detail = 1.0
+        self.text_scale = text_scale
+        self.frame_s = 0.0
+        self.district = district
+        self.colour_by: col.ColourBy = colour_by
+        self.point_colours: col.PointColours = point_colours
+        self.selected: str | None = None
+        self.through: str | None = None
+        self.cameras: list[Camera] = []
+        self._picks: dict[int, tuple[str, ElementMesh]] = {}
+        self._markers: dict[str, Markers] = {}
+        self._live_version = -1
+        self._before_through: dict[str, tuple[bool, float]] = {}
+        renderer = plotter.renderer
+        renderer.SetBackground(*(c / 255 for c in col.BACKGROUND))
+        renderer.SetNearClippingPlaneTolerance(0.001)
+        plotter.ren_win.SetMultiSamples(0)
+        bounds = district.bounds()
+        self._ground_range = (float(bounds[4]), max(float(bounds[5]), float(bounds[4]) + 1.0))
+        if district.ground.mesh is not None:
+            z = district.ground.mesh.points[:, 2]
+            self._ground_range = (float(z.min()), max(float(z.max()), float(z.min()) + 1.0))
+        self.tiles: dict[str, TileLayer] = {}
+        makers = {"terrain": self._terrain_actor, "buildings": self._building_actor,
+                  "pointcloud": self._point_actor}  # fmt: skip
+        for name, roots in district.layers.items():
+            self.tiles[name] = TileLayer(name, roots, district.tiles, plotter,
+                                         makers.get(name, self._building_actor),
+                                         LOD.get(name, LOD["buildings"]))  # fmt: skip
+        self.plain = {name: ActorLayer(name, plotter) for name in LAYERS if name not in self.tiles}
+        self.highlight = ActorLayer("highlight", plotter)
+        self._catalog_layers()
+        self.set_cameras(district.cameras())
+        self.home()
+
+    # ------------------------------------------------------------------ layers
     @property
-    def focus_bounds(self) -> tuple[float, float, float, float, float, float]:
-        """xmin, xmax, ymin, ymax, zmin, zmax (m) of the district: buildings and cameras, or the
-        terrain when there are none."""
-        parts = [m for m in (self.buildings, self.camera_mesh) if m is not None]
-        if not parts and self.terrain is not None:
-            parts = [self.terrain]
-        if not parts:
-            return (-100.0, 100.0, -100.0, 100.0, 0.0, 10.0)
-        b = np.array([p.bounds for p in parts])
-        return (b[:, 0].min(), b[:, 1].max(), b[:, 2].min(), b[:, 3].max(), b[:, 4].min(),
-                b[:, 5].max())  # fmt: skip
+    def layer_names(self) -> list[str]:
+        """Layers this district has, in drawing order (tile layers first)."""
+        present = [n for n in LAYERS if n in self.tiles or n in self.plain]
+        return present + [n for n in self.tiles if n not in LAYERS]
 
+    def layer(self, name: str) -> TileLayer | ActorLayer:
+        return self.tiles[name] if name in self.tiles else self.plain[name]
 
-def _polydata(vertices: NDArray[np.float64], faces: NDArray[np.int64]) -> pv.PolyData:
-    cells = np.hstack([np.full((len(faces), 1), 3, np.int64), faces]).ravel()
-    return pv.PolyData(np.asarray(vertices, float), cells)
+    def set_layer_visible(self, name: str, visible: bool) -> None:
+        self.layer(name).set_visible(visible)
 
+    def set_layer_opacity(self, name: str, opacity: float) -> None:
+        self.layer(name).set_opacity(opacity)
 
-def _tag(mesh: pv.PolyData, index: NDArray[np.int64], ids: list[str], catalog: Path) -> None:
-    mesh.cell_data[ELEMENT_INDEX] = index.astype(np.int32)
-    mesh.field_data[ELEMENT_IDS] = np.array(ids if ids else [""])
-    mesh.field_data[CATALOG_PATH] = np.array([str(catalog)])
+    def show_only(self, names: Sequence[str]) -> None:
+        """Show the named layers, hide the others (unknown names are ignored)."""
+        for name in self.layer_names:
+            self.set_layer_visible(name, name in names)
 
+    def _element_layer(self, name: str, mesh: ElementMesh | None, **style: Any) -> list[Any]:
+        if mesh is None:
+            return []
+        actor = make_actor(mesh.mesh, **style)
+        self._picks[id(actor)] = (name, mesh)
+        return [actor]
 
-def _buildings(paths: WorkspacePaths, catalog: Catalog) -> pv.PolyData | None:
-    if not paths.building_mesh.is_file():
-        return None
-    with np.load(paths.building_mesh) as data:
-        vertices, faces = data["vertices"], data["faces"]
-        face_element = np.asarray(data["face_element"], np.int64)
-        ids = [str(e) for e in data["element_ids"]]
-    if len(faces) == 0:
-        return None
-    mesh = _polydata(vertices, faces)
-    _tag(mesh, face_element, ids, catalog.path)
-    heights = {el.id: el.height for el in catalog.all("building")}
-    per_element = np.array([heights.get(i, np.nan) for i in ids], float)
-    if np.isnan(per_element).any():  # fall back on the mesh's own vertical extent
-        top = np.full(len(ids), -np.inf)
-        bottom = np.full(len(ids), np.inf)
-        z = vertices[faces][:, :, 2]
-        np.maximum.at(top, face_element, z.max(axis=1))
-        np.minimum.at(bottom, face_element, z.min(axis=1))
-        per_element = np.where(np.isnan(per_element), top - bottom, per_element)
-    mesh.cell_data["height_m"] = per_element[face_element]
-    return mesh
+    def _catalog_layers(self) -> None:
+        d = self.district
+        frame, ground, catalog = d.frame, d.ground, d.catalog
 
+        def items(kind: str) -> tuple[list[str], list[Any]]:
+            els = list(catalog.all(kind))
+            return [e.id for e in els], [e.geometry for e in els]
 
-def _terrain(paths: WorkspacePaths) -> pv.PolyData | None:
-    if not paths.terrain_mesh.is_file():
-        return None
-    with np.load(paths.terrain_mesh) as data:
-        mesh = _polydata(data["vertices"], data["faces"])
-    mesh.point_data["elevation_m"] = mesh.points[:, 2]
-    return mesh
+        ids, shapes = items("road")
+        roads = line_mesh(ids, shapes, frame, ground, LIFT_M["roads"])
+        self.plain["roads"].set(self._element_layer("roads", roads, colour=(236, 226, 198),
+                                                    line_width=2.0, lighting=False))  # fmt: skip
+        waters = list(catalog.all("water"))
+        water = area_mesh([e.id for e in waters], [e.geometry for e in waters], frame, ground,
+                          LIFT_M["water"])  # fmt: skip
+        self.plain["water"].set(self._element_layer("water", water, colour=(47, 111, 176),
+                                                    opacity=0.85, lighting=False)
+                                + self._water_labels(waters))  # fmt: skip  # fmt: skip
+        self._jurisdictions()
+        points = (("site", "sites", (199, 146, 234), 6.0),
+                  ("sensor", "sensors", (107, 229, 143), 11.0))  # fmt: skip
+        for kind, layer, colour, size in points:
+            els = list(catalog.all(kind))
+            lonlat = np.array([[e.lon, e.lat] for e in els], float).reshape(-1, 2)
+            mesh = point_mesh([e.id for e in els], lonlat, frame, ground, LIFT_M[layer])
+            actors = self._element_layer(layer, mesh, colour=colour, point_size=size)
+            if kind == "sensor" and mesh is not None:
+                actors.append(label_actor(above(mesh.mesh.points, 4.0),
+                                          [e.name or e.id for e in els], size=12))  # fmt: skip
+            self.plain[layer].set(actors)
 
+    def _water_labels(self, waters: Sequence[Element]) -> list[Any]:
+        """Names of the largest water bodies (each name once, at its largest part)."""
+        largest: dict[str, Element] = {}
+        for el in waters:
+            if el.name and (el.name not in largest
+                            or el.geometry.area > largest[el.name].geometry.area):  # fmt: skip
+                largest[el.name] = el
+        chosen = sorted(largest.values(), key=lambda e: -e.geometry.area)[:WATER_LABELS]
+        if not chosen:
+            return []
+        anchors = np.array([[p.x, p.y] for p in (e.geometry.representative_point()
+                                                 for e in chosen)])  # fmt: skip
+        points = self.district.ground.drape(enu_xy(self.district.frame, anchors), 5.0)
+        return [label_actor(points, [e.name or "" for e in chosen], colour=(190, 225, 255))]
 
-def _camera_markers(frame: LocalFrame, catalog: Catalog) -> list[CameraMarker]:
-    markers = []
-    rot = frame.rotation
-    for el in catalog.all("camera"):
+    def _jurisdictions(self) -> None:
+        d = self.district
+        els = list(d.catalog.all("jurisdiction"))
+        mesh = line_mesh([e.id for e in els], [e.geometry for e in els], d.frame, d.ground,
+                         LIFT_M["jurisdictions"])  # fmt: skip
+        actors: list[Any] = []
+        if mesh is not None:
+            owner = np.asarray(mesh.mesh.cell_data["element"])
+            mesh.mesh.cell_data[COLOUR] = col.category_colours([els[i].id for i in owner])
+            actors = self._element_layer("jurisdictions", mesh, rgb=COLOUR, line_width=3.0,
+                                         lighting=False)  # fmt: skip
+            lonlat = np.array([[e.lon, e.lat] for e in els], float)
+            anchors = d.ground.drape(enu_xy(d.frame, lonlat), 40.0)
+            texts = [f"{e.name or e.id}\n{e.unit}" if e.unit else (e.name or e.id) for e in els]
+            actors.append(label_actor(anchors, texts, size=15))
+        self.plain["jurisdictions"].set(actors)
+
+    def set_cameras(self, cameras: Sequence[Camera]) -> None:
+        """Draw these cameras' frustums, names and footprints (replacing the previous)."""
+        self.cameras = list(cameras)
+        d = self.district
+        actors: list[Any] = []
+        if self.cameras:
+            frusta = frustum_mesh(self.cameras, d.frame, FRUSTUM_M)
+            actors = self._element_layer("cameras", frusta, colour=(0, 229, 255), opacity=0.35)
+            names = {c.id: c.id for c in self.cameras}
+            for el in d.catalog.all("camera"):
+                names[el.id] = el.name or el.id
+            tops = [above(camera_pose(c, d.frame).position, 3.0) for c in self.cameras]
+            actors.append(label_actor(np.array(tops), [names[c.id] for c in self.cameras],
+                                      colour=(160, 240, 255), size=12))  # fmt: skip
+        self.plain["cameras"].set(actors)
+        fill, outline = footprints(self.cameras, d.frame, d.ground, box(*d.manifest.bounds))
+        self.plain["footprints"].set(
+            self._element_layer("footprints", fill, colour=(0, 229, 255), opacity=0.12,
+                                lighting=False)
+            + self._element_layer("footprints", outline, colour=(0, 229, 255), line_width=2.0,
+                                  lighting=False)
+        )  # fmt: skip
+
+    # ------------------------------------------------------------------ tile styling
+    def _terrain_actor(self, content: TileContent) -> vtkActor:
+        """Terrain as the page shows it: its orthophoto, else earth tones by elevation (unlit:
+        a lit surface filling the window costs a software renderer more than the city)."""
+        if content.image is not None:
+            return make_actor(content.mesh, texture=content.image, lighting=False)
+        mesh = content.mesh
+        low, high = self._ground_range
+        mesh.point_data[COLOUR] = col.earth_colours((mesh.points[:, 2] - low) / (high - low))
+        return make_actor(mesh, rgb=COLOUR, lighting=False)
+
+    def _building_actor(self, content: TileContent) -> vtkActor:
+        mesh = content.mesh
+        if FEATURE in mesh.cell_data and content.features:
+            mesh.cell_data[COLOUR] = self.building_colours(content)[mesh.cell_data[FEATURE]]
+            return make_actor(mesh, rgb=COLOUR)
+        return make_actor(mesh, colour=(210, 210, 204))
+
+    def building_colours(self, content: TileContent) -> NDArray[np.uint8]:
+        """(features, 3) colours of a building tile's features for the current `colour_by`."""
+        rows = content.features
+        if self.colour_by == "jurisdiction":
+            return col.category_colours([str(r.get("jurisdiction") or "") for r in rows])
+        if self.colour_by == "kind":
+            kinds = self.district.building_kinds()
+            return col.category_colours([kinds.get(str(r.get("element_id")), "building")
+                                         for r in rows])  # fmt: skip
+        return col.height_colours(np.array([float(r.get("height") or 0.0) for r in rows]))
+
+    def _point_actor(self, content: TileContent) -> vtkActor:
+        mesh = content.mesh
+        if self.point_colours == "class" and CLASSIFICATION in mesh.point_data:
+            mesh.point_data[COLOUR] = col.class_colours(mesh.point_data[CLASSIFICATION])
+        elif RGB in mesh.point_data:
+            mesh.point_data[COLOUR] = mesh.point_data[RGB]
+        else:
+            mesh.point_data[COLOUR] = np.full((mesh.n_points, 3), 220, np.uint8)
+        actor = make_actor(mesh, rgb=COLOUR, lighting=False)
+        actor.GetProperty().SetPointSize(2.0)
+        return actor
+
+    def set_colour_by(self, mode: col.ColourBy) -> None:
+        """Colour buildings by height, kind or jurisdiction."""
+        self.colour_by = mode
+        if "buildings" in self.tiles:
+            self.tiles["buildings"].restyle()
+
+    def set_point_colours(self, mode: col.PointColours) -> None:
+        """Colour point clouds by their RGB or by ASPRS class."""
+        self.point_colours = mode
+        if "pointcloud" in self.tiles:
+            self.tiles["pointcloud"].restyle()
+
+    # ------------------------------------------------------------------ level of detail, drawing
+    def update_lod(self, max_loads: int | None = None) -> int:
+        """Refine or coarsen the tile layers for the current view (loading at most
+        `max_loads` tiles per layer, all when None); returns how many tiles still wait."""
+        view = ViewState.from_renderer(self.plotter.renderer)
+        return sum(layer.update(view, max_loads, self.detail) for layer in self.tiles.values())
+
+    def settle(self, rounds: int = 30) -> None:
+        """Load every tile the current view needs."""
+        for _ in range(rounds):
+            if self.update_lod() == 0:
+                return
+
+    def render(self) -> None:
+        """Draw a frame; an `adaptive` view then scales its detail so frames take `FRAME_S`
+        (the next `update_lod` draws coarser or finer tiles)."""
+        self.plotter.renderer.ResetCameraClippingRange()
+        start = time.perf_counter()
+        self.plotter.ren_win.Render()
+        self.frame_s = time.perf_counter() - start
+        if self.adaptive:
+            ratio = min(max(FRAME_S / max(self.frame_s, 1e-4), 0.5), 1.25)
+            self.detail = min(max(self.detail * ratio, MIN_DETAIL), 1.0)
+
+    def save_png(self, path: str, size: tuple[int, int] | None = None) -> None:
+        """Write the current view to a PNG of `size` (px, default the window's), at full
+        detail with tiles fine enough for that size."""
+        width, height = size or tuple(self.plotter.window_size)
+        scale = height / max(self.plotter.window_size[1], 1)
+        saved = self.detail, {n: layer.options for n, layer in self.tiles.items()}
         try:
-            cam = Camera.from_element(el)
-        except InputError:
-            continue
-        position = (cam.position_ecef - frame.origin_ecef) @ rot.T
-        direction = (cam.direction_enu(*cam.principal_point) @ cam.frame.rotation) @ rot.T
-        markers.append(CameraMarker(el, position, direction / np.linalg.norm(direction)))
-    return markers
+            self.detail = 1.0
+            for layer in self.tiles.values():
+                layer.options = LodOptions(layer.options.max_error_px / scale,
+                                           layer.options.budget)  # fmt: skip
+            self.settle()
+            self.plotter.renderer.ResetCameraClippingRange()
+            self.plotter.screenshot(path, window_size=(width, height))
+        finally:
+            self.detail = saved[0]
+            for name, options in saved[1].items():
+                self.tiles[name].options = options
 
+    def drawn(self) -> dict[str, int]:
+        """Triangles or points drawn per tile layer (for status lines and benchmarks)."""
+        return {name: layer.drawn() for name, layer in self.tiles.items()}
 
-def marker_length(buildings: pv.PolyData | None) -> float:
-    """Length (m) of camera cones: visible at the scale of the district."""
-    if buildings is None:
-        return CAMERA_MARKER_M
-    xmin, xmax, ymin, ymax, _, _ = buildings.bounds
-    return max(CAMERA_MARKER_M, 0.015 * max(xmax - xmin, ymax - ymin))
+    # ------------------------------------------------------------------ camera
+    def current_view(self) -> CameraView:
+        camera = self.plotter.renderer.GetActiveCamera()
+        return CameraView(np.array(camera.GetPosition()), np.array(camera.GetFocalPoint()),
+                          np.array(camera.GetViewUp()), camera.GetViewAngle())  # fmt: skip
 
+    def set_view(self, view: CameraView) -> None:
+        camera = self.plotter.renderer.GetActiveCamera()
+        camera.SetPosition(*view.position)
+        camera.SetFocalPoint(*view.focal_point)
+        camera.SetViewUp(*view.up)
+        camera.SetViewAngle(view.view_angle)
+        self.plotter.camera_set = True  # pyvista would otherwise reset it on the first render
+        self.plotter.renderer.ResetCameraClippingRange()
 
-def _camera_mesh(
-    markers: list[CameraMarker], catalog: Catalog, length: float
-) -> pv.PolyData | None:
-    if not markers:
+    @staticmethod
+    def view_of(centre: F64, radius: float, azimuth: float = 200.0,
+                elevation: float = 40.0) -> CameraView:  # fmt: skip
+        """A view of a sphere (ENU centre, radius m) filling the window: from `azimuth` (deg
+        clockwise from north) and `elevation` (deg above the horizon)."""
+        az, el = math.radians(azimuth), math.radians(elevation)
+        look = np.array([math.sin(az) * math.cos(el), math.cos(az) * math.cos(el), math.sin(el)])
+        distance = radius / math.tan(math.radians(VIEW_ANGLE) / 2) * 0.9
+        return CameraView(np.asarray(centre) + look * distance, np.asarray(centre, float),
+                          np.array([0.0, 0.0, 1.0]))  # fmt: skip
+
+    def home_view(self) -> CameraView:
+        """The whole district, obliquely from the south-south-west."""
+        b = self.district.bounds()
+        centre = np.array([(b[0] + b[1]) / 2, (b[2] + b[3]) / 2, b[4]])
+        radius = max(float(np.hypot(b[1] - b[0], b[3] - b[2])) / 2, 50.0)
+        return self.view_of(centre, radius)
+
+    def home(self) -> None:
+        self.leave_camera()
+        self.set_view(self.home_view())
+
+    def element_view(self, element_id: str) -> CameraView | None:
+        """A view that frames an element, None for an unknown id."""
+        el = self.district.catalog.get(element_id)
+        if el is None:
+            return None
+        centre, radius = self.district.element_target(el)
+        return self.view_of(centre, max(radius * 1.6, 40.0))
+
+    # ------------------------------------------------------------------ selection
+    def select(self, element_id: str | None) -> bool:
+        """Highlight an element (None clears); False when the id is unknown."""
+        self.selected = None
+        self.highlight.set([])
+        if element_id is None:
+            return True
+        el = self.district.catalog.get(element_id)
+        if el is None:
+            return False
+        self.selected = el.id
+        d, colour = self.district, col.HIGHLIGHT
+        actors: list[Any] = []
+        solid = d.building_mesh(el.id) if el.kind == "building" else None
+        if solid is not None:
+            grown = inflated(solid)
+            edges = grown.extract_feature_edges(
+                feature_angle=30.0, boundary_edges=True, non_manifold_edges=False,
+                manifold_edges=False,
+            )  # fmt: skip
+            outline = make_actor(edges, colour=(90, 60, 0), line_width=3.0, lighting=False)
+            actors += [make_actor(grown, colour=colour), outline]
+        elif el.kind == "camera":
+            cams = [c for c in self.cameras if c.id == el.id]
+            if cams:
+                actors.append(make_actor(frustum_mesh(cams, d.frame, FRUSTUM_M).mesh,
+                                         colour=colour, opacity=0.6))  # fmt: skip
+        if not actors:
+            lift = LIFT_M.get(el.layer, 1.0) + 0.3
+            area = area_mesh([el.id], [el.geometry], d.frame, d.ground, lift)
+            line = line_mesh([el.id], [el.geometry], d.frame, d.ground, lift + 0.1)
+            if area is not None:
+                actors.append(make_actor(area.mesh, colour=colour, opacity=0.35, lighting=False))
+            if line is not None:
+                actors.append(make_actor(line.mesh, colour=colour, line_width=5.0,
+                                         lighting=False))  # fmt: skip
+            if area is None and line is None:
+                point = point_mesh([el.id], np.array([[el.lon, el.lat]]), d.frame, d.ground,
+                                   lift)  # fmt: skip
+                if point is not None:
+                    actors.append(make_actor(point.mesh, colour=colour, point_size=18.0))
+        centre, _ = d.element_target(el)
+        top = centre + np.array([0.0, 0.0, el.height / 2 + SELECTION_LABEL_M])
+        actors.append(label_actor(top[None, :], [el.name or el.id], colour=colour, size=16))
+        self.highlight.set(actors)
+        return True
+
+    # ------------------------------------------------------------------ picking
+    def world_to_display(self, point: Sequence[float]) -> tuple[float, float]:
+        """Display position (px, origin bottom-left) of an ENU point (m)."""
+        renderer = self.plotter.renderer
+        renderer.SetWorldPoint(*point, 1.0)
+        renderer.WorldToDisplay()
+        x, y, _ = renderer.GetDisplayPoint()
+        return float(x), float(y)
+
+    def _marker_at(self, x: float, y: float) -> Picked | None:
+        kinds: tuple[tuple[Literal["alert", "entity"], str], ...] = (
+            ("alert", "alerts"), ("entity", "entities"))  # fmt: skip
+        for kind, layer in kinds:
+            markers = self._markers.get(kind)
+            if markers is None or not len(markers.ids) or not self.plain[layer].visible:
+                continue
+            xy = np.array([self.world_to_display(p) for p in markers.points.points])
+            gap = np.hypot(xy[:, 0] - x, xy[:, 1] - y)
+            best = int(np.argmin(gap))
+            if gap[best] <= PICK_RADIUS_PX:
+                return Picked(kind, markers.ids[best], np.asarray(markers.points.points[best]))
         return None
-    cones = []
-    for i, marker in enumerate(markers):
-        cone = pv.Cone(
-            center=marker.position + marker.direction * length / 2,
-            direction=-marker.direction,  # apex at the optical centre, opening along the view
-            height=length,
-            radius=length * 0.4,
-            resolution=12,
-        )
-        cone.cell_data[ELEMENT_INDEX] = np.full(cone.n_cells, i, np.int32)
-        cones.append(cone)
-    merged = pv.merge(cones)
-    _tag(merged, np.asarray(merged.cell_data[ELEMENT_INDEX]), [m.element.id for m in markers],
-         catalog.path)  # fmt: skip
-    return merged
 
+    def pick_surface(self, x: float, y: float) -> tuple[Any, int, F64] | None:
+        """The actor, cell and ENU point (m) under display position (x, y), or None."""
+        picker = vtkCellPicker()
+        picker.SetTolerance(0.002)
+        if not picker.Pick(x, y, 0.0, self.plotter.renderer) or picker.GetCellId() < 0:
+            return None
+        return picker.GetActor(), int(picker.GetCellId()), np.array(picker.GetPickPosition())
 
-def load_scene(ws: Path) -> Scene:
-    """Read a workspace's manifest, catalog and meshes into a `Scene`."""
-    paths = WorkspacePaths(Path(ws))
-    frame = Manifest.read(paths.manifest).frame
-    catalog = Catalog(paths.catalog)
-    buildings = _buildings(paths, catalog)
-    terrain = _terrain(paths)
-    if buildings is None and terrain is None:
-        raise WorkspaceError(f"workspace {ws} has no meshes", hint="rebuild it with 'twin build'")
-    markers = _camera_markers(frame, catalog)
-    cones = _camera_mesh(markers, catalog, marker_length(buildings))
-    return Scene(frame, catalog, buildings, terrain, markers, cones)
+    def pick(self, x: float, y: float) -> Picked | None:
+        """What is drawn at display position (x, y): an alert or entity marker, a catalog
+        element, or a surface; None for the sky."""
+        marker = self._marker_at(x, y)
+        if marker is not None:
+            return marker
+        hit = self.pick_surface(x, y)
+        if hit is None:
+            return None
+        actor, cell, point = hit
+        owner = self._picks.get(id(actor))
+        if owner is not None:
+            return Picked("element", owner[1].element_of(cell), point)
+        buildings = self.tiles.get("buildings")
+        content = buildings.content_of(actor) if buildings is not None else None
+        if content is not None and FEATURE in content.mesh.cell_data and content.features:
+            feature = int(content.mesh.cell_data[FEATURE][cell])
+            if 0 <= feature < len(content.features):
+                return Picked("element", content.element_ids[feature], point)
+        return Picked("surface", None, point)
+
+    # ------------------------------------------------------------------ looking through a camera
+    def look_through(self, camera: Camera, frame: NDArray[np.uint8] | None = None) -> None:
+        """Take `camera`'s pose and field of view; with its latest `frame` (RGB, rows from the
+        top) as the background, the terrain is hidden and buildings see-through, so the model
+        lies over the picture as in the page's AR view."""
+        self.leave_camera()
+        pose = camera_pose(camera, self.district.frame)
+        self.set_view(CameraView(pose.position, pose.position + pose.forward * 100.0, pose.up,
+                                 pose.vfov))  # fmt: skip
+        self.through = camera.id
+        for name in THROUGH_HIDDEN:
+            self._before_through[name] = (self.plain[name].visible, self.plain[name].opacity)
+            self.plain[name].set_visible(False)
+        if frame is None:
+            return
+        renderer = self.plotter.renderer
+        renderer.SetBackgroundTexture(pv.Texture(np.ascontiguousarray(frame)))
+        renderer.TexturedBackgroundOn()
+        for name, visible, opacity in (("terrain", False, 1.0),
+                                       ("buildings", True, THROUGH_BUILDING_OPACITY)):  # fmt: skip
+            if name in self.tiles:
+                layer = self.tiles[name]
+                self._before_through[name] = (layer.visible, layer.opacity)
+                layer.set_visible(visible)
+                layer.set_opacity(opacity)
+
+    def leave_camera(self) -> None:
+        """Back from a camera's view: the normal background and layers (the view stays)."""
+        self.through = None
+        self.plotter.renderer.TexturedBackgroundOff()
+        for name, (visible, opacity) in self._before_through.items():
+            self.layer(name).set_visible(visible)
+            self.layer(name).set_opacity(opacity)
+        self._before_through = {}
+        camera = self.plotter.renderer.GetActiveCamera()
+        camera.SetViewAngle(VIEW_ANGLE)
+
+    # ------------------------------------------------------------------ live layer
+    def update_live(self, state: LiveState) -> bool:
+        """Redraw entities, alerts, drones and live camera poses when `state` changed."""
+        if state.version == self._live_version:
+            return False
+        self._live_version = state.version
+        entities, trails = entity_markers(state)
+        actors = [make_actor(entities.points, rgb=COLOUR, point_size=11.0)]
+        if trails is not None:
+            actors.append(make_actor(trails, rgb=COLOUR, line_width=2.0, opacity=0.7,
+                                     lighting=False))  # fmt: skip
+        if 0 < len(entities.ids) <= ENTITY_LABELS_MAX:
+            texts = [str(state.tracks[i].payload.get("cls") or state.tracks[i].payload["kind"])
+                     for i in entities.ids]  # fmt: skip
+            actors.append(label_actor(above(entities.points.points, 2.5), texts, size=11))
+        self._markers["entity"] = entities
+        self.plain["entities"].set(actors if len(entities.ids) else [])
+        self._alerts(state)
+        self._drones(state)
+        if state.cameras:
+            poses = {c.id: c for c in self.cameras}
+            if any(poses.get(k) != v for k, v in state.cameras.items()):
+                poses.update(state.cameras)
+                self.set_cameras(list(poses.values()))
+        return True
+
+    def _alerts(self, state: LiveState) -> None:
+        alerts = list(state.alerts.values())
+        places = np.array([self.district.to_enu(float(a["lon"]), float(a["lat"]),
+                                                float(a.get("height") or 0.0))
+                           for a in alerts], float).reshape(-1, 3)  # fmt: skip
+        heads, pins = alert_markers(alerts, places)
+        self._markers["alert"] = heads
+        actors = []
+        if alerts:
+            actors.append(make_actor(heads.points, rgb=COLOUR, point_size=16.0))
+            if pins is not None:
+                actors.append(make_actor(pins, rgb=COLOUR, line_width=3.0, lighting=False))
+            actors.append(label_actor(above(heads.points.points, 2.0),
+                                      [str(a.get("title") or a["rule"]) for a in alerts],
+                                      colour=(255, 214, 170), size=12))  # fmt: skip
+        self.plain["alerts"].set(actors)
+
+    def _drones(self, state: LiveState) -> None:
+        drones = list(state.drones.values())
+        actors: list[Any] = []
+        if drones:
+            frusta = frustum_mesh(drones, self.district.frame, DRONE_FRUSTUM_M)
+            actors = [make_actor(frusta.mesh, colour=(255, 120, 200), opacity=0.45)]
+            tops = [above(camera_pose(c, self.district.frame).position, 3.0) for c in drones]
+            actors.append(label_actor(np.array(tops), [c.id for c in drones],
+                                      colour=(255, 190, 230), size=12))  # fmt: skip
+        self.plain["drones"].set(actors)
+
+    # ------------------------------------------------------------------ measurements
+    def show_measurement(self, points: Sequence[F64], text: str) -> None:
+        """Draw measured points joined by a line, with `text` at the last point."""
+        xyz = np.asarray(points, float).reshape(-1, 3)
+        actors: list[Any] = [make_actor(pv.PolyData(xyz), colour=(255, 80, 80), point_size=12.0)]
+        if len(xyz) > 1:
+            actors.append(make_actor(pv.lines_from_points(xyz), colour=(255, 80, 80),
+                                     line_width=3.0, lighting=False))  # fmt: skip
+        if text:
+            actors.append(label_actor(above(xyz[-1:], 1.0), [text], colour=(255, 220, 220)))
+        self.plain["measure"].set(actors)
+
+    def clear_measurement(self) -> None:
+        self.plain["measure"].set([])
