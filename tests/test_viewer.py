@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,9 +21,11 @@ os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
 
 import pyvista as pv
 
+from twin.cameras.camera import Camera
 from twin.viewer.colours import HIGHLIGHT
 from twin.viewer.district import District
 from twin.viewer.fonts import cjk_font
+from twin.viewer.live import STALE_S, LiveState
 from twin.viewer.measure import distance
 from twin.viewer.scene import CameraView, SceneView, above
 
@@ -166,6 +169,35 @@ def test_look_through_a_camera_takes_its_pose_and_shows_its_frame(scene: SceneVi
     assert (np.abs(image.astype(int) - (250, 20, 20)).max(axis=2) < 40).mean() > 0.2  # sky
     scene.leave_camera()
     assert scene.plain["cameras"].visible and scene.tiles["terrain"].visible
+
+
+def test_live_state_follows_the_socket_and_the_scene_draws_it(scene: SceneView) -> None:
+    state = LiveState(scene.district.to_enu)
+    state.apply({"topic": "ready", "payload": {"entities": 0, "alerts": 0}})
+    assert scene.update_live(state)  # an empty live layer: nothing drawn, nothing broken
+    assert not scene.plain["entities"].actors and not scene.plain["alerts"].actors
+    lon, lat = 121.4860, 31.2390
+    steps = [{"id": "cam/1", "kind": "vehicle", "cls": "car", "lon": lon + k * 1e-5,
+              "lat": lat, "height": 4.0, "source": "cam", "time": "2026-12-04T10:00:00Z"}
+             for k in range(3)]  # fmt: skip
+    state.apply({"topic": "entities", "payload": steps})
+    alert = {"id": "a1", "rule": "r", "title": "车辆 stopped", "severity": "warning",
+             "status": "new", "lon": lon, "lat": lat, "height": 4.0}  # fmt: skip
+    state.apply({"topic": "alert", "payload": alert})
+    drone = Camera("drone-1", lon=lon, lat=lat, ground_height=4.0, mount_height=60.0,
+                   pitch=-60.0, image_width=1920, image_height=1080)  # fmt: skip
+    state.apply({"topic": "drone", "payload": drone.to_record()})
+    assert len(state.tracks["cam/1"].trail) == 3  # ~1 m steps: a short trail
+    assert scene.update_live(state) and not scene.update_live(state)  # redrawn once per change
+    assert scene.plain["entities"].actors and scene.plain["alerts"].actors
+    assert scene.plain["drones"].actors
+    marker = scene._markers["entity"].points.points[0]
+    assert np.allclose(marker, scene.district.to_enu(lon + 2e-5, lat, 4.0), atol=1e-6)
+    state.apply({"topic": "alert", "payload": {**alert, "status": "resolved"}})
+    assert not state.alerts  # closed alerts leave the map
+    assert state.prune(now=time.monotonic() + STALE_S + 1) == 1
+    scene.update_live(state)
+    assert not scene.plain["entities"].actors and not scene.plain["alerts"].actors
 
 
 def test_labels_use_a_cjk_font() -> None:

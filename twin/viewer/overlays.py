@@ -44,13 +44,20 @@ def entity_markers(state: LiveState) -> tuple[Markers, pv.PolyData | None]:
     tracks = list(state.tracks.items())
     colours = np.array([ENTITY_KINDS.get(str(t.payload.get("kind")), UNKNOWN) for _, t in tracks],
                        np.uint8).reshape(-1, 3)  # fmt: skip
-    points = pv.PolyData(np.array([t.position for _, t in tracks], float).reshape(-1, 3))
-    points.point_data[COLOUR] = colours
+    points = _coloured(np.array([t.position for _, t in tracks], float), colours)
     lines = [(np.array(t.trail), colours[i]) for i, (_, t) in enumerate(tracks) if len(t.trail) > 1]
     trails = None
     if lines:
         trails = pv.merge([_line(xyz, colour) for xyz, colour in lines])
     return Markers(points, [key for key, _ in tracks]), trails
+
+
+def _coloured(xyz: F64, colours: NDArray[np.uint8]) -> pv.PolyData:
+    """Points (ENU m) with their ``colour`` (none when there are no points)."""
+    points = pv.PolyData(np.asarray(xyz, float).reshape(-1, 3))
+    if len(colours):
+        points.point_data[COLOUR] = colours
+    return points
 
 
 def _line(xyz: F64, colour: NDArray[np.uint8]) -> pv.PolyData:
@@ -68,8 +75,7 @@ def alert_markers(
                        np.uint8).reshape(-1, 3)  # fmt: skip
     places = np.asarray(positions, float).reshape(-1, 3)
     tops = places + np.array([0.0, 0.0, PIN_HEIGHT_M])
-    heads = pv.PolyData(tops)
-    heads.point_data[COLOUR] = colours
+    heads = _coloured(tops, colours)
     pins = None
     if len(tops):
         pairs = zip(places, tops, colours, strict=True)

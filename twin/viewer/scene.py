@@ -128,6 +128,25 @@ def make_actor(
     return actor
 
 
+def letterbox(frame: NDArray[np.uint8], size: tuple[int, int]) -> NDArray[np.uint8]:
+    """`frame` (RGB, rows from the top) scaled to the window height of `size` (width, height
+    px) and padded (background colour) or cropped at the sides to its width: with the view's
+    vertical field of view set to the camera's, the picture then lies where the model does."""
+    width, height = size
+    scale = height / frame.shape[0]
+    scaled_width = max(1, round(frame.shape[1] * scale))
+    rows = np.clip((np.arange(height) / scale).astype(int), 0, frame.shape[0] - 1)
+    cols = np.clip((np.arange(scaled_width) / scale).astype(int), 0, frame.shape[1] - 1)
+    scaled = frame[rows][:, cols]
+    out = np.empty((height, width, 3), np.uint8)
+    out[:] = col.BACKGROUND
+    offset = (width - scaled_width) // 2
+    src = slice(max(0, -offset), max(0, -offset) + min(width, scaled_width))
+    dst = slice(max(0, offset), max(0, offset) + min(width, scaled_width))
+    out[:, dst] = scaled[:, src]
+    return out
+
+
 class ActorLayer:
     """A layer of plain actors that can be replaced as a whole (catalog and live layers)."""
 
@@ -186,6 +205,7 @@ class SceneView:
         self._markers: dict[str, Markers] = {}
         self._live_version = -1
         self._before_through: dict[str, tuple[bool, float]] = {}
+        self._frame: NDArray[np.uint8] | None = None
         renderer = plotter.renderer
         renderer.SetBackground(*(c / 255 for c in col.BACKGROUND))
         renderer.SetNearClippingPlaneTolerance(0.001)
@@ -444,7 +464,7 @@ class SceneView:
         clockwise from north) and `elevation` (deg above the horizon)."""
         az, el = math.radians(azimuth), math.radians(elevation)
         look = np.array([math.sin(az) * math.cos(el), math.cos(az) * math.cos(el), math.sin(el)])
-        distance = radius / math.tan(math.radians(VIEW_ANGLE) / 2) * 0.9
+        distance = radius / math.tan(math.radians(VIEW_ANGLE) / 2) * 0.75
         return CameraView(np.asarray(centre) + look * distance, np.asarray(centre, float),
                           np.array([0.0, 0.0, 1.0]))  # fmt: skip
 
@@ -579,11 +599,11 @@ class SceneView:
         for name in THROUGH_HIDDEN:
             self._before_through[name] = (self.plain[name].visible, self.plain[name].opacity)
             self.plain[name].set_visible(False)
+        self._frame = frame
         if frame is None:
             return
-        renderer = self.plotter.renderer
-        renderer.SetBackgroundTexture(pv.Texture(np.ascontiguousarray(frame)))
-        renderer.TexturedBackgroundOn()
+        self.fit_frame()
+        self.plotter.renderer.TexturedBackgroundOn()
         for name, visible, opacity in (("terrain", False, 1.0),
                                        ("buildings", True, THROUGH_BUILDING_OPACITY)):  # fmt: skip
             if name in self.tiles:
@@ -592,9 +612,18 @@ class SceneView:
                 layer.set_visible(visible)
                 layer.set_opacity(opacity)
 
+    def fit_frame(self) -> None:
+        """Fit the camera frame behind the view to the window's current size."""
+        if self._frame is None:
+            return
+        width, height = self.plotter.renderer.GetSize()
+        fitted = letterbox(self._frame, (max(width, 1), max(height, 1)))
+        self.plotter.renderer.SetBackgroundTexture(pv.Texture(fitted))
+
     def leave_camera(self) -> None:
         """Back from a camera's view: the normal background and layers (the view stays)."""
         self.through = None
+        self._frame = None
         self.plotter.renderer.TexturedBackgroundOff()
         for name, (visible, opacity) in self._before_through.items():
             self.layer(name).set_visible(visible)
