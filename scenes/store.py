@@ -132,7 +132,12 @@ class LiveStore:
     lock) writes, one reads, and a background thread checkpoints. ``saves`` counts `save` calls
     and ``commits`` the transactions that stored them (fsyncs of the WAL)."""
 
-    def __init__(self, path: Path, *, wal_limit_bytes: int = WAL_LIMIT_BYTES) -> None:
+    def __init__(
+        self, path: Path, *, wal_limit_bytes: int = WAL_LIMIT_BYTES, checkpoints: bool = True
+    ) -> None:
+        """Open (create, migrate) the store at `path`. `checkpoints`: run the checkpoint thread
+        (the one process that serves ingest does; a helper process such as the history mover
+        does not)."""
         self.path = Path(path)
         self.wal_limit_bytes = wal_limit_bytes
         self._lock = threading.Lock()
@@ -151,7 +156,8 @@ class LiveStore:
         self._checkpointer = threading.Thread(
             target=self._checkpoints, name="live-store-checkpoint", daemon=True
         )
-        self._checkpointer.start()
+        if checkpoints:
+            self._checkpointer.start()
 
     def connect(self) -> sqlite3.Connection:
         """A new connection of the caller's own (e.g. a long read off the shared reader)."""
@@ -159,7 +165,8 @@ class LiveStore:
 
     def close(self) -> None:
         self._closing.set()
-        self._checkpointer.join()
+        if self._checkpointer.is_alive():
+            self._checkpointer.join()
         with self._read_lock:
             self._reader.close()
         with self._lock:

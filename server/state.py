@@ -11,7 +11,8 @@ from typing import Any, TypeVar
 
 from scenes.apps import shipped_apps
 from scenes.engine import Engine
-from scenes.history import HistoryMover, HistoryPolicy, HistoryReader
+from scenes.history import HistoryPolicy, HistoryReader
+from scenes.history.process import MoverProcess
 from scenes.identifiers import KeyedHasher, load_or_create_secret
 from scenes.live import LiveService
 from scenes.rules import RuleSet, load_rules
@@ -46,7 +47,7 @@ class TwinState:
     tokens: TokenTable
     tiles: TileSource
     history: HistoryReader
-    mover: HistoryMover
+    mover: MoverProcess
     webhooks: WebhookDispatcher | None = None
     _shared: dict[str, Any] = field(default_factory=dict, repr=False)
     _shared_lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
@@ -76,7 +77,7 @@ class TwinState:
         live = LiveService(catalog, store, engine, ttl_s=settings.live_ttl_s,
                            apps=shipped_apps(), hasher=hasher, watchlists=watchlists,
                            history=history)  # fmt: skip
-        mover = HistoryMover(store, paths.history, paths.root, history_policy(settings))
+        mover = MoverProcess(paths.root, history_policy(settings))
         return cls(
             settings=settings,
             paths=paths,

@@ -4,6 +4,7 @@
 from scenes.history.cursor import Cursor, CursorError
 from scenes.history.mover import HistoryMover, MoverStatus
 from scenes.history.policy import HistoryPolicy
+from scenes.history.process import MoverProcess
 from scenes.history.reader import AlertQuery, HistoryReader, ObservationQuery, Page, ReplayTrack
 
 __all__ = [
@@ -13,6 +14,7 @@ __all__ = [
     "HistoryMover",
     "HistoryPolicy",
     "HistoryReader",
+    "MoverProcess",
     "MoverStatus",
     "ObservationQuery",
     "Page",

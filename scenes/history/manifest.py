@@ -22,6 +22,7 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from scenes.history.files import WrittenFile
 from scenes.models import Alert
@@ -149,7 +150,7 @@ class DueRows:
     """Observations due to move (values of `OBSERVATION_COLUMNS`, oldest second first) and
     the predicate that selects exactly them."""
 
-    rows: list[tuple[object, ...]]
+    rows: list[tuple[Any, ...]]
     below_sec: int
     below_rid: int
 

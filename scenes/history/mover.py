@@ -1,5 +1,5 @@
-"""The history mover: a background thread that keeps the live store to its hot window and the
-archive to its retention and disk budget.
+"""The history mover: keeps the live store to its hot window and the archive to its retention
+and disk budget (the server runs it in a process of its own: `scenes.history.process`).
 
 Each pass (`HistoryMover.run_once`, also callable with a fake clock) moves observations older
 than the hot window to GeoParquet files in bounded batches (see `scenes.history.manifest` for
@@ -16,7 +16,6 @@ import fcntl
 import logging
 import os
 import sqlite3
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -24,7 +23,7 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from itertools import groupby
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import duckdb
 
@@ -55,7 +54,7 @@ LOCK_FILE = ".lock"
 ALERT_BATCH = 200
 DUCKDB_MEMORY = "256MB"
 MEASURE_EVERY_S = 60.0  # how often the workspace is measured against the disk budget
-_TIME_US = OBSERVATION_COLUMNS.index("time_us")
+_SEC = OBSERVATION_COLUMNS.index("sec")
 _ORDER = {"observations": "entity_id, time, id", "alerts": "created_at, id"}
 _TIME_COLUMN = {"observations": "time", "alerts": "created_at"}
 
@@ -118,36 +117,33 @@ class HistoryMover:
         self._reader: sqlite3.Connection | None = None
         self._measured_s: float | None = None
         self._duck: duckdb.DuckDBPyConnection | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     # -- life cycle ------------------------------------------------------------------------
 
-    def start(self) -> None:
-        """Run passes on a background thread until `stop`."""
-        self._thread = threading.Thread(target=self._run, name="history-mover", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
-        self.release()
-
-    def _run(self) -> None:
+    def run_forever(
+        self,
+        wait: Callable[[float], bool],
+        on_pass: Callable[[MoverStatus], None] = lambda status: None,
+    ) -> None:
+        """Run passes until ``wait(seconds)`` (the pause before the next one) returns True,
+        then release the lock. A pass that fails is logged and the next one tries again;
+        `on_pass` gets the status after every pass (and while another process holds the lock)."""
         delay = 0.0
-        while not self._stop.wait(delay):
-            delay = self.policy.interval_s
-            if not self.acquire():
-                continue
-            try:
-                if self.run_once(self.clock()):
-                    delay = 0.0
-            except Exception as exc:  # a bad pass must not end the thread: log, retry
-                log.exception("history mover pass failed")
-                self.status.errors += 1
-                self.status.last_error = f"{type(exc).__name__}: {exc}"
-                clear_temporary(self.root)
+        try:
+            while not wait(delay):
+                delay = self.policy.interval_s
+                if self.acquire():
+                    try:
+                        if self.run_once(self.clock()):
+                            delay = 0.0
+                    except Exception as exc:  # a bad pass must not end the mover
+                        log.exception("history mover pass failed")
+                        self.status.errors += 1
+                        self.status.last_error = f"{type(exc).__name__}: {exc}"
+                        clear_temporary(self.root)
+                on_pass(self.status)
+        finally:
+            self.release()
 
     def acquire(self) -> bool:
         """Take the workspace's mover lock (without waiting) and, when newly taken, finish
@@ -244,16 +240,14 @@ class HistoryMover:
         return True
 
     def _write_partitions(
-        self, move: mf.Move, rows: Sequence[tuple[object, ...]]
+        self, move: mf.Move, rows: Sequence[tuple[Any, ...]]
     ) -> list[mf.ArchiveFile]:
         """Write `rows` into one file per UTC hour; their listings (not yet listed)."""
         now = self.clock()
         written: list[mf.ArchiveFile] = []
         try:
-            for hour, group in groupby(
-                sorted(rows, key=lambda r: int(str(r[_TIME_US]))),
-                key=lambda r: hour_of(int(str(r[_TIME_US])) / 1e6),
-            ):
+            # Rows come oldest second first: each hour's rows are together.
+            for hour, group in groupby(rows, key=lambda r: hour_of(r[_SEC])):
                 final = partition_dir(self.root, "observations", hour) / f"{move.id}.parquet"
                 done = write_table(observation_table(list(group)), final, time_column="time")
                 listed = mf.listing(

@@ -1,0 +1,98 @@
+"""The history mover in a child process of the server.
+
+Moving reads rows into Python objects, builds Arrow tables and compresses files: CPU work that,
+in the server's own process, would hold the GIL that the event loop needs for every WebSocket
+send and make alerts wait (measured: seconds of alert latency while a batch moved). In a child
+process (its own interpreter, the other core) it waits for nothing but SQLite's write lock,
+which it holds a few milliseconds at a time. The child stops when asked, and on its own when
+the server dies (it watches its parent); a move it leaves half done is finished by the next
+mover (see `scenes.history.manifest`).
+
+The child writes its status after every pass to ``history/.status.json`` (atomically); the
+server reads it for /healthz.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import multiprocessing
+import os
+from multiprocessing.synchronize import Event
+from pathlib import Path
+
+from scenes.history.mover import HistoryMover, MoverStatus
+from scenes.history.policy import HistoryPolicy
+from scenes.store import LiveStore
+
+log = logging.getLogger("twin.scenes")
+STATUS_FILE = ".status.json"
+STOP_TIMEOUT_S = 15.0
+
+
+def _write_status(path: Path, status: MoverStatus) -> None:
+    fields = {f.name: getattr(status, f.name) for f in dataclasses.fields(status)
+              if not f.name.startswith("_")}  # fmt: skip
+    tmp = path.with_name(f"{path.name}.{os.getpid()}")
+    tmp.write_text(json.dumps(fields))
+    os.replace(tmp, path)
+
+
+def _child(workspace: str, policy: HistoryPolicy, stop: Event, parent: int, level: int) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s history: %(message)s")
+    ws = Path(workspace)
+    store = LiveStore(ws / "live.sqlite", checkpoints=False)
+    mover = HistoryMover(store, ws / "history", ws, policy)
+    status_path = ws / "history" / STATUS_FILE
+
+    def wait(seconds: float) -> bool:
+        return stop.wait(seconds) or os.getppid() != parent
+
+    try:
+        mover.run_forever(wait, lambda status: _write_status(status_path, status))
+    finally:
+        store.close()
+
+
+class MoverProcess:
+    """Runs a `HistoryMover` for workspace `workspace` in a child process (`start`/`stop`)
+    and reads back what it reports (`status`)."""
+
+    def __init__(self, workspace: Path, policy: HistoryPolicy) -> None:
+        self.workspace, self.policy = Path(workspace), policy
+        self._context = multiprocessing.get_context("spawn")
+        self._stop = self._context.Event()
+        self._process: multiprocessing.process.BaseProcess | None = None
+        self._status_path = self.workspace / "history" / STATUS_FILE
+
+    def start(self) -> None:
+        self._process = self._context.Process(
+            target=_child,
+            args=(str(self.workspace), self.policy, self._stop, os.getpid(),
+                  logging.getLogger().getEffectiveLevel()),
+            name="twin-history",
+            daemon=True,
+        )  # fmt: skip
+        self._process.start()
+
+    def stop(self) -> None:
+        """Ask the child to stop after its current step and wait for it (then end it)."""
+        if self._process is None:
+            return
+        self._stop.set()
+        self._process.join(STOP_TIMEOUT_S)
+        if self._process.is_alive():
+            log.warning("history mover did not stop in %.0f s: terminated", STOP_TIMEOUT_S)
+            self._process.terminate()
+            self._process.join()
+        self._process = None
+
+    @property
+    def status(self) -> MoverStatus:
+        """The child's last report (a blank one before its first pass)."""
+        try:
+            fields = json.loads(self._status_path.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return MoverStatus(budget_bytes=self.policy.disk_budget_bytes)
+        return MoverStatus(**fields)
