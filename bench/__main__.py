@@ -19,6 +19,7 @@ from bench import (
     soak,
     streaming,
     tiles,
+    viewer,
 )
 
 BENCHES = {
@@ -35,9 +36,10 @@ BENCHES = {
     "rules": rules.main,
     "soak": soak.main,
     "history": history.main,
+    "viewer": viewer.main,
 }
 # Benchmarks that take options (argparse): `python -m bench NAME --option ...`.
-WITH_OPTIONS = {"build100k", "pointcloud", "soak", "history"}
+WITH_OPTIONS = {"build100k", "pointcloud", "soak", "history", "viewer"}
 
 
 def main(argv: list[str]) -> None:

@@ -117,16 +117,24 @@ class TileTree:
         return out
 
     def select_within(
-        self, view: ViewState, max_error_px: float, loaded: Sizes, budget: float, guess: float
-    ) -> Selection:
+        self,
+        view: ViewState,
+        max_error_px: float,
+        loaded: Sizes,
+        budget: float,
+        guess: float,
+        start_px: float | None = None,
+    ) -> tuple[Selection, float]:
         """`select` for `view`, with the error limit doubled until the selection's size —
         loaded tiles at their size, tiles to load at `guess` each — fits `budget`, or until
-        only the top tiles are left."""
+        only the top tiles are left. The search starts at `start_px` (the last frame's limit,
+        halved: views change little between frames) when given. Returns the selection and
+        the limit it used (px)."""
         sees, errors = self.look(view)
-        error = max_error_px
+        error = max(max_error_px, start_px or 0.0)
         while True:
             chosen = self.select(sees, errors, error, loaded)
             cost = sum(loaded(n) or guess for n in chosen.show) + guess * len(chosen.load)
             if cost <= budget or error > errors.max(initial=0.0):
-                return chosen
+                return chosen, error
             error *= 2.0

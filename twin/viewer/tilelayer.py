@@ -57,6 +57,7 @@ class TileLayer:
         self.shown: list[str] = []
         self._last_shown: dict[str, int] = {}
         self._tick = 0
+        self._error_px = 0.0
 
     def _size(self, node: TileNode) -> int | None:
         content = self.contents.get(node.uri or "")
@@ -74,8 +75,11 @@ class TileLayer:
     def _select(self, view: ViewState, detail: float) -> Selection:
         sizes = [c.size for c in self.contents.values()]
         guess = float(np.mean(sizes)) if sizes else FIRST_GUESS
-        return self.tree.select_within(view, self.options.max_error_px, self._size,
-                                       self.options.budget * detail, guess)  # fmt: skip
+        chosen, self._error_px = self.tree.select_within(
+            view, self.options.max_error_px, self._size, self.options.budget * detail, guess,
+            self._error_px / 2,
+        )  # fmt: skip
+        return chosen
 
     def update(self, view: ViewState, max_loads: int | None = None, detail: float = 1.0) -> int:
         """Choose, load (at most `max_loads` tiles, all when None) and show the tiles for
