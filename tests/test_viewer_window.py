@@ -126,6 +126,21 @@ def test_search_lists_matches_and_flies_to_the_chosen_one(qtbot: Any, window: An
     assert np.linalg.norm(focal - centre) < 1.0
     assert "苏州河" in window.record_view.toPlainText()
 
+    window.home()  # fly home again
+    qtbot.waitUntil(lambda: not window._fly, timeout=5000)
+    home = window.scene.home_view()
+    position = np.array(window.plotter.renderer.GetActiveCamera().GetPosition())
+    assert np.linalg.norm(position - home.position) < 1.0
+
+
+def test_screenshot_of_the_window_at_any_size(window: Any, tmp_path: Path) -> None:
+    out = tmp_path / "big.png"
+    window.scene.save_png(str(out), (2000, 1250))
+    image = cv2.imread(str(out))
+    assert image.shape == (1250, 2000, 3)
+    assert len(np.unique(image.reshape(-1, 3)[::13], axis=0)) > 300  # the district, drawn
+    assert tuple(window.plotter.window_size) != (2000, 1250)  # the window keeps its size
+
 
 def test_measuring_between_two_known_points(qtbot: Any, window: Any) -> None:
     window.scene.show_only(["buildings"])

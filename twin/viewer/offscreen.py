@@ -107,6 +107,7 @@ def render(ws: Path, out: Path, shot: Shot) -> Path:
         raise TwinError(f"cannot render {out}: {exc}") from exc
     finally:
         plotter.close()
+        district.tiles.close()
         if client is not None:
             client.close()
     return out

@@ -1,5 +1,5 @@
 """Meshes drawn over the district, in the workspace ENU frame (metres): the selection
-highlight, live entities with their trails, open alerts as pins, and measurements. Pure
+highlight, live entities with their trails and open alerts as pins. Pure
 functions of their inputs; `twin.viewer.scene` turns them into actors."""
 
 from __future__ import annotations
@@ -81,9 +81,3 @@ def alert_markers(
         pairs = zip(places, tops, colours, strict=True)
         pins = pv.merge([_line(np.vstack([p, t]), c) for p, t, c in pairs])
     return Markers(heads, [str(a["id"]) for a in alerts]), pins
-
-
-def measure_line(points: Sequence[F64]) -> pv.PolyData:
-    """The measured points (ENU m) joined by a polyline."""
-    xyz = np.asarray(points, float).reshape(-1, 3)
-    return pv.lines_from_points(xyz) if len(xyz) > 1 else pv.PolyData(xyz)

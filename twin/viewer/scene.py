@@ -183,9 +183,6 @@ class ActorLayer:
         for actor in self.actors:
             actor.GetProperty().SetOpacity(self._base.get(id(actor), 1.0) * opacity)
 
-    def drawn(self) -> int:
-        return sum(1 for a in self.actors if a.GetVisibility())
-
 
 class SceneView:
     """The district of `district` drawn in `plotter` (pv.Plotter or pyvistaqt QtInteractor)."""

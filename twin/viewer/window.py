@@ -107,10 +107,7 @@ class ViewerWindow(QtWidgets.QMainWindow):
             layer = self.scene.layer(name)
             item = QtWidgets.QTreeWidgetItem([name])
             item.setFlags(item.flags() | QtCore.Qt.ItemFlag.ItemIsUserCheckable)
-            checked = (
-                QtCore.Qt.CheckState.Checked if layer.visible else QtCore.Qt.CheckState.Unchecked
-            )
-            item.setCheckState(0, checked)
+            item.setCheckState(0, _check(layer.visible))
             tree.addTopLevelItem(item)
             slider = QtWidgets.QSlider(QtCore.Qt.Orientation.Horizontal)
             slider.setRange(0, 100)
@@ -208,10 +205,7 @@ class ViewerWindow(QtWidgets.QMainWindow):
     def show_only(self, names: Any) -> None:
         """Tick the named layers, untick the others."""
         for name, item in self.layer_items.items():
-            checked = (
-                QtCore.Qt.CheckState.Checked if name in names else QtCore.Qt.CheckState.Unchecked
-            )
-            item.setCheckState(0, checked)
+            item.setCheckState(0, _check(name in names))
 
     def set_visible(self, name: str, visible: bool) -> None:
         self.scene.set_layer_visible(name, visible)
@@ -478,6 +472,7 @@ class ViewerWindow(QtWidgets.QMainWindow):
         if self.feed is not None:
             self.feed.stop()
         self.plotter.close()
+        self.district.tiles.close()
         super().closeEvent(event)
 
 
