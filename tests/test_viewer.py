@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -215,6 +216,19 @@ def test_distance_measures_3d_and_horizontal() -> None:
     assert d.straight == pytest.approx(np.sqrt(50**2 + 30**2))
     assert d.horizontal == pytest.approx(50.0)
     assert d.vertical == pytest.approx(30.0)
+
+
+def test_qt_loads_only_with_the_window() -> None:
+    """`twin serve` and offscreen screenshots never import Qt (or pyvistaqt)."""
+    code = (
+        "import sys, twin.cli, twin.viewer.app, twin.viewer.offscreen, twin.viewer.scene, "
+        "server.app; print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('PySide6', 'qtpy', 'pyvistaqt')))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
 
 
 def test_twin_view_missing_workspace_fails_in_one_line(tmp_path: Path) -> None:

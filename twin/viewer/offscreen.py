@@ -82,7 +82,8 @@ def render(ws: Path, out: Path, shot: Shot) -> Path:
         size = (DEFAULT_SIZE[0], round(DEFAULT_SIZE[0] * camera.image_height / camera.image_width))
     plotter = pv.Plotter(off_screen=True, window_size=list(size))
     try:
-        scene = SceneView(plotter, district, shot.colour_by, shot.point_colours)
+        scene = SceneView(plotter, district, shot.colour_by, shot.point_colours,
+                          text_scale=max(1.0, size[1] / DEFAULT_SIZE[1]))  # fmt: skip
         scene.set_cameras(cameras)
         if client is not None:
             state = LiveState(district.to_enu)

@@ -49,6 +49,7 @@ LOD = {
 SUN = np.array([0.35, -0.55, 0.76]) / np.linalg.norm([0.35, -0.55, 0.76])
 """Unit direction (ENU) towards the light that shades buildings: high in the south-east."""
 SHADE_AMBIENT = 0.5
+HIGHLIGHT_AMBIENT = 0.8
 FRAME_S = 1 / 25
 """Frame time an interactive view aims at: detail shrinks while frames take longer."""
 MIN_DETAIL = 0.01
@@ -88,6 +89,14 @@ class Picked:
 def above(points: Any, metres: float) -> F64:
     """ENU points (m) raised by `metres`."""
     return np.asarray(points, float) + np.array([0.0, 0.0, metres])
+
+
+def sunlit(mesh: pv.PolyData, base: NDArray[np.float64], ambient: float) -> NDArray[np.uint8]:
+    """Per-face colours of flat-faced `mesh`: `base` (faces, 3) RGB lit by `SUN` with
+    `ambient` (0–1) of the light everywhere."""
+    normals = np.asarray(mesh.cell_normals, float)
+    shade = ambient + (1 - ambient) * np.clip(normals @ SUN, 0.0, 1.0)
+    return np.clip(np.asarray(base, float) * shade[:, None], 0, 255).astype(np.uint8)
 
 
 def make_actor(
@@ -185,7 +194,9 @@ class ActorLayer:
 
 
 class SceneView:
-    """The district of `district` drawn in `plotter` (pv.Plotter or pyvistaqt QtInteractor)."""
+    """The district of `district` drawn in `plotter` (pv.Plotter or pyvistaqt QtInteractor).
+    An `adaptive` view (the window's) trades detail for frame rate; `text_scale` enlarges
+    labels (screenshots larger than a window)."""
 
     def __init__(self, plotter: Any, district: District, colour_by: col.ColourBy = "height",
                  point_colours: col.PointColours = "rgb", adaptive: bool = False,
@@ -249,6 +260,11 @@ class SceneView:
         for name in self.layer_names:
             self.set_layer_visible(name, name in names)
 
+    def _label(self, points: Any, texts: Sequence[str], *, colour: tuple[int, int, int] = (
+            255, 255, 255), size: int = 14) -> Any:  # fmt: skip
+        """A label actor with its font size scaled by `text_scale`."""
+        return label_actor(points, texts, colour=colour, size=round(size * self.text_scale))
+
     def _element_layer(self, name: str, mesh: ElementMesh | None, **style: Any) -> list[Any]:
         if mesh is None:
             return []
@@ -283,7 +299,7 @@ class SceneView:
             mesh = point_mesh([e.id for e in els], lonlat, frame, ground, LIFT_M[layer])
             actors = self._element_layer(layer, mesh, colour=colour, point_size=size)
             if kind == "sensor" and mesh is not None:
-                actors.append(label_actor(above(mesh.mesh.points, 4.0),
+                actors.append(self._label(above(mesh.mesh.points, 4.0),
                                           [e.name or e.id for e in els], size=12))  # fmt: skip
             self.plain[layer].set(actors)
 
@@ -300,7 +316,7 @@ class SceneView:
         anchors = np.array([[p.x, p.y] for p in (e.geometry.representative_point()
                                                  for e in chosen)])  # fmt: skip
         points = self.district.ground.drape(enu_xy(self.district.frame, anchors), 5.0)
-        return [label_actor(points, [e.name or "" for e in chosen], colour=(190, 225, 255))]
+        return [self._label(points, [e.name or "" for e in chosen], colour=(190, 225, 255))]
 
     def _jurisdictions(self) -> None:
         d = self.district
@@ -316,7 +332,7 @@ class SceneView:
             lonlat = np.array([[e.lon, e.lat] for e in els], float)
             anchors = d.ground.drape(enu_xy(d.frame, lonlat), 40.0)
             texts = [f"{e.name or e.id}\n{e.unit}" if e.unit else (e.name or e.id) for e in els]
-            actors.append(label_actor(anchors, texts, size=15))
+            actors.append(self._label(anchors, texts, size=15))
         self.plain["jurisdictions"].set(actors)
 
     def set_cameras(self, cameras: Sequence[Camera]) -> None:
@@ -331,7 +347,7 @@ class SceneView:
             for el in d.catalog.all("camera"):
                 names[el.id] = el.name or el.id
             tops = [above(camera_pose(c, d.frame).position, 3.0) for c in self.cameras]
-            actors.append(label_actor(np.array(tops), [names[c.id] for c in self.cameras],
+            actors.append(self._label(np.array(tops), [names[c.id] for c in self.cameras],
                                       colour=(160, 240, 255), size=12))  # fmt: skip
         self.plain["cameras"].set(actors)
         fill, outline = footprints(self.cameras, d.frame, d.ground, box(*d.manifest.bounds))
@@ -362,9 +378,7 @@ class SceneView:
             base = self.building_colours(content)[mesh.cell_data[FEATURE]].astype(float)
         else:
             base = np.full((mesh.n_cells, 3), 210.0)
-        normals = np.asarray(mesh.cell_normals, float)
-        shade = SHADE_AMBIENT + (1 - SHADE_AMBIENT) * np.clip(normals @ SUN, 0.0, 1.0)
-        mesh.cell_data[COLOUR] = np.clip(base * shade[:, None], 0, 255).astype(np.uint8)
+        mesh.cell_data[COLOUR] = sunlit(mesh, base, SHADE_AMBIENT)
         actor = make_actor(mesh, rgb=COLOUR, lighting=False)
         actor.GetProperty().BackfaceCullingOn()
         return actor
@@ -521,7 +535,9 @@ class SceneView:
                 manifold_edges=False,
             )  # fmt: skip
             outline = make_actor(edges, colour=(90, 60, 0), line_width=3.0, lighting=False)
-            actors += [make_actor(grown, colour=colour), outline]
+            grown.cell_data[COLOUR] = sunlit(grown, np.tile(colour, (grown.n_cells, 1)),
+                                             HIGHLIGHT_AMBIENT)  # fmt: skip
+            actors += [make_actor(grown, rgb=COLOUR, lighting=False), outline]
         elif el.kind == "camera":
             cams = [c for c in self.cameras if c.id == el.id]
             if cams:
@@ -543,7 +559,7 @@ class SceneView:
                     actors.append(make_actor(point.mesh, colour=colour, point_size=18.0))
         centre, _ = d.element_target(el)
         top = centre + np.array([0.0, 0.0, el.height / 2 + SELECTION_LABEL_M])
-        actors.append(label_actor(top[None, :], [el.name or el.id], colour=colour, size=16))
+        actors.append(self._label(top[None, :], [el.name or el.id], colour=colour, size=16))
         self.highlight.set(actors)
         return True
 
@@ -659,7 +675,7 @@ class SceneView:
         if 0 < len(entities.ids) <= ENTITY_LABELS_MAX:
             texts = [str(state.tracks[i].payload.get("cls") or state.tracks[i].payload["kind"])
                      for i in entities.ids]  # fmt: skip
-            actors.append(label_actor(above(entities.points.points, 2.5), texts, size=11))
+            actors.append(self._label(above(entities.points.points, 2.5), texts, size=11))
         self._markers["entity"] = entities
         self.plain["entities"].set(actors if len(entities.ids) else [])
         self._alerts(state)
@@ -683,7 +699,7 @@ class SceneView:
             actors.append(make_actor(heads.points, rgb=COLOUR, point_size=16.0))
             if pins is not None:
                 actors.append(make_actor(pins, rgb=COLOUR, line_width=3.0, lighting=False))
-            actors.append(label_actor(above(heads.points.points, 2.0),
+            actors.append(self._label(above(heads.points.points, 2.0),
                                       [str(a.get("title") or a["rule"]) for a in alerts],
                                       colour=(255, 214, 170), size=12))  # fmt: skip
         self.plain["alerts"].set(actors)
@@ -695,7 +711,7 @@ class SceneView:
             frusta = frustum_mesh(drones, self.district.frame, DRONE_FRUSTUM_M)
             actors = [make_actor(frusta.mesh, colour=(255, 120, 200), opacity=0.45)]
             tops = [above(camera_pose(c, self.district.frame).position, 3.0) for c in drones]
-            actors.append(label_actor(np.array(tops), [c.id for c in drones],
+            actors.append(self._label(np.array(tops), [c.id for c in drones],
                                       colour=(255, 190, 230), size=12))  # fmt: skip
         self.plain["drones"].set(actors)
 
@@ -708,7 +724,7 @@ class SceneView:
             actors.append(make_actor(pv.lines_from_points(xyz), colour=(255, 80, 80),
                                      line_width=3.0, lighting=False))  # fmt: skip
         if text:
-            actors.append(label_actor(above(xyz[-1:], 1.0), [text], colour=(255, 220, 220)))
+            actors.append(self._label(above(xyz[-1:], 1.0), [text], colour=(255, 220, 220)))
         self.plain["measure"].set(actors)
 
     def clear_measurement(self) -> None:
