@@ -260,6 +260,8 @@ def main(argv: list[str] | None = None) -> None:
     report(soak, listeners, archive)
     errors = [line for line in log.splitlines() if "Traceback" in line or "ERROR" in line]
     console.print(f"server log: {len(errors)} error line(s)", errors[:3] if errors else "")
+    slow = [line.split("live store ", 1)[-1] for line in log.splitlines() if "restarted" in line]
+    console.print(f"server log: {len(slow)} WAL restart(s) held ingest > 50 ms", slow[:5])
     for line in log.splitlines():
         if "live store WAL:" in line or "ingest write(s)" in line:
             console.print("server log:", line.split("live store", 1)[-1].strip())

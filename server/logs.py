@@ -35,7 +35,7 @@ def log_config() -> dict[str, Any]:
     config.setdefault("filters", {})["redact_tokens"] = {"()": RedactTokens}
     for handler in config["handlers"].values():
         handler.setdefault("filters", []).append("redact_tokens")
-    config["loggers"]["twin.server"] = {
+    config["loggers"]["twin"] = {
         "handlers": ["default"],
         "level": "INFO",
         "propagate": False,

@@ -99,10 +99,10 @@ class TwinState:
         log.info("live store: %d ingest write(s) in %d commit(s)", store.saves, store.commits)
         ckpt, moved = store.checkpoints, self.mover.status
         log.info(
-            "live store WAL: %d passive checkpoint(s), %d truncation(s) (longest ingest wait"
+            "live store WAL: %d passive checkpoint(s), %d restart(s) (longest ingest wait"
             " %.1f ms, %d put off by readers); history: %d observation(s) and %d alert(s)"
             " archived, %d merge(s), longest delete %.1f ms",
-            ckpt.passive, ckpt.truncations, ckpt.longest_hold_ms, ckpt.busy,
+            ckpt.passive, ckpt.restarts, ckpt.longest_hold_ms, ckpt.busy,
             moved.observations_moved, moved.alerts_moved, moved.compactions,
             moved.longest_delete_ms,
         )  # fmt: skip

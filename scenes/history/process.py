@@ -70,7 +70,7 @@ class MoverProcess:
         self._process = self._context.Process(
             target=_child,
             args=(str(self.workspace), self.policy, self._stop, os.getpid(),
-                  logging.getLogger().getEffectiveLevel()),
+                  log.getEffectiveLevel()),
             name="twin-history",
             daemon=True,
         )  # fmt: skip
