@@ -23,12 +23,13 @@ os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
 import pyvista as pv
 
 from twin.cameras.camera import Camera
+from twin.viewer.actors import above
 from twin.viewer.colours import HIGHLIGHT
 from twin.viewer.district import District
 from twin.viewer.fonts import cjk_font
 from twin.viewer.live import STALE_S, LiveState
 from twin.viewer.measure import distance
-from twin.viewer.scene import CameraView, SceneView, above
+from twin.viewer.scene import CameraView, SceneView
 
 # A large flat-roofed building of the sample, on the Bund side of the river.
 BUILDING = "building:-6651434"

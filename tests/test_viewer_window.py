@@ -151,7 +151,8 @@ def test_measuring_between_two_known_points(qtbot: Any, window: Any) -> None:
     a, b = _roof(window, a_id), _roof(window, b_id)
     middle = (a + b) / 2
     span = float(np.linalg.norm(a[:2] - b[:2]))
-    from twin.viewer.scene import CameraView, above
+    from twin.viewer.actors import above
+    from twin.viewer.scene import CameraView
 
     window.scene.set_view(CameraView(above(middle, span * 2.2), middle, np.array([0, 1.0, 0])))
     _settle(window)
