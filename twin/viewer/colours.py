@@ -35,10 +35,11 @@ HEIGHT_RAMP: tuple[tuple[float, RGB], ...] = (
     (10.0, hex_rgb("#34628a")),
     (-np.inf, hex_rgb("#2d4a66")),
 )
-# Twelve colours that stay apart on a dark background (categories: kinds, jurisdictions).
+# Twelve colours that stay apart on a dark background and from `HIGHLIGHT` (categories: kinds,
+# jurisdictions).
 PALETTE: tuple[RGB, ...] = tuple(
     hex_rgb(c)
-    for c in ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948",
+    for c in ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#8cd17d",
               "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac", "#86bcb6", "#d37295")
 )  # fmt: skip
 ENTITY_KINDS: dict[str, RGB] = {
