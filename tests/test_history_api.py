@@ -261,3 +261,34 @@ def test_healthz_warns_near_the_disk_budget(tmp_path: Path) -> None:
         server.stop()
     log = next(tmp_path.glob("server-*.log")).read_text()
     assert "disk budget" in log
+
+
+@pytest.mark.parametrize("signal_name", ["SIGINT", "SIGTERM"])
+def test_the_server_and_its_mover_stop_together(tmp_path: Path, signal_name: str) -> None:
+    """Ctrl+C (SIGINT to the whole process group, as a terminal sends it) or a SIGTERM to the
+    group (systemd, timeout): the server and its history mover child both end promptly."""
+    import signal
+
+    import psutil
+
+    ws = tiny.build(tmp_path / "ws")
+    port = free_port()
+    env = {**os.environ, "TWIN_TOKENS": TOKENS_ENV}
+    with open(tmp_path / "server.log", "wb") as log:
+        command = [TWIN, "serve", str(ws), "--port", str(port)]
+        proc = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+        server = LiveServer(f"http://127.0.0.1:{port}", ws, proc)
+        try:
+            wait_for(lambda: _healthy(server), timeout=60)
+            wait_for(lambda: (ws / "history" / ".status.json").exists())
+            children = psutil.Process(proc.pid).children(recursive=True)
+            assert children, "the history mover runs in a child process"
+            os.killpg(proc.pid, getattr(signal, signal_name))
+            proc.wait(timeout=30)
+            _, alive = psutil.wait_procs(children, timeout=10)
+            assert alive == []
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)

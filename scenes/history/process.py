@@ -4,9 +4,10 @@ Moving reads rows into Python objects, builds Arrow tables and compresses files:
 in the server's own process, would hold the GIL that the event loop needs for every WebSocket
 send and make alerts wait (measured: seconds of alert latency while a batch moved). In a child
 process (its own interpreter, the other core) it waits for nothing but SQLite's write lock,
-which it holds a few milliseconds at a time. The child stops when asked, and on its own when
-the server dies (it watches its parent); a move it leaves half done is finished by the next
-mover (see `scenes.history.manifest`).
+which it holds a few milliseconds at a time. The child stops when asked or when the server dies
+(either closes the pipe it listens on); it ignores Ctrl+C, which the server handles and passes
+on. A move it leaves half done (killed) is finished by the next mover (see
+`scenes.history.manifest`).
 
 The child writes its status after every pass to ``history/.status.json`` (atomically); the
 server reads it for /healthz.
@@ -19,7 +20,8 @@ import json
 import logging
 import multiprocessing
 import os
-from multiprocessing.synchronize import Event
+import signal
+from multiprocessing.connection import Connection
 from pathlib import Path
 
 from scenes.history.mover import HistoryMover, MoverStatus
@@ -39,7 +41,8 @@ def _write_status(path: Path, status: MoverStatus) -> None:
     os.replace(tmp, path)
 
 
-def _child(workspace: str, policy: HistoryPolicy, stop: Event, parent: int, level: int) -> None:
+def _child(workspace: str, policy: HistoryPolicy, stop: Connection, level: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s history: %(message)s")
     ws = Path(workspace)
     store = LiveStore(ws / "live.sqlite", checkpoints=False)
@@ -47,7 +50,7 @@ def _child(workspace: str, policy: HistoryPolicy, stop: Event, parent: int, leve
     status_path = ws / "history" / STATUS_FILE
 
     def wait(seconds: float) -> bool:
-        return stop.wait(seconds) or os.getppid() != parent
+        return stop.poll(seconds)  # a message, or the server's end closed: stop
 
     try:
         mover.run_forever(wait, lambda status: _write_status(status_path, status))
@@ -62,25 +65,26 @@ class MoverProcess:
     def __init__(self, workspace: Path, policy: HistoryPolicy) -> None:
         self.workspace, self.policy = Path(workspace), policy
         self._context = multiprocessing.get_context("spawn")
-        self._stop = self._context.Event()
         self._process: multiprocessing.process.BaseProcess | None = None
+        self._stop: Connection | None = None
         self._status_path = self.workspace / "history" / STATUS_FILE
 
     def start(self) -> None:
+        listen, self._stop = self._context.Pipe(duplex=False)
         self._process = self._context.Process(
             target=_child,
-            args=(str(self.workspace), self.policy, self._stop, os.getpid(),
-                  log.getEffectiveLevel()),
+            args=(str(self.workspace), self.policy, listen, log.getEffectiveLevel()),
             name="twin-history",
             daemon=True,
-        )  # fmt: skip
+        )
         self._process.start()
+        listen.close()  # the child's end: only the child may hold it
 
     def stop(self) -> None:
         """Ask the child to stop after its current step and wait for it (then end it)."""
-        if self._process is None:
+        if self._process is None or self._stop is None:
             return
-        self._stop.set()
+        self._stop.close()  # the child sees the pipe end: it stops after its current step
         self._process.join(STOP_TIMEOUT_S)
         if self._process.is_alive():
             log.warning("history mover did not stop in %.0f s: terminated", STOP_TIMEOUT_S)
