@@ -55,9 +55,7 @@ class TwinSettings(BaseSettings):
     entity_ttl_s: float = Field(
         default=600.0, gt=0, title="Seconds after which an entity not seen again is removed"
     )
-    retention_days: float = Field(
-        default=90.0, gt=0, title="Days archived observations are kept"
-    )
+    retention_days: float = Field(default=90.0, gt=0, title="Days archived observations are kept")
     alert_retention_days: float = Field(
         default=365.0,
         gt=0,
