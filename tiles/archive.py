@@ -15,6 +15,7 @@ import zipfile
 from pathlib import Path
 
 from tiles.errors import TilesError
+from tiles.precompress import SUFFIX
 
 INDEX_NAME = "@3dtilesIndex1@"
 RECORD = struct.Struct("<16sQ")
@@ -36,9 +37,12 @@ def index_bytes(offsets: dict[str, int]) -> bytes:
 
 
 def write_3tz(folder: Path, target: Path) -> int:
-    """Pack every file under `folder` into the archive `target` (written atomically);
-    returns its size in bytes."""
-    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    """Pack every file under `folder` into the archive `target` (written atomically), but the
+    pre-compressed twins of JSON files (the archive deflates its own entries); returns its size
+    in bytes."""
+    files = sorted(
+        p for p in folder.rglob("*") if p.is_file() and not p.name.endswith(".json" + SUFFIX)
+    )
     if not any(p.name == "tileset.json" and p.parent == folder for p in files):
         raise TilesError(f"{folder}: no tileset.json to archive")
     partial = target.with_name(target.name + ".partial")

@@ -289,6 +289,41 @@ def camera_calibrate(
     )
 
 
+deploy_app = typer.Typer(help="Write configuration for running a workspace in production.")
+app.add_typer(deploy_app, name="deploy")
+
+
+@deploy_app.command("nginx")
+def deploy_nginx(
+    ws: Annotated[Path, typer.Argument(help="Workspace folder (from 'twin build')")],
+    listen: Annotated[str, typer.Option(help="What nginx listens on: PORT or HOST:PORT")],
+    upstream: Annotated[
+        str, typer.Option(help="The twin serve processes: HOST:PORT[,HOST:PORT...]")
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for nginx.conf, logs, temp")],
+    user: Annotated[
+        str | None,
+        typer.Option(
+            help="Account nginx workers run as when nginx starts as root (must read "
+            "WS/tiles; default: yours when you are root)"
+        ),
+    ] = None,
+) -> None:
+    """Write DIR/nginx.conf: tiles straight from WS/tiles (ETag, 304, gzip_static, CORS,
+    caching), the API, /ws/live and the page proxied to the upstreams (least connections).
+    Run it with: nginx -p DIR -c nginx.conf"""
+    from server.nginx import NginxDeployment, default_user, parse_upstreams, write_config
+
+    try:
+        deployment = NginxDeployment(
+            ws, listen, parse_upstreams(upstream), out, user=user or default_user()
+        )
+        target = write_config(deployment)
+    except _domain_errors() as err:
+        raise _fail(err) from None
+    console.print(f"[green]wrote[/] {target}; run: nginx -p {out.resolve()} -c nginx.conf")
+
+
 def main() -> None:  # pragma: no cover - console entry for `python -m twin.cli`
     sys.exit(app())
 

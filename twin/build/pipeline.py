@@ -35,6 +35,7 @@ from rich.text import Text
 
 from tiles.model import FeatureMesh, TilesetMetadata
 from tiles.spec import Tile
+from tiles.precompress import precompress_json
 from tiles.writer import write_tileset
 from twin.build.buildings import building_height, extrude_many, footprint, footprint_samples
 from twin.build.drone import drone_surface, survey_area
@@ -261,6 +262,7 @@ def _build(
                 metadata=_tiles_metadata(config, layers, built_at),
                 extra_children=cloud_tiles_written,
             )  # fmt: skip
+            precompress_json(paths.tiles)  # tileset.json.gz etc. for nginx's gzip_static
         if texturer is not None:
             report.extra["ortho"] = {**texturer.report(), "coverage": round(coverage, 4)}
         with report.timed("meshes"):
