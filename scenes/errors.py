@@ -19,13 +19,41 @@ class AlertTransitionError(SceneError):
     """The alert cannot move to that status from its current one (e.g. resolve twice)."""
 
 
-class UnknownSourceError(SceneError):
+class ObservationError(SceneError):
+    """An observation of a batch that cannot be taken; ``path`` points at the field at fault
+    (``("observations", index, field)``) and nothing of the batch is stored."""
+
+    def __init__(self, message: str, *, index: int | None, field: str) -> None:
+        where = f"observations[{index}].{field}: " if index is not None else ""
+        super().__init__(where + message)
+        self.index = index
+        self.path: tuple[str | int, ...] = (
+            ("observations", index, field) if index is not None else (field,)
+        )
+
+
+class UnknownSourceError(ObservationError):
     """An observation names a source that is not a camera or sensor of the catalog."""
 
     def __init__(self, source: str, *, index: int | None = None) -> None:
-        where = f"observations[{index}].source: " if index is not None else ""
-        super().__init__(f"{where}unknown source '{source}' (not a camera or sensor element)")
-        self.source, self.index = source, index
+        message = f"unknown source '{source}' (not a camera or sensor element)"
+        super().__init__(message, index=index, field="source")
+        self.source = source
+
+
+class ObservationTimeError(ObservationError):
+    """An observation's time lies outside what the server accepts (too old, or further in
+    the future than the clock skew allowed)."""
+
+
+class DuplicateObservationError(SceneError):
+    """An observation id given twice in one batch, or already stored: nothing is stored."""
+
+    def __init__(self, observation_id: str, *, index: int) -> None:
+        super().__init__(
+            f"observations[{index}].id: observation id '{observation_id}' is already taken"
+        )
+        self.observation_id, self.index = observation_id, index
 
 
 class AppNotFound(SceneError):

@@ -12,9 +12,9 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -26,15 +26,26 @@ from scenes.apps import AppConfig, AppSpec, configure
 from scenes.boards import DEFAULT_TZ, board_stats, week_start
 from scenes.crops import CropSource, evidence_crop, observation_box
 from scenes.engine import Engine
-from scenes.errors import AppConfigError, AppNotFound, RuleError, SceneError, UnknownSourceError
+from scenes.errors import (
+    AlertNotFound,
+    AlertTransitionError,
+    AppConfigError,
+    AppNotFound,
+    DuplicateObservationError,
+    ObservationTimeError,
+    RuleError,
+    SceneError,
+    UnknownSourceError,
+)
 from scenes.facts import AlertFacts
 from scenes.history.reader import AlertQuery, HistoryReader
 from scenes.identifiers import KeyedHasher
+from scenes.incidents import fold, merged, seen_at, with_crop
 from scenes.models import Alert, AlertStatus, Entity, Observation, utcnow
 from scenes.rows import to_us
-from scenes.store import BBox, LiveStore
+from scenes.store import BBox, EntityRecord, LiveStore
 from scenes.watchlist import WatchlistStore
-from twin.catalog import Catalog
+from twin.catalog import Catalog, resolve_id
 from twin.geo import metres_per_degree
 
 SOURCE_KINDS = ("camera", "sensor")
@@ -53,6 +64,26 @@ class IngestResult:
     entities: list[Entity]
     alerts: list[Alert]
     entity_json: list[str]
+
+
+@dataclass(frozen=True)
+class TimeBounds:
+    """How far from the server's clock an observation's time may lie: at most `max_age_s`
+    seconds before it (a detector catching up after an outage) and `max_skew_s` after it (a
+    detector's clock running ahead)."""
+
+    max_age_s: float
+    max_skew_s: float
+
+    def check(self, obs: Observation, index: int, now: datetime) -> None:
+        """Raise `ObservationTimeError` when `obs` lies outside the bounds around `now`."""
+        ahead = (obs.time - now).total_seconds()
+        if ahead > self.max_skew_s or -ahead > self.max_age_s:
+            raise ObservationTimeError(
+                f"time {obs.time.isoformat()} is more than {self.max_age_s:g} s before or "
+                f"{self.max_skew_s:g} s after the server's clock ({now.isoformat()})",
+                index=index, field="time",
+            )  # fmt: skip
 
 
 def time_ordered_ids(count: int) -> list[str]:
@@ -98,11 +129,15 @@ class LiveService:
         hasher: KeyedHasher | None = None,
         watchlists: WatchlistStore | None = None,
         history: HistoryReader | None = None,
+        time_bounds: TimeBounds | None = None,
     ) -> None:
         self.catalog, self.store, self.engine, self.ttl_s = catalog, store, engine, ttl_s
         self.hasher, self.watchlists, self.history = hasher, watchlists, history
-        self._sources = {el.id for kind in SOURCE_KINDS for el in catalog.all(kind)}
+        self.time_bounds = time_bounds
+        self.on_save: Callable[[float], None] | None = None  # told each commit's wait, s
+        self.sources = {el.id for kind in SOURCE_KINDS for el in catalog.all(kind)}  # feeds
         self._lock = threading.Lock()
+        self._in_flight: set[str] = set()  # given ids of batches between their rules and commit
         self._recent_boxed: OrderedDict[str, Observation] = OrderedDict()
         self.apps: dict[str, AppConfig] = {}
         saved = store.app_settings()
@@ -121,47 +156,134 @@ class LiveService:
     def ingest(
         self, observations: Sequence[Observation], crops: CropSource | None = None
     ) -> IngestResult:
-        """Check sources, assign missing ids (`time_ordered_ids`), evaluate rules and store it
-        all in one transaction (with each new alert's evidence crop when `crops` gives one, and
-        the watchlist hits), committed before returning. Rules run one batch at a time; the
-        commit is shared with batches of other threads that wait for one meanwhile (group
-        commit). Raises `UnknownSourceError` (nothing stored) for a source that is not a camera
-        or sensor of the catalog."""
-        for index, obs in enumerate(observations):
-            if obs.source not in self._sources:
-                raise UnknownSourceError(obs.source, index=index)
-        new_ids = iter(time_ordered_ids(sum(not obs.id for obs in observations)))
-        stamped = [self._stamp(obs, new_ids) for obs in observations]
+        """Check the batch (`checked`), assign missing ids (`time_ordered_ids`), evaluate rules
+        and store it all in one transaction (with each new alert's evidence crop when `crops`
+        gives one, and the watchlist hits), committed before returning. Rules run one batch at
+        a time; the commit is shared with batches of other threads that wait for one meanwhile
+        (group commit). Raises (nothing stored) `UnknownSourceError`, `ObservationTimeError`,
+        or `DuplicateObservationError` for an id given twice, already stored in the hot window
+        or taken by a batch still being stored."""
+        checked = self.checked(observations)
+        new_ids = iter(time_ordered_ids(sum(not obs.id for obs in checked)))
+        stamped = [self._stamp(obs, new_ids) for obs in checked]
+        given = [obs.id for obs in checked if obs.id]
+        images: dict[str, bytes] = {}
         with self._lock:
-            self._remember_boxed(stamped)
-            alerts = self.engine.process(stamped)
-            images: dict[str, bytes] = {}
-            if crops is not None and alerts:
-                alerts = [self._with_crop(alert, stamped, crops, images) for alert in alerts]
-        hits = self.watchlists.hits_of(stamped, alerts) if self.watchlists is not None else []
-        saved = self.store.save(stamped, alerts, received_s=time.time(), crops=images, hits=hits)
+            self._claim(checked)
+            try:
+                self._remember_boxed(stamped)
+                alerts, opened = self._incidents(self.engine.process(stamped), stamped, crops,
+                                                 images)  # fmt: skip
+                # A new incident is committed before another batch looks for the one it joins.
+                saved = self._save(stamped, alerts, opened, images) if opened else None
+            except BaseException:
+                self._in_flight.difference_update(given)
+                raise
+        try:
+            if saved is None:
+                saved = self._save(stamped, alerts, opened, images)
+        finally:
+            with self._lock:
+                self._in_flight.difference_update(given)
         return IngestResult(
             stamped, [rec.entity for rec in saved], alerts, [rec.json for rec in saved]
         )
 
-    def _with_crop(
+    def _save(
         self,
-        alert: Alert,
         batch: Sequence[Observation],
-        crops: CropSource,
+        alerts: Sequence[Alert],
+        opened: Sequence[Alert],
         images: dict[str, bytes],
-    ) -> Alert:
-        """`alert` with ``evidence.crop`` set (and the JPEG put in `images`) when one of its
-        observations, in `batch` or stored earlier, has a crop (see `scenes.crops`)."""
-        if alert.evidence is None:
-            return alert
+    ) -> list[EntityRecord]:
+        """Store `batch` with the incidents it `opened` (those it joined are stored already),
+        the evidence crops and the watchlist hits of all its `alerts`."""
+        hits = self.watchlists.hits_of(batch, alerts) if self.watchlists else []
+        start = time.perf_counter()
+        saved = self.store.save(batch, opened, received_s=time.time(), crops=images, hits=hits)
+        if self.on_save is not None:
+            self.on_save(time.perf_counter() - start)
+        return saved
+
+    def _incidents(
+        self,
+        raised: Sequence[Alert],
+        batch: Sequence[Observation],
+        crops: CropSource | None,
+        images: dict[str, bytes],
+    ) -> tuple[list[Alert], list[Alert]]:
+        """The alerts `raised` by `batch` as incidents: each repeat folded into the open
+        incident it joins (updated in the store at once) or into an earlier alert of the
+        batch; the rest open new incidents. Returns every incident the batch raised or joined,
+        and the new ones. Crops of the latest evidence go to `images` (alert id -> JPEG)."""
+        windows = {alert.rule: self.engine.incident_s(alert.rule) for alert in raised}
+        incidents: list[Alert] = []
+        opened: list[Alert] = []
+        for alert in fold(raised, windows):
+            image = self._crop(alert, batch, crops)
+
+            def url(alert_id: str, image: bytes | None = image) -> str | None:
+                return crops.url(alert_id) if crops is not None and image else None
+
+            def bump(incident: Alert, repeat: Alert = alert) -> Alert:
+                return merged(incident, repeat, crop=url(incident.id))
+
+            window = windows[alert.rule]
+            joined = None
+            if window > 0 and alert.incident_key is not None:
+                since = seen_at(alert) - timedelta(seconds=window)
+                joined = self.store.bump_incident(alert.rule, alert.incident_key,
+                                                  seen_since=since, bump=bump)  # fmt: skip
+            incident = joined or with_crop(alert, url(alert.id))
+            if image is not None:
+                images[incident.id] = image
+            incidents.append(incident)
+            if joined is None:
+                opened.append(incident)
+        return incidents, opened
+
+    def checked(self, observations: Sequence[Observation]) -> list[Observation]:
+        """`observations` with each source as its element id (a camera or sensor may be named
+        by its layer's own id, e.g. ``cam-1`` for ``camera:cam-1``, when that names one), each
+        time within `time_bounds`; raises `UnknownSourceError` or `ObservationTimeError`."""
+        now = utcnow()
+        checked = []
+        for index, obs in enumerate(observations):
+            source = resolve_id(obs.source, self.sources.__contains__, SOURCE_KINDS)
+            if source not in self.sources:
+                raise UnknownSourceError(obs.source, index=index)
+            if self.time_bounds is not None:
+                self.time_bounds.check(obs, index, now)
+            renamed = source != obs.source
+            checked.append(obs.model_copy(update={"source": source}) if renamed else obs)
+        return checked
+
+    def _claim(self, batch: Sequence[Observation]) -> None:
+        """Hold the ids given in `batch` until its commit; `DuplicateObservationError` when one
+        is repeated in it, stored already or held by another batch. The caller holds
+        ``_lock``."""
+        seen: dict[str, int] = {}
+        for index, obs in enumerate(batch):
+            if not obs.id:
+                continue
+            if obs.id in seen or obs.id in self._in_flight:
+                raise DuplicateObservationError(obs.id, index=index)
+            seen[obs.id] = index
+        stored = self.store.observations_by_id(list(seen)) if seen else {}
+        if stored:
+            first = min(stored, key=seen.__getitem__)
+            raise DuplicateObservationError(first, index=seen[first])
+        self._in_flight.update(seen)
+
+    def _crop(
+        self, alert: Alert, batch: Sequence[Observation], crops: CropSource | None
+    ) -> bytes | None:
+        """The evidence crop (JPEG) of one of `alert`'s observations, in `batch` or stored
+        earlier, when `crops` has one (see `scenes.crops`)."""
+        if crops is None or alert.evidence is None:
+            return None
         by_id = {obs.id: obs for obs in batch if obs.id}
-        image = evidence_crop(alert.observation_ids, by_id, self._earlier, crops)
-        if image is None:
-            return alert
-        images[alert.id] = image
-        evidence = alert.evidence.model_copy(update={"crop": crops.url(alert.id)})
-        return alert.model_copy(update={"evidence": evidence})
+        return evidence_crop(alert.observation_ids, by_id, self._earlier, crops)
 
     def _remember_boxed(self, batch: Sequence[Observation]) -> None:
         """Keep `batch`'s observations that carry a box among the `RECENT_BOXED` newest."""
@@ -195,6 +317,20 @@ class LiveService:
     def act(self, alert_id: str, status: AlertStatus, *, by: str) -> Alert:
         """Move an alert along its life cycle on behalf of `by` (a label, never a token)."""
         return self.store.transition(alert_id, status, by=by)
+
+    def act_many(
+        self, alert_ids: Sequence[str], status: AlertStatus, *, by: str
+    ) -> tuple[list[Alert], dict[str, SceneError]]:
+        """`act` on each of `alert_ids` (each committed on its own): the alerts moved, and the
+        error of each one that could not move (`AlertNotFound`, `AlertTransitionError`)."""
+        moved: list[Alert] = []
+        refused: dict[str, SceneError] = {}
+        for alert_id in dict.fromkeys(alert_ids):
+            try:
+                moved.append(self.act(alert_id, status, by=by))
+            except (AlertNotFound, AlertTransitionError) as exc:
+                refused[alert_id] = exc
+        return moved, refused
 
     def app(self, app_id: str) -> AppConfig:
         """An app's current settings; `AppNotFound` when unknown."""
@@ -239,6 +375,11 @@ class LiveService:
     def live_entities(self) -> list[Entity]:
         """Entities updated within the last `ttl_s` seconds."""
         return self.store.entities(received_since_s=time.time() - self.ttl_s)
+
+    def live_entity_records(self, limit: int) -> list[str]:
+        """The JSON records of at most `limit` entities updated within the last `ttl_s`
+        seconds, the most recently updated first."""
+        return self.store.entity_records(received_since_s=time.time() - self.ttl_s, limit=limit)
 
     def nearby(self, geometry: BaseGeometry, radius_m: float) -> list[tuple[Entity, float]]:
         """Live entities within `radius_m` metres of `geometry` (lon/lat), nearest first, with

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 
 class ObservationKind(StrEnum):
@@ -21,6 +21,19 @@ class ObservationKind(StrEnum):
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def _text_time(value: Any) -> Any:
+    """Refuse a number (or a number's text) where a time is expected: times are ISO 8601
+    text (pydantic would read a number as Unix seconds, which the schema does not promise)."""
+    number = isinstance(value, str) and value.strip().lstrip("+-").replace(".", "", 1).isdigit()
+    if number or isinstance(value, int | float):
+        raise ValueError("a time is ISO 8601 text, e.g. '2026-05-01T08:00:00Z'")
+    return value
+
+
+IsoTime = Annotated[datetime, BeforeValidator(_text_time)]
+"""A datetime given as ISO 8601 text (or a datetime object), never as a number."""
 
 
 class Observation(BaseModel):
@@ -37,14 +50,17 @@ class Observation(BaseModel):
     lon: float = Field(ge=-180.0, le=180.0)
     lat: float = Field(ge=-90.0, le=90.0)
     height: float = Field(default=0.0, ge=-1000.0, le=10000.0, title="Ellipsoidal height, m")
-    time: datetime = Field(default_factory=utcnow, title="When it was seen (UTC)")
+    time: IsoTime = Field(default_factory=utcnow, title="When it was seen (UTC)")
     attributes: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("time")
     @classmethod
     def _utc(cls, value: datetime) -> datetime:
         """A time without a zone is taken as UTC; every time is stored in UTC."""
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        try:
+            return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        except OverflowError:  # e.g. 0001-01-01T00:00:00+14:00 is before year 1 in UTC
+            raise ValueError("time out of range") from None
 
     @property
     def entity_id(self) -> str:
@@ -121,6 +137,12 @@ class Alert(BaseModel):
     observation_ids: list[str] = Field(default_factory=list)
     entity_id: str | None = None
     observed_at: datetime | None = Field(default=None, title="Time of the observation (UTC)")
+    incident_key: str | None = Field(
+        default=None, title="What the rule's repeats merge on: an area of its zone or an entity"
+    )
+    count: int = Field(default=1, ge=1, title="Times the rule fired for this incident")
+    first_seen_at: datetime | None = Field(default=None, title="First observation (UTC)")
+    last_seen_at: datetime | None = Field(default=None, title="Latest observation (UTC)")
     created_at: datetime = Field(default_factory=utcnow)
     acknowledged_at: datetime | None = None
     acknowledged_by: str | None = None

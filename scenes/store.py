@@ -27,7 +27,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from scenes.errors import AlertNotFound
+from scenes.incidents import seen_at
 from scenes.lifecycle import transition
 from scenes.migrations import migrate
 from scenes.models import Alert, AlertStatus, Entity, Observation
@@ -45,7 +46,7 @@ from scenes.watchlist import Hit
 _HIT_FIELDS = ("time_s", "list", "hash", "masked", "observation_id", "source", "lon", "lat",
                "alert_id")  # fmt: skip
 _ALERT_COLUMNS = ("id", "rule", "status", "unit", "element_id", "lon", "lat", "created_s",
-                  "record", "app", "board", "closed_s")  # fmt: skip
+                  "record", "app", "board", "closed_s", "incident_key", "last_s")  # fmt: skip
 CHECKPOINT_S = 0.25  # how often the background thread copies the WAL into the database, s
 WAL_LIMIT_BYTES = 64 * 2**20  # past this the WAL is checkpointed to empty and restarted
 BUSY_TIMEOUT_MS = 10_000  # another process holding the write lock (two servers, a migration)
@@ -125,7 +126,8 @@ def _alert_row(alert: Alert) -> tuple[object, ...]:
     return (
         alert.id, alert.rule, alert.status.value, alert.unit, alert.element_id, alert.lon,
         alert.lat, alert.created_at.timestamp(), alert.model_dump_json(), alert.app,
-        alert.board, closed.timestamp() if closed else None,
+        alert.board, closed.timestamp() if closed else None, alert.incident_key,
+        seen_at(alert).timestamp(),
     )  # fmt: skip
 
 
@@ -386,6 +388,28 @@ class LiveStore:
             )  # fmt: skip
         return changed
 
+    def bump_incident(
+        self, rule: str, key: str, *, seen_since: datetime, bump: Callable[[Alert], Alert]
+    ) -> Alert | None:
+        """In one write transaction: the newest open alert of `rule` with incident key `key`
+        last seen at or after `seen_since`, replaced by ``bump(alert)`` (same id, a repeat
+        folded in, see `scenes.incidents`); None (nothing written) when there is none. The
+        change is committed before returning."""
+        with self.transaction() as db:
+            row = db.execute(
+                "SELECT record FROM alerts WHERE rule = ? AND incident_key = ? AND last_s >= ?"
+                " AND closed_s IS NULL ORDER BY last_s DESC LIMIT 1",
+                (rule, key, seen_since.timestamp()),
+            ).fetchone()
+            if row is None:
+                return None
+            bumped = bump(Alert.model_validate_json(row[0]))
+            db.execute(
+                "UPDATE alerts SET record = ?, last_s = ? WHERE id = ?",
+                (bumped.model_dump_json(), seen_at(bumped).timestamp(), bumped.id),
+            )
+        return bumped
+
     # -- reads ---------------------------------------------------------------------------------
 
     def get_alert(self, alert_id: str) -> Alert:
@@ -510,6 +534,15 @@ class LiveStore:
 
     def count_observations(self) -> int:
         return int(str(self._query("SELECT COUNT(*) FROM observations")[0][0]))
+
+    def entity_records(self, *, received_since_s: float, limit: int) -> list[str]:
+        """The JSON records of at most `limit` entities updated at or after epoch seconds
+        `received_since_s`, the most recently updated first (a bounded live snapshot)."""
+        rows = self._query(
+            "SELECT record FROM entities WHERE received_s >= ? ORDER BY received_s DESC LIMIT ?",
+            (received_since_s, limit),
+        )
+        return [str(r[0]) for r in rows]
 
     def entities(self, *, received_since_s: float, box: BBox | None = None) -> list[Entity]:
         """Entities last updated at or after epoch seconds `received_since_s` (in `box`)."""

@@ -13,10 +13,14 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 
+from server.access import AccessLog
+from server.allow import AllowMethods
 from server.cameras import camera_rig
 from server.errors import add_exception_handlers
 from server.files import BINARY_TYPES
+from server.limits import GuardBodies, body_limits
 from server.logs import log_config
+from server.metrics import server_metrics
 from server.routes import (
     alerts,
     apps,
@@ -25,11 +29,15 @@ from server.routes import (
     health,
     history,
     live,
+    metrics,
     observations,
+    ready,
+    socket,
     tiles,
     watchlists,
 )
 from server.routes.web import mount_web
+from server.routing import RouteTable
 from server.state import TwinState
 from server.webhooks import forwarding
 from twin.settings import TwinSettings
@@ -61,10 +69,30 @@ def create_app(ws: Path, settings: TwinSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.twin = state
+    add_middlewares(app, state)
+    add_exception_handlers(app)
+    camera_rig(state)  # reads WS/cameras.json now: a bad one fails here
+    for module in (
+        health, ready, metrics, tiles, elements, observations, alerts, apps, watchlists, live,
+        socket, cameras, history,
+    ):  # fmt: skip
+        app.include_router(module.router)
+    mount_web(app)
+    return app
+
+
+def add_middlewares(app: FastAPI, state: TwinState) -> None:
+    """From the outside in: the access log and request metrics (`server.access`), CORS,
+    ``OPTIONS``/``Allow`` (`server.allow`), body limits and the token check before a body is
+    read (`server.limits`), gzip."""
+    settings, routes = state.settings, RouteTable(app.router.routes)
     origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
     app.add_middleware(
         GZipMiddleware, minimum_size=1000, exclude_content_types=tuple(sorted(BINARY_TYPES))
     )
+    app.add_middleware(GuardBodies, routes=routes, limits=body_limits(settings),
+                       tokens=state.tokens)  # fmt: skip
+    app.add_middleware(AllowMethods, routes=routes)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=origins,
@@ -72,14 +100,7 @@ def create_app(ws: Path, settings: TwinSettings | None = None) -> FastAPI:
         allow_headers=["Authorization", "Content-Type", "If-None-Match"],
         expose_headers=["ETag", "Content-Encoding"],
     )
-    add_exception_handlers(app)
-    camera_rig(state)  # reads WS/cameras.json now: a bad one fails here
-    for module in (
-        health, tiles, elements, observations, alerts, apps, watchlists, live, cameras, history,
-    ):  # fmt: skip
-        app.include_router(module.router)
-    mount_web(app)
-    return app
+    app.add_middleware(AccessLog, routes=routes, metrics=server_metrics(state))
 
 
 def _calm_garbage_collector() -> None:
@@ -100,6 +121,7 @@ def serve(ws: Path, settings: TwinSettings) -> None:
     load, measured with bench/ingest.py), while the text is otherwise built once for all."""
     app = create_app(ws, settings)
     uvicorn.run(
-        app, host=settings.host, port=settings.port, log_config=log_config(), access_log=False,
+        app, host=settings.host, port=settings.port, log_config=log_config(settings.log_format),
+        access_log=False,
         ws_per_message_deflate=False,
     )  # fmt: skip

@@ -8,8 +8,10 @@ import hashlib
 import hmac
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Annotated, Any
 
-from fastapi import HTTPException, Request, status
+from fastapi import HTTPException, Request, Security, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from twin.settings import ROLE_PERMISSIONS, TwinSettings
 
@@ -54,15 +56,20 @@ class TokenTable:
         if not token:
             if permission == "read" and self.public_read:
                 return ANONYMOUS
-            raise _unauthorized("missing bearer token")
+            raise _unauthorized(unauthorized_detail(token))
         principal = self.lookup(token)
         if principal is None:
-            raise _unauthorized("invalid token")
+            raise _unauthorized(unauthorized_detail(token))
         if not principal.can(permission):
             raise HTTPException(
                 status.HTTP_403_FORBIDDEN, f"role '{principal.role}' may not {permission}"
             )
         return principal
+
+
+def unauthorized_detail(token: str | None) -> str:
+    """Why a request was refused with 401: no token, or one that is not configured."""
+    return "invalid token" if token else "missing bearer token"
 
 
 def _unauthorized(detail: str) -> HTTPException:
@@ -71,20 +78,31 @@ def _unauthorized(detail: str) -> HTTPException:
     )
 
 
+BEARER = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearer",
+    description="A token of TWIN_TOKENS: `Authorization: Bearer <token>`",
+)
+"""The OpenAPI security scheme of every /api route (reads may be open: TWIN_PUBLIC_READ)."""
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)]
+OPTIONAL_BEARER: dict[str, Any] = {"security": [{}, {BEARER.scheme_name: []}]}
+"""OpenAPI ``security`` of a route open to all that says more to a token (``openapi_extra``)."""
+
+
 def bearer_token(request: Request) -> str | None:
     """The token of an ``Authorization: Bearer <token>`` header, if any."""
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    return token.strip()
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
 
 
-def require(permission: str) -> Callable[[Request], Awaitable[Principal]]:
-    """A dependency that admits callers whose role has `permission` ('read', 'ingest', ...)."""
+def require(permission: str) -> Callable[..., Awaitable[Principal]]:
+    """A dependency that admits callers whose role has `permission` ('read', 'ingest', ...);
+    the principal is kept in the request state for the access log (`server.access`)."""
 
-    async def dependency(request: Request) -> Principal:
+    async def dependency(request: Request, credentials: Credentials) -> Principal:
         tokens: TokenTable = request.app.state.twin.tokens
-        return tokens.resolve(bearer_token(request), permission)
+        principal = tokens.resolve(credentials.credentials if credentials else None, permission)
+        request.state.principal = principal
+        return principal
 
     return dependency

@@ -9,4 +9,10 @@ from twin.cameras.rig import CameraRig
 
 def camera_rig(state: TwinState) -> CameraRig:
     """The rig of `state`'s workspace (made on first call; meshes load on first ray)."""
-    return state.shared("camera_rig", lambda: CameraRig(state.paths.root, state.catalog))
+    settings = state.settings
+
+    def make() -> CameraRig:
+        return CameraRig(state.paths.root, state.catalog, drone_ttl_s=settings.drone_ttl_s,
+                         max_drones=settings.max_drones)  # fmt: skip
+
+    return state.shared("camera_rig", make)

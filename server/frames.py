@@ -3,42 +3,50 @@ for alert evidence crops.
 
 Whoever reads a feed (the detection worker, a drone's ground station) pushes the frame it has
 just seen with ``PUT /api/cameras/{id}/frame``; the page fetches the newest with ``GET``. Frames
-are live data, not records: they are kept in memory, the newest of every camera always, and
-behind it a short history per camera, bounded in bytes over all cameras (the oldest goes
-first), so an alert raised a few seconds after its observation still finds the frame the camera
-pushed closest to that observation's time. Where none was pushed, a camera whose ``stream`` is
-a still image file (absolute, or relative to the workspace) serves that image. One store per
-workspace (`TwinState.shared`), like the camera rig.
+are live data, not records: they are kept in memory, the newest of every camera, and behind it
+a short history per camera, each bounded in bytes over all cameras (the oldest goes first), so
+an alert raised a few seconds after its observation still finds the frame the camera pushed
+closest to that observation's time. A camera that has pushed nothing for ``ttl_s`` loses its
+frames. Where none is kept, a camera whose ``stream`` is a still image file (absolute, or
+relative to the workspace) serves that image. One store per workspace (`TwinState.shared`),
+like the camera rig.
 """
 
 from __future__ import annotations
 
 import threading
-from collections import deque
-from dataclasses import dataclass
+import time as clock
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 from server.state import TwinState
 
-MAX_FRAME_BYTES = 8 * 1024 * 1024
-"""Largest frame accepted (bytes): a 4K JPEG fits with room to spare."""
-HISTORY_BYTES = 64 * 1024 * 1024
+MIB = 2**20
+HISTORY_BYTES = 64 * MIB
 """Bytes of frames kept behind every camera's newest, all cameras together, by default
 (``TWIN_FRAME_HISTORY_MIB``): about a minute of one 960 px JPEG a second from each of 10
 cameras."""
+NEWEST_BYTES = 32 * MIB
+"""Bytes of the cameras' newest frames, all cameras together, by default
+(``TWIN_FRAME_NEWEST_MIB``): a hundred 960 px JPEGs, four 8 MiB frames."""
+FRAME_TTL_S = 300.0
+"""Seconds a camera's frames are kept after its latest push, by default (``TWIN_FRAME_TTL_S``)."""
 MEDIA_TYPES = {b"\xff\xd8\xff": "image/jpeg", b"\x89PNG\r\n\x1a\n": "image/png"}
 STILL_SUFFIXES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/png"}
 
 
 @dataclass(frozen=True)
 class Frame:
-    """One image: its bytes, media type, when it arrived (UTC) and a per-camera sequence."""
+    """One image: its bytes, media type, capture time (UTC), a per-camera sequence, and when
+    it arrived (`time.monotonic`, for expiry)."""
 
     data: bytes
     media_type: str
     time: datetime
     seq: int
+    arrived: float = field(default_factory=clock.monotonic, compare=False)
 
     @property
     def etag(self) -> str:
@@ -54,38 +62,74 @@ def media_type(data: bytes) -> str | None:
 
 
 class FrameStore:
-    """The newest frame per camera id plus a history of earlier ones, at most `history_bytes`
-    over all cameras (oldest dropped first); safe to share between threads."""
+    """The newest frame per camera id (at most `newest_bytes` over all cameras: past it the
+    camera that pushed longest ago loses its frames) plus a history of earlier ones (at most
+    `history_bytes` over all cameras, oldest dropped first); a camera that has pushed nothing
+    for `ttl_s` seconds loses its frames. Safe to share between threads."""
 
-    def __init__(self, history_bytes: int = HISTORY_BYTES) -> None:
-        self.history_bytes = history_bytes
+    def __init__(
+        self,
+        history_bytes: int = HISTORY_BYTES,
+        newest_bytes: int = NEWEST_BYTES,
+        ttl_s: float = FRAME_TTL_S,
+    ) -> None:
+        self.history_bytes, self.newest_bytes, self.ttl_s = history_bytes, newest_bytes, ttl_s
         self._rings: dict[str, deque[Frame]] = {}
+        self._pushed: OrderedDict[str, None] = OrderedDict()  # cameras, longest-ago push first
         self._history: deque[tuple[str, Frame]] = deque()  # frames behind a newest, oldest first
         self._kept = 0  # bytes in `_history`
+        self._newest = 0  # bytes of the newest frames
         self._lock = threading.Lock()
 
     def put(self, camera_id: str, data: bytes, kind: str, time: datetime | None = None) -> Frame:
         """Keep `data` (a `kind` image, captured at `time` UTC, default now) as `camera_id`'s
-        newest frame; its previous newest joins the history, whose oldest frames go while it
-        holds more than `history_bytes`."""
+        newest frame; its previous newest joins the history. Then the bounds apply."""
         with self._lock:
+            self._expire()
             ring = self._rings.setdefault(camera_id, deque())
             previous = ring[-1] if ring else None
             when = time or datetime.now(UTC)
             frame = Frame(data, kind, when, previous.seq + 1 if previous else 1)
             ring.append(frame)
+            self._pushed[camera_id] = None
+            self._pushed.move_to_end(camera_id)
+            self._newest += len(data)
             if previous is not None:
                 self._history.append((camera_id, previous))
                 self._kept += len(previous.data)
+                self._newest -= len(previous.data)
             while self._kept > self.history_bytes:
                 oldest_camera, oldest = self._history.popleft()
                 self._rings[oldest_camera].popleft()  # a camera's oldest is the oldest in history
                 self._kept -= len(oldest.data)
+            while self._newest > self.newest_bytes:
+                self._forget(next(iter(self._pushed)))
             return frame
+
+    def _expire(self) -> None:
+        """Forget cameras that have pushed nothing for `ttl_s`, and history frames older than
+        that; the caller holds ``_lock``."""
+        oldest = clock.monotonic() - self.ttl_s
+        while self._pushed and self._rings[next(iter(self._pushed))][-1].arrived < oldest:
+            self._forget(next(iter(self._pushed)))
+        while self._history and self._history[0][1].arrived < oldest:
+            camera_id, frame = self._history.popleft()
+            self._rings[camera_id].popleft()
+            self._kept -= len(frame.data)
+
+    def _forget(self, camera_id: str) -> None:
+        """Drop every frame of `camera_id`; the caller holds ``_lock``."""
+        ring = self._rings.pop(camera_id)
+        del self._pushed[camera_id]
+        self._newest -= len(ring[-1].data)
+        if len(ring) > 1:
+            self._history = deque(item for item in self._history if item[0] != camera_id)
+            self._kept -= sum(len(frame.data) for frame in list(ring)[:-1])
 
     def get(self, camera_id: str) -> Frame | None:
         """`camera_id`'s newest frame, or None."""
         with self._lock:
+            self._expire()
             ring = self._rings.get(camera_id)
             return ring[-1] if ring else None
 
@@ -93,6 +137,7 @@ class FrameStore:
         """The kept frame of `camera_id` captured closest to `time` (UTC), when at most
         `within_s` seconds from it; else None."""
         with self._lock:
+            self._expire()
             frames = list(self._rings.get(camera_id, ()))
         best, best_gap = None, within_s
         for frame in reversed(frames):  # newest first: of equal gaps the newest wins
@@ -106,6 +151,13 @@ class FrameStore:
         """Bytes of frames held behind the newest ones."""
         with self._lock:
             return self._kept
+
+    @property
+    def kept(self) -> tuple[int, int]:
+        """Frames and bytes held, newest and history together."""
+        with self._lock:
+            self._expire()
+            return len(self._history) + len(self._rings), self._kept + self._newest
 
 
 def still_frame(ws: Path, stream: object) -> Frame | None:
@@ -123,5 +175,6 @@ def still_frame(ws: Path, stream: object) -> Frame | None:
 
 def frame_store(state: TwinState) -> FrameStore:
     """The frame store of `state`'s workspace (made on first call)."""
-    history = int(state.settings.frame_history_mib * 2**20)
-    return state.shared("frame_store", lambda: FrameStore(history))
+    settings = state.settings
+    history, newest = int(settings.frame_history_mib * MIB), int(settings.frame_newest_mib * MIB)
+    return state.shared("frame_store", lambda: FrameStore(history, newest, settings.frame_ttl_s))

@@ -14,13 +14,14 @@ from scenes.engine import Engine
 from scenes.history import HistoryPolicy, HistoryReader
 from scenes.history.process import MoverProcess
 from scenes.identifiers import KeyedHasher, load_or_create_secret
-from scenes.live import LiveService
+from scenes.live import LiveService, TimeBounds
 from scenes.rules import RuleSet, load_rules
 from scenes.store import LiveStore
 from scenes.watchlist import WatchlistStore
 from server.archive import ArchiveError, ArchiveTiles
 from server.auth import TokenTable
 from server.bus import LocalBus
+from server.feeds import FeedTracker
 from server.files import TileFiles, TileSource
 from server.webhooks import WebhookDispatcher, open_dispatcher
 from twin.catalog import Catalog
@@ -48,6 +49,7 @@ class TwinState:
     tiles: TileSource
     history: HistoryReader
     mover: MoverProcess
+    feeds: FeedTracker
     webhooks: WebhookDispatcher | None = None
     _shared: dict[str, Any] = field(default_factory=dict, repr=False)
     _shared_lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
@@ -74,9 +76,10 @@ class TwinState:
         engine = Engine(rules, catalog, watchlists=watchlists)
         store = LiveStore(paths.live)
         history = HistoryReader(store, paths.history)
+        bounds = TimeBounds(settings.max_observation_age_s, settings.max_clock_skew_s)
         live = LiveService(catalog, store, engine, ttl_s=settings.live_ttl_s,
                            apps=shipped_apps(), hasher=hasher, watchlists=watchlists,
-                           history=history)  # fmt: skip
+                           history=history, time_bounds=bounds)  # fmt: skip
         mover = MoverProcess(paths.root, history_policy(settings))
         return cls(
             settings=settings,
@@ -89,6 +92,7 @@ class TwinState:
             tiles=_tile_source(paths),
             history=history,
             mover=mover,
+            feeds=FeedTracker(live.sources, settings.feed_stale_s),
             webhooks=open_dispatcher(settings, paths.root),
         )
 

@@ -170,7 +170,11 @@ def test_socket_topics_and_stats(
     obs = {"kind": "vehicle", "cls": "car", "source": tiny.CAMERA_ID, "track_id": "7",
            "lon": tiny.INSIDE[0], "lat": tiny.INSIDE[1]}  # fmt: skip
     with ws(server, "alerts") as alerts_only, ws(server, "entities,alert") as batched:
-        assert messages_until(alerts_only, "ready")[-1]["payload"] == {"entities": 0, "alerts": 0}
+        assert messages_until(alerts_only, "ready")[-1]["payload"] == {
+            "entities": 0,
+            "alerts": 0,
+            "truncated": False,
+        }
         assert [m["topic"] for m in messages_until(batched, "ready")] == ["entities", "ready"]
         far = {**obs, "track_id": "far", "lon": tiny.OUTSIDE[0], "lat": tiny.OUTSIDE[1]}
         body = ingest.post("/api/observations", json={"observations": [obs, far]}).json()
@@ -209,7 +213,11 @@ def test_a_slow_legacy_client_gets_every_alert_while_entities_are_dropped(
     # Padded updates (8 KB each) fill the socket buffers (a few MB) and the queue (1000) fast.
     rounds, far_per_round, pad = 6, 400, "x" * 8000
     with slow_legacy_socket(server) as slow, server.client("ingest") as ingest:
-        assert messages_until(slow, "ready")[-1]["payload"] == {"entities": 0, "alerts": 0}
+        assert messages_until(slow, "ready")[-1]["payload"] == {
+            "entities": 0,
+            "alerts": 0,
+            "truncated": False,
+        }
         raised = []
         for i in range(rounds):  # one car in the lane (an alert) and many outside, per round
             lon, lat = tiny.INSIDE

@@ -295,7 +295,7 @@ def test_ingest_alert_websocket_and_lifecycle(
     ingest, operator, viewer = server.client("ingest"), server.client("operator"), server.client(
         "viewer")  # fmt: skip
     with connect(ws_url(server, TOKENS["viewer"])) as conn:
-        assert receive_until(conn, "ready") == {"entities": 0, "alerts": 0}
+        assert receive_until(conn, "ready") == {"entities": 0, "alerts": 0, "truncated": False}
 
         r = ingest.post("/api/observations", json={"observations": [observation()]})
         assert r.status_code == 200, r.text
@@ -348,7 +348,7 @@ def test_snapshot_on_connect(tiny_ws: Path, server_factory: Callable[..., LiveSe
         entity = receive_until(conn, "entity")
         alert = receive_until(conn, "alert")
         assert entity["id"] == f"{tiny.CAMERA_ID}/7" and alert["status"] == "new"
-        assert receive_until(conn, "ready") == {"entities": 1, "alerts": 1}
+        assert receive_until(conn, "ready") == {"entities": 1, "alerts": 1, "truncated": False}
 
 
 @pytest.mark.parametrize(
@@ -375,7 +375,9 @@ def test_unknown_source_is_422_naming_it(srv: LiveServer) -> None:
     r = srv.client("ingest").post(
         "/api/observations", json={"observations": [observation(source="camera:ghost")]}
     )
-    assert r.status_code == 422 and "camera:ghost" in r.json()["detail"]
+    [problem] = r.json()["detail"]  # the documented 422 array, like every validation error
+    assert r.status_code == 422 and "camera:ghost" in problem["msg"]
+    assert problem["loc"] == ["body", "observations", 0, "source"]
     assert srv.client("viewer").get("/api/live").json()["total"] == 0
     not_json = srv.client("ingest").post(
         "/api/observations", content=b"{", headers={"Content-Type": "application/json"}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -157,6 +157,17 @@ def _row_to_element(row: sqlite3.Row) -> Element:
 
 _ORIGIN = Point(0.0, 0.0)
 
+
+def resolve_id(value: str, known: Callable[[str], bool], kinds: Sequence[str]) -> str:
+    """The element id `value` means: itself when `known`, else ``{kind}:{value}`` when exactly
+    one of `kinds` knows it (a camera named by its layer's own id, ``cam-1`` for
+    ``camera:cam-1``); else `value` unchanged (unknown stays unknown)."""
+    if known(value):
+        return value
+    found = [f"{kind}:{value}" for kind in kinds if known(f"{kind}:{value}")]
+    return found[0] if len(found) == 1 else value
+
+
 # Order in which `pick` prefers kinds when several elements lie under a point.
 PICK_ORDER = ("building", "camera", "sensor", "site", "road", "water", "jurisdiction")
 
@@ -179,6 +190,16 @@ class Catalog:
         with self._connect() as db:
             row = db.execute("SELECT * FROM elements WHERE id = ?", (element_id,)).fetchone()
         return _row_to_element(row) if row else None
+
+    def resolve(self, value: str, kinds: Sequence[str]) -> str:
+        """The id of the element of one of `kinds` that `value` names: its element id, or its
+        layer's own id when unambiguous (see `resolve_id`)."""
+
+        def known(element_id: str) -> bool:
+            el = self.get(element_id)
+            return el is not None and el.kind in kinds
+
+        return resolve_id(value, known, kinds)
 
     def all(self, kind: str | None = None) -> Iterator[Element]:
         """Every element (of one kind), in insertion order."""

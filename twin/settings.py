@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -38,6 +39,12 @@ class TwinSettings(BaseSettings):
     cors_origins: str = Field(default="*", title="Comma-separated origins allowed by CORS")
     rules: Path | None = Field(default=None, title="Scenario rule file (default: WS/rules.yaml)")
     live_ttl_s: float = Field(default=30.0, gt=0, title="Seconds a live entity stays on the map")
+    entity_stale_s: float = Field(
+        default=10.0,
+        gt=0,
+        title="Seconds without an update after which the page draws a live entity faded (it "
+        "leaves the map after live_ttl_s)",
+    )
     nearby_radius_m: float = Field(default=150.0, gt=0, title="Radius of 'live entities nearby'")
     recent_events: int = Field(default=20, ge=0, title="Events listed in an element record")
     frame_history_mib: float = Field(
@@ -45,6 +52,73 @@ class TwinSettings(BaseSettings):
         ge=0,
         title="MiB of camera frames kept behind each camera's newest, all cameras together "
         "(alert crops are cut from the frame nearest an observation's time)",
+    )
+    frame_newest_mib: float = Field(
+        default=32.0,
+        ge=0,
+        title="MiB of the cameras' newest frames, all cameras together: past it the camera "
+        "that pushed longest ago loses its frames",
+    )
+    frame_ttl_s: float = Field(
+        default=300.0, gt=0, title="Seconds a camera's frames are kept after its latest push"
+    )
+    drone_ttl_s: float = Field(
+        default=300.0, gt=0, title="Seconds a drone stays a live camera after its telemetry"
+    )
+    max_drones: int = Field(
+        default=100, ge=1, le=10_000, title="Most live drones; past it the stalest is dropped"
+    )
+    max_observations_body_mib: float = Field(
+        default=4.0,
+        gt=0,
+        le=1024,
+        title="Largest POST /api/observations body, MiB (1,000 observations take about 0.5)",
+    )
+    max_frame_mib: float = Field(
+        default=8.0, gt=0, le=1024, title="Largest camera frame (PUT .../frame body), MiB"
+    )
+    max_body_kib: float = Field(
+        default=256.0, gt=0, le=1024 * 1024, title="Largest body of any other request, KiB"
+    )
+    max_clock_skew_s: float = Field(
+        default=300.0,
+        ge=0,
+        title="Furthest an observation's time may lie ahead of the server's clock, s",
+    )
+    max_observation_age_s: float = Field(
+        default=86_400.0,
+        gt=0,
+        title="Furthest an observation's time may lie behind the server's clock, s (a "
+        "detector catching up after an outage)",
+    )
+    ws_snapshot_max: int = Field(
+        default=20_000,
+        ge=0,
+        title="Most live entities in the snapshot a /ws/live client gets on connect (the most "
+        "recently seen first)",
+    )
+    ws_send_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        title="Seconds a /ws/live client may take to accept one message before it is "
+        "disconnected as stalled",
+    )
+    ws_origins: str = Field(
+        default="",
+        title="Comma-separated browser origins allowed on /ws/live besides the page's own "
+        "('*': any); clients that send no Origin (not browsers) are allowed",
+    )
+    feed_stale_s: float = Field(
+        default=300.0,
+        gt=0,
+        title="Seconds without an observation after which a camera or sensor is listed as "
+        "stale by /readyz and the page",
+    )
+    metrics_public: bool = Field(
+        default=False, title="Open GET /metrics without a token (else read permission)"
+    )
+    log_format: Literal["text", "json"] = Field(
+        default="text", title="Server log lines: text, or one JSON object a line"
     )
     hot_minutes: float = Field(
         default=60.0,

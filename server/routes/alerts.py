@@ -1,23 +1,28 @@
 """Alerts: list and evidence crop (read) and life-cycle actions (alerts permission): ack,
-dispatch, arrive, resolve, false-alarm."""
+dispatch, arrive, resolve, false-alarm, and acknowledging many at once (POST /api/alerts/ack)."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from scenes.models import Alert, AlertStatus
+from scenes.errors import AlertNotFound
+from scenes.models import Alert, AlertStatus, IsoTime
 from scenes.store import AlertFilter
 from server.auth import Principal, require
 from server.deps import get_state
-from server.schemas import AlertPage
+from server.metrics import server_metrics
+from server.schemas import AlertPage, Offset, errors
 from server.state import TwinState
+from twin.errors import NotFoundError
 
-router = APIRouter(prefix="/api/alerts", tags=["alerts"])
+router = APIRouter(prefix="/api/alerts", tags=["alerts"], responses=errors(401, 403))
 Actor = Annotated[Principal, Depends(require("alerts"))]
+ACTION_ERRORS = errors(404, 409)
 
 
 @router.get("", response_model=AlertPage)
@@ -29,9 +34,9 @@ async def list_alerts(
     rule: Annotated[str | None, Query(max_length=128)] = None,
     app: Annotated[str | None, Query(max_length=64, description="Scenario app id")] = None,
     board: Annotated[str | None, Query(max_length=64, description="Board id")] = None,
-    since: Annotated[datetime | None, Query(description="Created at or after (ISO 8601)")] = None,
+    since: Annotated[IsoTime | None, Query(description="Created at or after (ISO 8601)")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> AlertPage:
     """Alerts, newest first: ``{"items": [...], "total": N}``."""
     if since is not None and since.tzinfo is None:
@@ -46,7 +51,7 @@ async def list_alerts(
 @router.get(
     "/{alert_id}/crop.jpg",
     response_class=Response,
-    responses={200: {"content": {"image/jpeg": {}}}, 404: {"description": "No crop"}},
+    responses={200: {"content": {"image/jpeg": {}}}, **errors(404)},
 )
 async def alert_crop(
     alert_id: str,
@@ -56,7 +61,7 @@ async def alert_crop(
     """The JPEG crop of the observed box kept with the alert (404 when it has none)."""
     data = await run_in_threadpool(state.live.store.alert_crop, alert_id)
     if data is None:
-        raise HTTPException(404, f"no crop for alert '{alert_id}'")
+        raise NotFoundError(f"no crop for alert '{alert_id}'")
     return Response(
         data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"}
     )
@@ -64,35 +69,76 @@ async def alert_crop(
 
 async def _act(state: TwinState, alert_id: str, status: AlertStatus, who: Principal) -> Alert:
     alert = await run_in_threadpool(state.live.act, alert_id, status, by=who.label)
+    server_metrics(state).alert(alert.app, alert.status.value)
     state.bus.publish("alert", alert.model_dump(mode="json"))
     return alert
 
 
-@router.post("/{alert_id}/ack", response_model=Alert)
+@router.post("/{alert_id}/ack", response_model=Alert, responses=ACTION_ERRORS)
 async def acknowledge(alert_id: str, who: Actor, state: TwinState = Depends(get_state)) -> Alert:
     """new → acknowledged (409 from any other status)."""
     return await _act(state, alert_id, AlertStatus.acknowledged, who)
 
 
-@router.post("/{alert_id}/resolve", response_model=Alert)
+@router.post("/{alert_id}/resolve", response_model=Alert, responses=ACTION_ERRORS)
 async def resolve(alert_id: str, who: Actor, state: TwinState = Depends(get_state)) -> Alert:
     """Any open status → resolved (409 when already closed)."""
     return await _act(state, alert_id, AlertStatus.resolved, who)
 
 
-@router.post("/{alert_id}/dispatch", response_model=Alert)
+@router.post("/{alert_id}/dispatch", response_model=Alert, responses=ACTION_ERRORS)
 async def dispatch(alert_id: str, who: Actor, state: TwinState = Depends(get_state)) -> Alert:
     """new or acknowledged → dispatched (a unit is on its way)."""
     return await _act(state, alert_id, AlertStatus.dispatched, who)
 
 
-@router.post("/{alert_id}/arrive", response_model=Alert)
+@router.post("/{alert_id}/arrive", response_model=Alert, responses=ACTION_ERRORS)
 async def arrive(alert_id: str, who: Actor, state: TwinState = Depends(get_state)) -> Alert:
     """dispatched → on_scene (the unit arrived; dispatch → arrival is the response time)."""
     return await _act(state, alert_id, AlertStatus.on_scene, who)
 
 
-@router.post("/{alert_id}/false-alarm", response_model=Alert)
+@router.post("/{alert_id}/false-alarm", response_model=Alert, responses=ACTION_ERRORS)
 async def false_alarm(alert_id: str, who: Actor, state: TwinState = Depends(get_state)) -> Alert:
     """Any open status → false_alarm (closed)."""
     return await _act(state, alert_id, AlertStatus.false_alarm, who)
+
+
+class BulkAction(BaseModel):
+    """Alerts to move together (each on its own: one refused leaves the others moving)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ids: list[Annotated[str, Field(max_length=64)]] = Field(
+        min_length=1, max_length=500, title="Alert ids"
+    )
+
+
+class BulkRefusal(BaseModel):
+    id: str
+    status: int = Field(title="What the single action would have answered: 404 or 409")
+    detail: str
+
+
+class BulkResult(BaseModel):
+    items: list[Alert] = Field(title="The alerts moved, as they are now")
+    failed: list[BulkRefusal] = Field(title="The alerts that could not move, and why")
+
+
+@router.post("/ack", response_model=BulkResult)
+async def acknowledge_many(
+    body: BulkAction, who: Actor, state: TwinState = Depends(get_state)
+) -> BulkResult:
+    """Bulk acknowledge: each new alert of ``ids`` → acknowledged; the others are listed in
+    ``failed`` (404 unknown, 409 no longer new)."""
+    moved, refused = await run_in_threadpool(
+        state.live.act_many, body.ids, AlertStatus.acknowledged, by=who.label
+    )
+    for alert in moved:
+        state.bus.publish("alert", alert.model_dump(mode="json"))
+    failed = [
+        BulkRefusal(id=alert_id, status=404 if isinstance(exc, AlertNotFound) else 409,
+                    detail=str(exc))
+        for alert_id, exc in refused.items()
+    ]  # fmt: skip
+    return BulkResult(items=moved, failed=failed)

@@ -5,16 +5,21 @@ from __future__ import annotations
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from scenes.boards import DEFAULT_TZ
 from server.auth import Principal, require
 from server.deps import get_state
+from server.errors import invalid
+from server.jsonbody import StrictJSONRoute
+from server.schemas import errors
 from server.state import TwinState
 
-router = APIRouter(prefix="/api", tags=["apps"])
+router = APIRouter(
+    prefix="/api", tags=["apps"], route_class=StrictJSONRoute, responses=errors(401, 403)
+)
 Reader = Annotated[Principal, Depends(require("read"))]
 
 
@@ -34,13 +39,13 @@ def list_apps(_: Reader, state: TwinState = Depends(get_state)) -> dict[str, Any
     return {"items": items, "total": len(items)}
 
 
-@router.get("/apps/{app_id}")
+@router.get("/apps/{app_id}", responses=errors(404))
 def get_app(app_id: str, _: Reader, state: TwinState = Depends(get_state)) -> dict[str, Any]:
     """One app; 404 when unknown."""
     return state.live.app(app_id).to_dict()
 
 
-@router.put("/apps/{app_id}")
+@router.put("/apps/{app_id}", responses=errors(404, 413))
 async def put_app(
     app_id: str,
     body: AppUpdate,
@@ -66,5 +71,5 @@ async def boards(
     try:
         ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError):
-        raise HTTPException(422, f"unknown time zone '{tz}'") from None
+        raise invalid("tz", "unknown time zone (an IANA name, e.g. 'Asia/Shanghai')", tz) from None
     return await run_in_threadpool(state.live.boards, tz)

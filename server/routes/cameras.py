@@ -7,22 +7,29 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from server.auth import Principal, bearer_token, require
+from scenes.models import IsoTime
+from server.auth import Principal, require
 from server.cameras import camera_rig
 from server.deps import get_state
-from server.frames import MAX_FRAME_BYTES, frame_store, media_type, still_frame
+from server.errors import invalid
+from server.frames import frame_store, media_type, still_frame
+from server.jsonbody import StrictJSONRoute
+from server.schemas import errors
 from server.state import TwinState
 from twin.cameras.calibrate import PointPair
 from twin.cameras.drone import DroneTelemetry, Gimbal
 from twin.cameras.labels import DEFAULT_LIMIT
 from twin.cameras.ptz import PtzStatus
 from twin.cameras.rig import CameraRig
+from twin.errors import InputError
 
-router = APIRouter(prefix="/api", tags=["cameras"])
+router = APIRouter(
+    prefix="/api", tags=["cameras"], route_class=StrictJSONRoute, responses=errors(401, 403, 404)
+)
 Reader = Annotated[Principal, Depends(require("read"))]
 PTZ_ROLES = frozenset({"operator", "admin"})
 
@@ -34,12 +41,25 @@ def get_rig(state: TwinState = Depends(get_state)) -> CameraRig:
 Rig = Annotated[CameraRig, Depends(get_rig)]
 
 
-async def ptz_operator(request: Request) -> Principal:
+def camera_key(camera_id: Annotated[str, Path(max_length=200)], rig: Rig) -> str:
+    """The camera a path names: its element id, a live drone id, or its layer's own id."""
+    return rig.resolve(camera_id)
+
+
+def drone_key(drone_id: Annotated[str, Path(max_length=200)], rig: Rig) -> str:
+    """The drone a path names: its id, or a catalog drone camera's layer id."""
+    return rig.resolve(drone_id)
+
+
+CameraId = Annotated[str, Depends(camera_key)]
+DroneId = Annotated[str, Depends(drone_key)]
+
+
+async def ptz_operator(who: Reader) -> Principal:
     """Admits roles that may steer cameras: operator and admin."""
-    principal = request.app.state.twin.tokens.resolve(bearer_token(request), "read")
-    if principal.role not in PTZ_ROLES:
-        raise HTTPException(status.HTTP_403_FORBIDDEN, f"role '{principal.role}' may not move PTZ")
-    return principal
+    if who.role not in PTZ_ROLES:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"role '{who.role}' may not move PTZ")
+    return who
 
 
 class PtzBody(BaseModel):
@@ -72,7 +92,7 @@ class CalibrateBody(BaseModel):
 class GimbalBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    yaw: float = Field(default=0.0, title="Yaw relative to the airframe, deg")
+    yaw: float = Field(default=0.0, ge=-720, le=720, title="Yaw relative to the airframe, deg")
     pitch: float = Field(default=-90.0, ge=-90, le=90, title="Pitch to the horizon, deg")
     roll: float = Field(default=0.0, ge=-90, le=90, title="Roll to the horizon, deg")
 
@@ -85,14 +105,14 @@ class TelemetryBody(BaseModel):
     lon: float = Field(ge=-180, le=180, title="Longitude, deg")
     lat: float = Field(ge=-90, le=90, title="Latitude, deg")
     altitude: float = Field(ge=-500, le=20000, title="WGS84 ellipsoidal height, m")
-    yaw: float = Field(title="Heading, deg clockwise from north")
+    yaw: float = Field(ge=-720, le=720, title="Heading, deg clockwise from north")
     pitch: float = Field(default=0.0, ge=-90, le=90, title="Airframe pitch, deg")
     roll: float = Field(default=0.0, ge=-90, le=90, title="Airframe roll, deg")
     gimbal: GimbalBody | None = Field(default=None, title="Gimbal angles")
-    hfov: float = Field(default=70.0, gt=0, lt=180, title="Horizontal field of view, deg")
+    hfov: float = Field(default=70.0, ge=1, le=170, title="Horizontal field of view, deg")
     image_width: int = Field(default=1920, gt=0, le=16384, title="Image width, px")
     image_height: int = Field(default=1080, gt=0, le=16384, title="Image height, px")
-    time: datetime | None = Field(default=None, title="Sample time (default: now)")
+    time: IsoTime | None = Field(default=None, title="Sample time (default: now)")
 
     def telemetry(self) -> DroneTelemetry:
         when = self.time or datetime.now(UTC)
@@ -113,22 +133,26 @@ async def list_cameras(_: Reader, rig: Rig) -> dict[str, Any]:
 
 
 @router.get("/cameras/{camera_id}")
-async def get_camera(camera_id: str, _: Reader, rig: Rig) -> dict[str, Any]:
+async def get_camera(camera_id: CameraId, _: Reader, rig: Rig) -> dict[str, Any]:
     """Pose, intrinsics and the ground footprint (GeoJSON polygon) of a camera or drone."""
     return await run_in_threadpool(rig.describe, camera_id)
 
 
 @router.get("/cameras/{camera_id}/ray")
 async def camera_ray(
-    camera_id: str,
+    camera_id: CameraId,
     _: Reader,
     rig: Rig,
     u: Annotated[float, Query(description="Pixel column of the calibrated image, px")],
     v: Annotated[float, Query(description="Pixel row of the calibrated image, px")],
 ) -> dict[str, Any]:
     """Where the ray through pixel (u, v) lands: ``{hit, lon, lat, height, element_id,
-    distance_m, uncertainty_m}``; ``hit`` is false (other fields null) for the sky."""
-    result = await run_in_threadpool(rig.ray, camera_id, u, v)
+    distance_m, uncertainty_m}``; ``hit`` is false (other fields null) for the sky; a 422
+    naming ``u`` or ``v`` for a pixel outside the image."""
+    try:
+        result = await run_in_threadpool(rig.ray, camera_id, u, v)
+    except InputError as exc:
+        raise invalid(str(exc.field), exc.one_line(), u if exc.field == "u" else v) from None
     if result is None:
         keys = ("lon", "lat", "height", "element_id", "distance_m", "uncertainty_m")
         return {"hit": False, **dict.fromkeys(keys)}
@@ -137,7 +161,7 @@ async def camera_ray(
 
 @router.get("/cameras/{camera_id}/labels")
 async def camera_labels(
-    camera_id: str,
+    camera_id: CameraId,
     _: Reader,
     rig: Rig,
     limit: Annotated[int, Query(ge=1, le=1000)] = DEFAULT_LIMIT,
@@ -151,9 +175,9 @@ async def camera_labels(
     return await run_in_threadpool(compute)
 
 
-@router.put("/cameras/{camera_id}/ptz")
+@router.put("/cameras/{camera_id}/ptz", responses=errors(413))
 async def move_ptz(
-    camera_id: str,
+    camera_id: CameraId,
     body: PtzBody,
     _: Annotated[Principal, Depends(ptz_operator)],
     rig: Rig,
@@ -166,9 +190,9 @@ async def move_ptz(
     return record
 
 
-@router.post("/cameras/{camera_id}/calibrate")
+@router.post("/cameras/{camera_id}/calibrate", responses=errors(413))
 async def calibrate_camera(
-    camera_id: str,
+    camera_id: CameraId,
     body: CalibrateBody,
     _: Annotated[Principal, Depends(require("admin"))],
     rig: Rig,
@@ -187,9 +211,9 @@ async def calibrate_camera(
     return answer
 
 
-@router.post("/drones/{drone_id}/telemetry")
+@router.post("/drones/{drone_id}/telemetry", responses=errors(413))
 async def drone_telemetry(
-    drone_id: str,
+    drone_id: DroneId,
     body: TelemetryBody,
     _: Annotated[Principal, Depends(require("ingest"))],
     rig: Rig,
@@ -202,9 +226,18 @@ async def drone_telemetry(
     return record
 
 
-@router.put("/cameras/{camera_id}/frame", status_code=status.HTTP_204_NO_CONTENT)
+@router.put(
+    "/cameras/{camera_id}/frame",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=errors(400, 413, 415),
+    openapi_extra={"requestBody": {"required": True, "content": {
+        "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+        "image/png": {"schema": {"type": "string", "format": "binary"}},
+    }}},
+)  # fmt: skip
 async def put_frame(
-    camera_id: str,
+    camera_id: CameraId,
     request: Request,
     _: Annotated[Principal, Depends(require("ingest"))],
     rig: Rig,
@@ -213,11 +246,10 @@ async def put_frame(
     """Keep a JPEG or PNG (the raw request body) as the newest frame of a camera or drone
     (ingest); the page's AR view and video projection show it. An ``X-Frame-Time`` header
     (ISO 8601 with a time zone) gives its capture time, so alert crops match observations by
-    the detector's clock; without it the arrival time is used."""
+    the detector's clock; without it the arrival time is used. Bodies over
+    ``TWIN_MAX_FRAME_MIB`` are refused (413) before they are read."""
     await run_in_threadpool(rig.camera, camera_id)  # 404 for an unknown camera
     data = await request.body()
-    if len(data) > MAX_FRAME_BYTES:
-        raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, "frame too large")
     kind = media_type(data)
     if kind is None:
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "send a JPEG or PNG frame")
@@ -241,9 +273,17 @@ def _capture_time(header: str | None) -> datetime | None:
     return when.astimezone(UTC)
 
 
-@router.get("/cameras/{camera_id}/frame", response_class=Response)
+@router.get(
+    "/cameras/{camera_id}/frame",
+    response_class=Response,
+    responses={
+        200: {"content": {"image/jpeg": {}, "image/png": {}}, "description": "The frame"},
+        204: {"description": "No frame yet"},
+        304: {"description": "Not modified (If-None-Match)"},
+    },
+)
 async def get_frame(
-    camera_id: str,
+    camera_id: CameraId,
     request: Request,
     _: Reader,
     rig: Rig,

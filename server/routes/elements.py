@@ -4,22 +4,24 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, Query
 from starlette.concurrency import run_in_threadpool
 
 from server.auth import Principal, require
 from server.deps import get_state
+from server.errors import invalid
 from server.records import element_record
+from server.schemas import Offset, errors
 from server.state import TwinState
 from twin.catalog import KINDS
 from twin.errors import NotFoundError
 
-router = APIRouter(prefix="/api", tags=["elements"])
+router = APIRouter(prefix="/api", tags=["elements"], responses=errors(401, 403))
 Reader = Annotated[Principal, Depends(require("read"))]
 
 
 def parse_bbox(text: str | None) -> tuple[float, float, float, float] | None:
-    """``minlon,minlat,maxlon,maxlat`` (deg) → tuple; HTTP 422 when malformed."""
+    """``minlon,minlat,maxlon,maxlat`` (deg) → tuple; a 422 naming ``bbox`` when malformed."""
     if text is None or text == "":
         return None
     try:
@@ -27,11 +29,11 @@ def parse_bbox(text: str | None) -> tuple[float, float, float, float] | None:
     except ValueError:
         values = []
     if len(values) != 4 or any(v != v for v in values):
-        raise HTTPException(422, "bbox must be 'minlon,minlat,maxlon,maxlat' (4 numbers, deg)")
+        raise invalid("bbox", "must be 'minlon,minlat,maxlon,maxlat' (4 numbers, deg)", text)
     minlon, minlat, maxlon, maxlat = values
     if not (-180 <= minlon <= maxlon <= 180 and -90 <= minlat <= maxlat <= 90):
-        raise HTTPException(
-            422, "bbox must have -180<=minlon<=maxlon<=180 and -90<=minlat<=maxlat<=90"
+        raise invalid(
+            "bbox", "must have -180<=minlon<=maxlon<=180 and -90<=minlat<=maxlat<=90", text
         )
     return minlon, minlat, maxlon, maxlat
 
@@ -41,22 +43,22 @@ def search_elements(
     _: Reader,
     state: TwinState = Depends(get_state),
     q: Annotated[str | None, Query(max_length=200, description="Text in name or id")] = None,
-    kind: Annotated[str | None, Query(description=f"One of {', '.join(KINDS)}")] = None,
+    kind: Annotated[
+        str | None, Query(pattern=f"^({'|'.join(KINDS)})$", description="Element kind")
+    ] = None,
     bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat (deg)")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     geometry: Annotated[bool, Query(description="Include GeoJSON geometry")] = True,
 ) -> dict[str, Any]:
     """Search the catalog: ``{"items": [...], "total": N}``."""
-    if kind is not None and kind not in KINDS:
-        raise HTTPException(422, f"kind must be one of {', '.join(KINDS)}")
     items, total = state.catalog.search(
         q=q, kind=kind, bbox=parse_bbox(bbox), limit=limit, offset=offset
     )
     return {"items": [el.to_dict(with_geometry=geometry) for el in items], "total": total}
 
 
-@router.get("/elements/{element_id:path}")
+@router.get("/elements/{element_id:path}", responses=errors(404))
 async def get_element(
     element_id: str, _: Reader, state: TwinState = Depends(get_state)
 ) -> dict[str, Any]:
@@ -67,7 +69,7 @@ async def get_element(
     return await run_in_threadpool(element_record, state, el)
 
 
-@router.get("/pick")
+@router.get("/pick", responses=errors(404))
 async def pick(
     _: Reader,
     lon: Annotated[float, Query(ge=-180, le=180, description="Longitude, deg")],

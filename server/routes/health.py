@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from server.auth import Principal, require
 from server.deps import get_state
+from server.schemas import errors
 from server.state import TwinState
 from twin.settings import ROLE_PERMISSIONS
 
@@ -48,7 +49,7 @@ def healthz(state: TwinState = Depends(get_state)) -> dict[str, Any]:
     }
 
 
-@router.get("/api/me", response_model=Me)
+@router.get("/api/me", response_model=Me, responses=errors(401))
 def me(who: Annotated[Principal, Depends(require("read"))]) -> Me:
     """The caller's role and permissions; 401 without a valid token (unless public reads are
     on: then an anonymous caller may read)."""

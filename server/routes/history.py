@@ -12,29 +12,24 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
-from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from scenes.history import AlertQuery, Cursor, CursorError, ObservationQuery
-from scenes.models import Alert, AlertStatus, Observation, ObservationKind, utcnow
+from scenes.live import SOURCE_KINDS
+from scenes.models import Alert, AlertStatus, IsoTime, Observation, ObservationKind, utcnow
 from scenes.rows import from_us, to_us
 from server.auth import Principal, require
 from server.deps import get_state
+from server.errors import invalid
+from server.schemas import errors
 from server.state import TwinState
 
-router = APIRouter(prefix="/api/history", tags=["history"])
+router = APIRouter(prefix="/api/history", tags=["history"], responses=errors(401, 403))
 Reader = Annotated[Principal, Depends(require("read"))]
 HOUR = timedelta(hours=1)
 MAX_REPLAY = timedelta(hours=1)
-TimeParam = Annotated[datetime | None, Query(description="ISO 8601 with a zone")]
-
-
-def invalid(param: str, message: str, value: Any = None) -> RequestValidationError:
-    """A 422 naming query parameter `param`, shaped like FastAPI's own."""
-    return RequestValidationError(
-        [{"type": "value_error", "loc": ("query", param), "msg": message, "input": value}]
-    )
+TimeParam = Annotated[IsoTime | None, Query(description="ISO 8601 with a zone")]
 
 
 @dataclass(frozen=True)
@@ -89,11 +84,7 @@ def parse_cursor(value: str | None) -> Cursor | None:
 def source_id(state: TwinState, value: str | None) -> str | None:
     """A source by its element id, or by its layer's own id when that names one camera or
     sensor of the catalog."""
-    if value is None or ":" in value:
-        return value
-    known = [f"{kind}:{value}" for kind in ("camera", "sensor")]
-    found = [ident for ident in known if state.catalog.get(ident) is not None]
-    return found[0] if len(found) == 1 else value
+    return None if value is None else state.catalog.resolve(value, SOURCE_KINDS)
 
 
 class ObservationPage(BaseModel):

@@ -11,6 +11,7 @@ from fastapi.responses import FileResponse
 from server.archive import ArchiveError
 from server.deps import get_state
 from server.files import BadTilePath, TileFile, check_relative
+from server.schemas import errors
 from server.state import TwinState
 
 router = APIRouter(tags=["tiles"])
@@ -41,7 +42,15 @@ def _matches(if_none_match: str, etag: str) -> bool:
     return any(tag.strip().removeprefix("W/") == wanted for tag in if_none_match.split(","))
 
 
-@router.get("/tiles/{path:path}", response_class=Response)
+@router.get(
+    "/tiles/{path:path}",
+    response_class=Response,
+    responses={
+        200: {"description": "The tile file (JSON, glb, subtree, pnts, image)"},
+        304: {"description": "Not modified (If-None-Match)"},
+        **errors(400, 404, 503),
+    },
+)
 def get_tile(path: str, request: Request, state: TwinState = Depends(get_state)) -> Response:
     """A file under WS/tiles, or an entry of WS/tiles.3tz. Paths that are absolute, hold `..` or
     encoded separators, or that resolve outside the folder (symlinks) are refused."""
@@ -62,7 +71,7 @@ def get_tile(path: str, request: Request, state: TwinState = Depends(get_state))
     try:
         body = tile.body(gzipped)
     except ArchiveError as exc:
-        raise HTTPException(500, f"tile archive: {exc}") from None
+        raise HTTPException(503, f"tile archive: {exc}") from None
     if gzipped:
         headers["Content-Encoding"] = "gzip"
     if isinstance(body, Path):

@@ -13,9 +13,16 @@ from scenes.errors import SceneError
 from scenes.watchlist import Entry, WatchlistStore
 from server.auth import Principal, require
 from server.deps import get_state
+from server.jsonbody import StrictJSONRoute
+from server.schemas import errors
 from server.state import TwinState
 
-router = APIRouter(prefix="/api/watchlists", tags=["watchlists"])
+router = APIRouter(
+    prefix="/api/watchlists",
+    tags=["watchlists"],
+    route_class=StrictJSONRoute,
+    responses=errors(401, 403, 404),
+)
 Admin = Annotated[Principal, Depends(require("admin"))]
 ListName = Annotated[str, Path(max_length=64, description="suspended-licences | wanted-persons")]
 
@@ -43,7 +50,7 @@ def _store(state: TwinState) -> WatchlistStore:
     return state.live.watchlists
 
 
-@router.post("/{list_name}/entries", response_model=Entry, status_code=201)
+@router.post("/{list_name}/entries", response_model=Entry, status_code=201, responses=errors(413))
 async def add_entry(
     list_name: ListName, body: EntryIn, who: Admin, state: TwinState = Depends(get_state)
 ) -> Entry:

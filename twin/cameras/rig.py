@@ -6,6 +6,7 @@ plus the meshes their rays land on (loaded once, on first use). Thread-safe.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -22,26 +23,33 @@ from twin.cameras.drone import DroneTelemetry
 from twin.cameras.ptz import PtzModel, PtzStatus
 from twin.cameras.store import CameraStore, apply_override
 from twin.cameras.world import RayResult, World
-from twin.catalog import Catalog, Element
+from twin.catalog import Catalog, Element, resolve_id
 from twin.errors import InputError, NotFoundError, TwinError
 from twin.workspace import Manifest, WorkspacePaths
 
 PTZ_KINDS = frozenset({"ptz", "eagle-eye"})
 HOST_MARGIN_M = 2.0
+DRONE_TTL_S = 300.0
+MAX_DRONES = 100
 
 
 @dataclass
 class _Drone:
     camera: Camera
     time: datetime
+    received: float  # time.monotonic() of its latest telemetry
 
 
 @dataclass
 class CameraRig:
-    """Cameras of workspace `ws` described by `catalog`."""
+    """Cameras of workspace `ws` described by `catalog`. A live drone is forgotten
+    `drone_ttl_s` seconds after its latest telemetry; past `max_drones` live drones, the one
+    heard from longest ago goes first."""
 
     ws: Path
     catalog: Catalog
+    drone_ttl_s: float = DRONE_TTL_S
+    max_drones: int = MAX_DRONES
     store: CameraStore = field(init=False)
     ground_height: float = field(init=False)
     _world: World | None = field(default=None, init=False)
@@ -70,16 +78,36 @@ class CameraRig:
         el = self.catalog.get(camera_id)
         return el if el is not None and el.kind == "camera" else None
 
+    def resolve(self, camera_id: str) -> str:
+        """The id `camera_id` means: a live drone or catalog camera id as is, else the catalog
+        camera whose layer id it is (``cam-1`` for ``camera:cam-1``); unknown ids unchanged."""
+
+        def known(ident: str) -> bool:
+            with self._lock:
+                if ident in self._live_drones():
+                    return True
+            return self._element(ident) is not None
+
+        return resolve_id(camera_id, known, ("camera",))
+
     def ids(self) -> list[str]:
         """Catalog camera ids, then live drone ids."""
         with self._lock:
-            drones = sorted(self._drones)
+            drones = sorted(self._live_drones())
         return [el.id for el in self.catalog.all("camera")] + drones
+
+    def _live_drones(self) -> dict[str, _Drone]:
+        """The drones heard from within `drone_ttl_s` (older ones forgotten now); the caller
+        holds ``_lock``."""
+        oldest = time.monotonic() - self.drone_ttl_s
+        for drone_id in [k for k, drone in self._drones.items() if drone.received < oldest]:
+            del self._drones[drone_id]
+        return self._drones
 
     def camera(self, camera_id: str) -> Camera:
         """The camera model now: catalog < WS/cameras.json < live PTZ pose; or a live drone."""
         with self._lock:
-            drone = self._drones.get(camera_id)
+            drone = self._live_drones().get(camera_id)
             status = self._ptz.get(camera_id)
         if drone is not None:
             return drone.camera
@@ -126,7 +154,7 @@ class CameraRig:
         el = self._element(camera_id)
         with self._lock:
             status = self._ptz.get(camera_id)
-            drone = self._drones.get(camera_id)
+            drone = self._live_drones().get(camera_id)
         entry = self.store.get(camera_id) or {}
         attrs = el.attributes if el is not None else {}
         footprint = camera.view_footprint()
@@ -163,15 +191,21 @@ class CameraRig:
             raise InputError(f"'{drone_id}' is a {el.kind} of the catalog, not a drone")
         camera = telemetry.camera(drone_id, self.ground_height)
         with self._lock:
-            self._drones[drone_id] = _Drone(camera, telemetry.time)
+            drones = self._live_drones()
+            drones.pop(drone_id, None)
+            while len(drones) >= self.max_drones:
+                del drones[next(iter(drones))]  # the one heard from longest ago
+            drones[drone_id] = _Drone(camera, telemetry.time, time.monotonic())
         return self.describe(drone_id)
 
     # ----------------------------------------------------------------- calibration
     def calibrate(
         self, camera_id: str, pairs: Sequence[PointPair], *, fit_focal: bool = False
     ) -> Calibration:
-        """Solve and save (WS/cameras.json) a catalog camera's pose from point pairs. A PTZ
-        camera's live pose is dropped: the calibrated pose is its pose now."""
+        """Solve and save (WS/cameras.json) a catalog camera's pose (`camera_id`: its element
+        id or its layer's id) from point pairs. A PTZ camera's live pose is dropped: the
+        calibrated pose is its pose now."""
+        camera_id = self.resolve(camera_id)
         if self._element(camera_id) is None:
             raise NotFoundError(f"no catalog camera '{camera_id}'")
         result = calibrate(self.camera(camera_id), pairs, fit_focal=fit_focal)
@@ -182,12 +216,13 @@ class CameraRig:
 
     # ----------------------------------------------------------------- pixel ↔ world
     def ray(self, camera_id: str, u: float, v: float) -> RayResult | None:
-        """Where pixel (u, v) of the calibrated image of `camera_id` lands (None: sky)."""
+        """Where pixel (u, v) of the calibrated image of `camera_id` lands (None: sky);
+        InputError naming ``u`` or ``v`` when the pixel lies outside the image."""
         camera = self.camera(camera_id)
-        if not (0 <= u <= camera.image_width and 0 <= v <= camera.image_height):
-            raise InputError(
-                f"pixel ({u}, {v}) is outside the {camera.image_width}×{camera.image_height} image"
-            )
+        for name, value, size in (("u", u, camera.image_width), ("v", v, camera.image_height)):
+            if not 0 <= value <= size:
+                raise InputError(f"pixel {name}={value} is outside the image (0 to {size} px)",
+                                 field=name)  # fmt: skip
         return self.world.ray(camera, u, v, skip=self.host(camera))
 
     def labels(self, camera_id: str, limit: int = label_mod.DEFAULT_LIMIT) -> list[dict[str, Any]]:
