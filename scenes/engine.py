@@ -4,6 +4,10 @@ Rules come in groups: the workspace rule file (no app) and each enabled app. A g
 replaced at run time (`configure`), which restarts its rules' state. A rule alerts at most once
 per key (an entity: source + track; a zone for crowds) within its ``cooldown_s``, measured on
 observation times. Outside a rule's time window its state still advances but nothing alerts.
+
+Each alert names the incident it belongs to (``incident_key``: the area of the rule's zone that
+holds it, else its key); the live service folds a repeat into the open incident of the same
+rule and key seen within the rule's ``incident_s`` (`scenes.incidents`).
 """
 
 from __future__ import annotations
@@ -94,10 +98,11 @@ class Engine:
     def seed(self, alerts: Iterable[Alert]) -> None:
         """Remember earlier alerts (e.g. from the store after a restart) for the cooldowns."""
         for alert in alerts:
-            if alert.entity_id and alert.observed_at:
+            seen = alert.last_seen_at or alert.observed_at
+            if alert.entity_id and seen:
                 key = (alert.rule, alert.entity_id)
-                if key not in self._last or self._last[key] < alert.observed_at:
-                    self._last[key] = alert.observed_at
+                if key not in self._last or self._last[key] < seen:
+                    self._last[key] = seen
 
     def process(self, observations: Iterable[Observation]) -> list[Alert]:
         """Evaluate every active rule on each observation, in order; return the alerts raised."""
@@ -114,6 +119,11 @@ class Engine:
                         if self._cooled_down(spec, trigger.dedup_key, obs.time):
                             alerts.append(self._raise(compiled, trigger))
         return alerts
+
+    def incident_s(self, rule_id: str) -> float:
+        """How long after an incident was last seen a repeat of rule `rule_id` joins it (s);
+        0 for a rule no longer active."""
+        return next((spec.incident_s for spec in self.rules if spec.id == rule_id), 0.0)
 
     def _cooled_down(self, rule: RuleSpec, key: str, at: datetime) -> bool:
         last = self._last.get((rule.id, key))
@@ -151,6 +161,9 @@ class Engine:
             observation_ids=ids,
             entity_id=trigger.dedup_key,
             observed_at=obs.time,
+            incident_key=trigger.dedup_key if trigger.area is EVERYWHERE else trigger.area.key,
+            first_seen_at=obs.time,
+            last_seen_at=obs.time,
             evidence=Evidence(
                 observation_ids=ids, lon=lon, lat=lat, height=obs.height,
                 cameras=self.cameras.seeing(lon, lat, obs.height, source=obs.source),

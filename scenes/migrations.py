@@ -8,6 +8,8 @@ Version 2 keeps observations as typed columns (exact microsecond times, a one-se
 and a ~100 m grid cell for the indexes: both grow at their ends, so ingest and the history
 mover touch few pages), alerts their closing time, crops their creation time, and adds the
 history archive's manifest (see `scenes.history`).
+Version 3 gives alerts their incident key and the time they were last seen, so a rule's repeat
+finds the open incident it joins (`scenes.incidents`).
 """
 
 from __future__ import annotations
@@ -127,6 +129,14 @@ CREATE TABLE archive_moves (
 """
 
 
+_V3 = """
+ALTER TABLE alerts ADD COLUMN incident_key TEXT;
+ALTER TABLE alerts ADD COLUMN last_s REAL;
+UPDATE alerts SET last_s = created_s;
+CREATE INDEX alerts_incident ON alerts(rule, incident_key, last_s) WHERE closed_s IS NULL;
+"""
+
+
 def _v1(db: sqlite3.Connection) -> None:
     for statement in _statements(_V1):
         db.execute(statement)
@@ -152,12 +162,17 @@ def _v2(db: sqlite3.Connection) -> None:
     )
 
 
+def _v3(db: sqlite3.Connection) -> None:
+    for statement in _statements(_V3):
+        db.execute(statement)
+
+
 def _statements(script: str) -> list[str]:
     """The statements of `script` (no statement here holds a ';' inside a literal)."""
     return [s.strip() for s in script.split(";") if s.strip()]
 
 
-STEPS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2)
+STEPS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3)
 VERSION = len(STEPS)
 
 

@@ -126,6 +126,13 @@ class RuleSpec(_Strict):
     cooldown_s: float = Field(
         default=60.0, ge=0, le=86_400, title="Seconds before the same key can alert again"
     )
+    incident_s: float = Field(
+        default=600.0,
+        ge=0,
+        le=86_400,
+        title="Seconds after an open incident was last seen in which a repeat (same rule, same "
+        "area of the zone, else same entity) joins it instead of raising a new alert (0: never)",
+    )
 
     @model_validator(mode="after")
     def _zone_if_required(self) -> RuleSpec:

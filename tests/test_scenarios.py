@@ -189,7 +189,6 @@ def test_environment_sensor_over_its_limit_with_hysteresis(srv: LiveServer) -> N
 
 def test_alert_life_cycle_and_boards(srv: LiveServer) -> None:
     [alert] = post(srv, obs("person", aws.CLOSED, "life-1"))
-    [other] = post(srv, obs("person", aws.CLOSED, "life-2"))
     operator = srv.client("operator")
     assert srv.client("viewer").post(f"/api/alerts/{alert['id']}/dispatch").status_code == 403
     assert operator.post(f"/api/alerts/{alert['id']}/arrive").status_code == 409  # not sent yet
@@ -200,6 +199,9 @@ def test_alert_life_cycle_and_boards(srv: LiveServer) -> None:
         assert r.status_code == 200 and r.json()["status"] == status, r.text
         steps[status] = r.json()
     done = steps["resolved"]
+    # Another intruder in the same area after the incident was resolved: a new incident.
+    [other] = post(srv, obs("person", aws.CLOSED, "life-2"))
+    assert other["id"] != alert["id"] and other["count"] == 1
     assert done["dispatched_by"].startswith("operator#") and done["on_scene_at"]
     response = (datetime.fromisoformat(done["on_scene_at"])
                 - datetime.fromisoformat(done["dispatched_at"])).total_seconds()  # fmt: skip

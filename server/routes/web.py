@@ -1,11 +1,13 @@
 """The war-room page: ``/`` → web/index.html, ``/app/`` → web/src, ``/cesium/`` → CesiumJS's
-build from npm. Open (no token). Without ``make install`` the page answers 503 saying so."""
+build from npm, ``/config.json`` → the server settings the page follows (when live entities
+fade and leave the map). Open (no token). Without ``make install`` the page answers 503
+saying so."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
@@ -29,6 +31,11 @@ def mount_web(app: FastAPI, web_root: Path = WEB_ROOT) -> None:
             if not needed.is_file():
                 return HTMLResponse(_MISSING.format(what=needed.name), status_code=503)
         return FileResponse(index, media_type="text/html", headers={"Cache-Control": "no-cache"})
+
+    @router.get("/config.json")
+    def config(request: Request) -> dict[str, float]:
+        settings = request.app.state.twin.settings
+        return {"entity_stale_s": settings.entity_stale_s, "live_ttl_s": settings.live_ttl_s}
 
     app.include_router(router)
     if (web_root / "src").is_dir():
