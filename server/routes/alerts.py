@@ -135,6 +135,7 @@ async def acknowledge_many(
         state.live.act_many, body.ids, AlertStatus.acknowledged, by=who.label
     )
     for alert in moved:
+        server_metrics(state).alert(alert.app, alert.status.value)
         state.bus.publish("alert", alert.model_dump(mode="json"))
     failed = [
         BulkRefusal(id=alert_id, status=404 if isinstance(exc, AlertNotFound) else 409,
