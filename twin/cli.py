@@ -7,9 +7,10 @@
 from __future__ import annotations
 
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 from rich.console import Console
@@ -322,6 +323,95 @@ def deploy_nginx(
     except _domain_errors() as err:
         raise _fail(err) from None
     console.print(f"[green]wrote[/] {target}; run: nginx -p {out.resolve()} -c nginx.conf")
+
+
+drone_app = typer.Typer(help="Drones: flight logs.", no_args_is_help=True)
+app.add_typer(drone_app, name="drone")
+
+
+@drone_app.command("import-srt")
+def drone_import_srt(
+    flight: Annotated[Path, typer.Argument(help="DJI SRT subtitle file of the flight")],
+    drone: Annotated[str, typer.Option(help="Drone id on the server, e.g. drone:m3-01")],
+    video: Annotated[
+        Path | None, typer.Option(help="The flight's video: its frames go with the telemetry")
+    ] = None,
+    server: Annotated[
+        str | None, typer.Option(help="Twin server URL (without it: write a GeoJSON track)")
+    ] = None,
+    token: Annotated[str | None, typer.Option(help="Bearer token with the ingest role")] = None,
+    out: Annotated[
+        Path | None, typer.Option("-o", "--out", help="GeoJSON track file [FLIGHT.geojson]")
+    ] = None,
+    workspace: Annotated[
+        Path | None,
+        typer.Option(help="Workspace whose surface under the first fix is the take-off height"),
+    ] = None,
+    takeoff_height: Annotated[
+        float | None,
+        typer.Option(help="Take-off point's WGS84 ellipsoidal height, m (overrides --workspace)"),
+    ] = None,
+    tz: Annotated[
+        str | None, typer.Option(help="Time zone of the drone's clock, e.g. Asia/Shanghai [local]")
+    ] = None,
+    pitch: Annotated[
+        float, typer.Option(help="Camera pitch when the log has no gimbal angles, deg")
+    ] = -90.0,
+    hfov: Annotated[
+        float | None, typer.Option(help="Horizontal field of view, deg [from the focal length]")
+    ] = None,
+    every: Annotated[float, typer.Option(help="Seconds of video between samples sent")] = 0.5,
+    speed: Annotated[
+        float, typer.Option(help="Replay speed (1: real time, 0: as fast as possible)")
+    ] = 1.0,
+) -> None:
+    """Read a DJI SRT flight log (Mavic 3 / Mini 3 Pro / Mavic 4 Pro / Avata, Air 2S, Mavic
+    Pro / Phantom 4, Matrice 300 RTK): with --server, send its telemetry (and --video frames)
+    in step with the video, frame time = SRT time; without, write a GeoJSON track. Unreadable
+    blocks are counted and reported."""
+    from twin.flights.pose import PoseOptions, flight_poses, surface_height
+    from twin.flights.replay import VideoFrames, replay_flight
+    from twin.flights.srt import read_srt
+    from twin.flights.track import write_track
+
+    try:
+        flight_log = read_srt(flight)
+        first = flight_log.samples[0]
+        height = takeoff_height
+        if height is None and workspace is not None:
+            height = surface_height(workspace, first.lon, first.lat)
+        frames = VideoFrames(video) if video is not None else None
+        options = PoseOptions(
+            takeoff_height=height, pitch=pitch, hfov=hfov, tz=_zone(tz),
+            image_size=frames.size if frames else PoseOptions.image_size,
+        )  # fmt: skip
+        poses = flight_poses(flight_log.samples, options)
+        console.print(f"{flight}: {flight_log.summary()}", highlight=False, soft_wrap=True)
+        if server is None:
+            target = out or flight.with_suffix(".geojson")
+            write_track(target, poses, drone, flight_log.family)
+            console.print(f"[green]wrote[/] {target}: {len(poses)} points", highlight=False)
+            return
+        stats = replay_flight(
+            poses, drone, server=server, token=token, video=frames, every_s=every, speed=speed
+        )
+    except _domain_errors() as err:
+        raise _fail(err) from None
+    console.print(
+        f"[green]sent[/] {stats.telemetry} telemetry samples and {stats.frames} frames of "
+        f"{drone} to {server}; {stats.failed} refused or unsent",
+        highlight=False, soft_wrap=True,
+    )  # fmt: skip
+
+
+def _zone(name: str | None) -> tzinfo:
+    """The time zone `name` (IANA), or this machine's local zone for None."""
+    if name is None:
+        return datetime.now().astimezone().tzinfo or UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise _fail(TwinError(f"unknown time zone '{name}'", hint="e.g. Asia/Shanghai")) from None
 
 
 def main() -> None:  # pragma: no cover - console entry for `python -m twin.cli`
