@@ -151,59 +151,52 @@ def _code(t: float, step: float) -> str:
     return f"{fmt(t)} --> {fmt(t + step)}"
 
 
-def _mavic3(points: list[tuple], step: float) -> str:
+def _srt(points: list[tuple], step: float, body: Callable[..., str]) -> str:
+    """An SRT file: for each (t, lon, lat), its number, time code and `body(i, t, lon, lat,
+    clock, step)` (``clock``: the drone's local time then)."""
+    return (
+        "\n\n".join(
+            f"{i}\n{_code(t, step)}\n{body(i, t, lon, lat, CLOCK + timedelta(seconds=t), step)}"
+            for i, (t, lon, lat) in enumerate(points, start=1)
+        )
+        + "\n"
+    )
+
+
+def _mavic3(i: int, t: float, lon: float, lat: float, clock: datetime, step: float) -> str:
     """Mavic 3 line format with the Avata 360's gimbal angles: looking 45° down, yaw 30°."""
-    blocks = []
-    for i, (t, lon, lat) in enumerate(points, start=1):
-        clock = (CLOCK + timedelta(seconds=t)).isoformat(sep=" ", timespec="milliseconds")
-        blocks.append(
-            f'{i}\n{_code(t, step)}\n<font size="28">FrameCnt: {i}, DiffTime: '
-            f"{round(step * 1000)}ms\n{clock}\n[iso: 160] [shutter: 1/1000.0] [fnum: 2.8] "
-            f"[ev: 0] [color_md: default] [focal_len: 24.00] [latitude: {lat:.6f}] "
-            f"[longitude: {lon:.6f}] [rel_alt: {40 + t:.3f} abs_alt: {50 + t:.3f}] "
-            f"[gb_yaw: 30.0 gb_pitch: -45.0 gb_roll: 0.0] [ct: 5574, tint: 8] </font>"
-        )
-    return "\n\n".join(blocks) + "\n"
+    return (
+        f'<font size="28">FrameCnt: {i}, DiffTime: {round(step * 1000)}ms\n'
+        f"{clock.isoformat(sep=' ', timespec='milliseconds')}\n[iso: 160] [shutter: 1/1000.0] "
+        f"[fnum: 2.8] [ev: 0] [color_md: default] [focal_len: 24.00] [latitude: {lat:.6f}] "
+        f"[longitude: {lon:.6f}] [rel_alt: {40 + t:.3f} abs_alt: {50 + t:.3f}] "
+        f"[gb_yaw: 30.0 gb_pitch: -45.0 gb_roll: 0.0] [ct: 5574, tint: 8] </font>"
+    )
 
 
-def _air2s(points: list[tuple], step: float) -> str:
-    blocks = []
-    for i, (t, lon, lat) in enumerate(points, start=1):
-        when = CLOCK + timedelta(seconds=t)
-        clock = f"{when:%Y-%m-%d %H:%M:%S},{when.microsecond // 1000:03d},000"
-        blocks.append(
-            f'{i}\n{_code(t, step)}\n<font size="36">SrtCnt : {i}, DiffTime : '
-            f"{round(step * 1000)}ms\n{clock}\n[iso : 100] [shutter : 1/80.0] [fnum : 280] "
-            f"[ev : 0] [ct : 5744] [color_md : default] [focal_len : 240] [latitude: "
-            f"{lat:.6f}] [longitude: {lon:.6f}] [altitude: {60 + t:.6f}] </font>"
-        )
-    return "\n\n".join(blocks) + "\n"
+def _air2s(i: int, t: float, lon: float, lat: float, clock: datetime, step: float) -> str:
+    return (
+        f'<font size="36">SrtCnt : {i}, DiffTime : {round(step * 1000)}ms\n'
+        f"{clock:%Y-%m-%d %H:%M:%S},{clock.microsecond // 1000:03d},000\n[iso : 100] "
+        "[shutter : 1/80.0] [fnum : 280] [ev : 0] [ct : 5744] [color_md : default] "
+        f"[focal_len : 240] [latitude: {lat:.6f}] [longitude: {lon:.6f}] "
+        f"[altitude: {60 + t:.6f}] </font>"
+    )
 
 
-def _mavic_pro(points: list[tuple], step: float) -> str:
-    blocks = []
-    for i, (t, lon, lat) in enumerate(points, start=1):
-        clock = f"{CLOCK + timedelta(seconds=t):%Y.%m.%d %H:%M:%S}"
-        blocks.append(
-            f"{i}\n{_code(t, step)}\nHOME({START[0]:.4f},{START[1]:.4f}) {clock}\n"
-            f"GPS({lon:.4f},{lat:.4f},14) BAROMETER:{30 + t:.1f}\nISO:100 Shutter:60 EV: "
-            "Fnum:2.2 "
-        )
-    return "\n\n".join(blocks) + "\n"
+def _mavic_pro(i: int, t: float, lon: float, lat: float, clock: datetime, step: float) -> str:
+    return (
+        f"HOME({START[0]:.4f},{START[1]:.4f}) {clock:%Y.%m.%d %H:%M:%S}\n"
+        f"GPS({lon:.4f},{lat:.4f},14) BAROMETER:{30 + t:.1f}\nISO:100 Shutter:60 EV: Fnum:2.2 "
+    )
 
 
-def _m300(points: list[tuple], step: float) -> str:
-    blocks = []
-    for i, (t, lon, lat) in enumerate(points, start=1):
-        clock = f"{CLOCK + timedelta(seconds=t):%Y.%m.%d %H:%M:%S}"
-        blocks.append(
-            f"{i}\n{_code(t, step)}\n{clock}\nGPS({lat:.4f},{lon:.4f},0.0M) BAROMETER:{30 + t:.1f}M"
-        )
-    return "\n\n".join(blocks) + "\n"
+def _m300(i: int, t: float, lon: float, lat: float, clock: datetime, step: float) -> str:
+    return f"{clock:%Y.%m.%d %H:%M:%S}\nGPS({lat:.4f},{lon:.4f},0.0M) BAROMETER:{30 + t:.1f}M"
 
 
 # family: (writer, block length s, command options)
-FLIGHTS: dict[str, tuple[Callable[[list[tuple], float], str], float, list[str]]] = {
+FLIGHTS: dict[str, tuple[Callable[..., str], float, list[str]]] = {
     "mavic3": (_mavic3, 0.1, ["--takeoff-height", "12.5"]),
     "air2s": (_air2s, 0.1, []),
     "mavic-pro": (_mavic_pro, 1.0, ["--workspace", "{ws}", "--pitch", "-60"]),
@@ -250,7 +243,7 @@ def test_flight_replays_in_step_with_its_video(
     points = _path(step, 5.0 if fast else 4.0, bearing=60.0, speed_mps=20.0 if fast else 8.0)
     end = len(points) * step
     flight = tmp_path / f"{family}.SRT"
-    flight.write_text(writer(points, step))
+    flight.write_text(_srt(points, step, writer))
     video = _video(tmp_path / f"{family}.avi", end)
     args = [a.replace("{ws}", str(district.ws)) for a in options]
     result = _import(
@@ -316,7 +309,7 @@ def _check_projection(record: dict[str, object]) -> None:
 def test_without_a_server_the_flight_becomes_a_geojson_track(tmp_path: Path) -> None:
     points = _path(0.1, 2.0, bearing=90.0, speed_mps=5.0)
     flight = tmp_path / "DJI_0001.SRT"
-    flight.write_text(_mavic3(points, 0.1))
+    flight.write_text(_srt(points, 0.1, _mavic3))
     result = _import(flight, "--takeoff-height", "10")
     assert result.returncode == 0, result.stderr
     track = json.loads((tmp_path / "DJI_0001.geojson").read_text())
