@@ -84,6 +84,28 @@ def dtm_not_a_tiff(src: Path) -> None:
     _set(src, "drone", "dtm", "dtm.tif")
 
 
+def gbk_twin_yaml(src: Path) -> None:
+    text = (src / "twin.yaml").read_text("utf-8").replace("name: small", "name: 陆家嘴")
+    (src / "twin.yaml").write_bytes(text.encode("gbk"))
+
+
+def zero_feature_layer(src: Path) -> None:
+    (src / "empty.geojson").write_text('{"type": "FeatureCollection", "features": []}')
+    _set(src, "layers", "buildings", "path", "empty.geojson")
+
+
+def rules_with_an_unknown_key(src: Path) -> None:
+    (src / "rules.yaml").write_text("rules:\n  - {id: r1, title: T, kinds: [person], hue: red}\n")
+    _set(src, "rules", "rules.yaml")
+
+
+def rules_with_a_zone_the_catalog_lacks(src: Path) -> None:
+    (src / "rules.yaml").write_text(
+        "rules:\n  - {id: r1, title: T, kinds: [person], zone: {element: 'site:nowhere'}}\n"
+    )
+    _set(src, "rules", "rules.yaml")
+
+
 # Each case: how to break the source, and the words the one-line error must hold.
 CASES: dict[str, tuple[Breaker, list[str]]] = {
     "corrupt-gpkg": (corrupt_gpkg, ["survey.gpkg", "layer buildings", "cannot read"]),
@@ -104,6 +126,11 @@ CASES: dict[str, tuple[Breaker, list[str]]] = {
         ["cameras.geojson", "layer cameras", "field hfov", "row 2", "200"],
     ),
     "dtm-not-tiff": (dtm_not_a_tiff, ["dtm.tif", "field dtm"]),
+    "gbk-twin-yaml": (gbk_twin_yaml, ["twin.yaml", "not UTF-8", "save twin.yaml as UTF-8"]),
+    "zero-features": (zero_feature_layer, ["empty.geojson", "layer buildings", "no features"]),
+    # The server would refuse these workspaces: the build fails and the servable one stays.
+    "rules-unknown-key": (rules_with_an_unknown_key, ["rules.yaml", "unknown key", "hue"]),
+    "rules-zone-not-in-catalog": (rules_with_a_zone_the_catalog_lacks, ["'site:nowhere'"]),
 }
 
 

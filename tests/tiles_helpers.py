@@ -211,6 +211,42 @@ def run_gltf_validator(glbs: list[Path]) -> list[dict[str, Any]]:
     return reports
 
 
+SCALAR_BYTES = {"INT8": 1, "UINT8": 1, "INT16": 2, "UINT16": 2, "INT32": 4, "UINT32": 4,
+                "INT64": 8, "UINT64": 8, "FLOAT32": 4, "FLOAT64": 8}  # fmt: skip
+
+
+def property_table_problems(glb_path: Path) -> list[str]:
+    """The property-table length errors the CesiumGS 3d-tiles-validator reports as
+    METADATA_INVALID_LENGTH (its npm package cannot be installed here, so its rule is
+    written out): each property's ``values`` buffer view holds exactly its values (a STRING
+    property's last string offset, ceil(count / 8) bytes of BOOLEAN bits, count × size
+    scalars) and ``stringOffsets`` holds count + 1 offsets."""
+    glb = read_glb(glb_path)
+    ext = glb.document.get("extensions", {}).get("EXT_structural_metadata")
+    if ext is None:
+        return []
+    views, problems = glb.document["bufferViews"], []
+    for t, table in enumerate(ext.get("propertyTables", [])):
+        count, defs = table["count"], ext["schema"]["classes"][table["class"]]["properties"]
+        for pid, stored in table["properties"].items():
+            kind = defs[pid]["type"]
+            if kind == "STRING":
+                offsets = np.frombuffer(glb.view_bytes(stored["stringOffsets"]), "<u4")
+                got = views[stored["stringOffsets"]]["byteLength"]
+                if got != 4 * (count + 1):
+                    problems.append(f"{glb_path.name} table {t} {pid}: {got} offset bytes")
+                expected = int(offsets[-1])
+            elif kind == "BOOLEAN":
+                expected = -(-count // 8)
+            else:
+                expected = count * SCALAR_BYTES[defs[pid]["componentType"]]
+            got = views[stored["values"]]["byteLength"]
+            if got != expected:
+                problems.append(f"{glb_path.name} table {t} {pid}: values buffer view has "
+                                f"byteLength {got}, expected {expected}")  # fmt: skip
+    return problems
+
+
 def node_matrix(node: dict[str, Any]) -> NDArray[np.float64]:
     """The 4×4 local matrix of a glTF node (matrix, or translation × rotation × scale)."""
     if "matrix" in node:

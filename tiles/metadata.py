@@ -168,12 +168,17 @@ def encode_property_table(
     builder: GlbBuilder, cls: FeatureClass, rows: Sequence[Mapping[str, PropertyValue]]
 ) -> dict[str, Any]:
     """Write one property table (one row per feature, in feature-id order) into `builder`'s
-    buffer; returns the ``propertyTables[i]`` object."""
+    buffer; returns the ``propertyTables[i]`` object. A STRING property that is empty for
+    every feature is left out of the table (the class does not require it): its values would
+    take 0 bytes, and glTF has no empty buffer view (the 3D Tiles validator refuses the 1-byte
+    stand-in, METADATA_INVALID_LENGTH)."""
     properties: dict[str, Any] = {}
     for prop in cls.properties:
         values = [row.get(prop.key) for row in rows]
         if prop.kind == "STRING":
             encoded = [_as_text(v).encode("utf-8") for v in values]
+            if not any(encoded):
+                continue
             offsets = np.zeros(len(encoded) + 1, dtype="<u4")
             offsets[1:] = np.cumsum([len(e) for e in encoded])
             properties[prop.id] = {
@@ -193,12 +198,15 @@ def encode_property_table(
 
 def decode_property_table(glb: Glb, table_index: int = 0) -> list[dict[str, PropertyValue]]:
     """Read property table `table_index` of a glb back into one dict per feature (keyed by
-    property id; "no data" numbers come back as None)."""
+    property id; "no data" numbers come back as None, STRING properties left out of the
+    table as empty strings)."""
     ext = glb.document["extensions"]["EXT_structural_metadata"]
     table = ext["propertyTables"][table_index]
     class_props = ext["schema"]["classes"][table["class"]]["properties"]
     count = table["count"]
-    rows: list[dict[str, PropertyValue]] = [{} for _ in range(count)]
+    omitted = {pid: "" for pid, d in class_props.items()
+               if d["type"] == "STRING" and pid not in table["properties"]}  # fmt: skip
+    rows: list[dict[str, PropertyValue]] = [dict(omitted) for _ in range(count)]
     for pid, stored in table["properties"].items():
         definition = class_props[pid]
         raw = glb.view_bytes(stored["values"])

@@ -96,6 +96,15 @@ class BuildOptions(_Strict):
     default_height_m: float = Field(
         default=9.0, gt=0, le=1000, title="Height of a building with neither height nor levels"
     )
+    min_height_m: float = Field(
+        default=1.0, gt=0, le=100, title="Lowest plausible building height; lower ones are refused"
+    )
+    max_height_m: float = Field(
+        default=1000.0,
+        gt=0,
+        le=10_000,
+        title="Highest plausible building height; higher ones (a height of 1e6) are refused",
+    )
     tile_max_features: int = Field(
         default=400, ge=1, title="Most buildings in one glb before the tile is split"
     )
@@ -145,6 +154,11 @@ def load_source_config(src: Path) -> SourceConfig:
         )
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})",
+            file=str(path), hint="save twin.yaml as UTF-8 (e.g. iconv -f GBK -t UTF-8)",
+        ) from None  # fmt: skip
     except yaml.YAMLError as exc:
         raise ConfigError(f"not valid YAML: {exc}", file=str(path)) from exc
     if not isinstance(raw, dict):

@@ -30,33 +30,78 @@ HEIGHT_SOURCES = ("attribute", "levels", "default")
 
 @dataclass(frozen=True)
 class BuildingHeight:
-    """Height above ground (m), where it came from (`HEIGHT_SOURCES`) and storeys when known."""
+    """Height above ground (m), where it came from (`HEIGHT_SOURCES`), storeys when known, and
+    the values given but refused as implausible (`Refusal`), which the next source replaced."""
 
     height: float
     source: str
     levels: float | None
+    refused: tuple[Refusal, ...] = ()
 
 
-def _positive(value: Any) -> float | None:
-    """`value` as a positive finite float (numbers or numeric text such as "25" or "25 m")."""
-    if value is None or isinstance(value, bool):
+@dataclass(frozen=True)
+class Refusal:
+    """A height or levels value that was given but cannot be a building's: the field, the
+    value as given and why (``not a number``, ``not above 0``, ``under min_height_m`` ...)."""
+
+    field: str
+    value: Any
+    reason: str
+
+
+def _reading(value: Any) -> float | str | None:
+    """`value` as a float (numbers or numeric text such as "25" or "25 m"); None when it is
+    missing (null, NaN, blank); ``"not a number"`` when it is given but is no number."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
+    if not str(value).strip():
+        return None
+    if isinstance(value, bool):
+        return "not a number"
     try:
         number = float(str(value).strip().removesuffix("m").strip())
     except ValueError:
-        return None
-    return number if math.isfinite(number) and number > 0 else None
+        return "not a number"
+    return number if math.isfinite(number) else "not a number"
+
+
+def _plausible(metres: float, options: BuildOptions) -> str | None:
+    """Why a height of `metres` cannot be a building's, or None when it can."""
+    if metres <= 0:
+        return "not above 0"
+    if metres < options.min_height_m:
+        return f"under min_height_m ({options.min_height_m:g} m)"
+    if metres > options.max_height_m:
+        return f"over max_height_m ({options.max_height_m:g} m)"
+    return None
+
+
+def _given(
+    field: str, value: Any, scale: float, options: BuildOptions
+) -> tuple[float | None, Refusal | None]:
+    """The reading of `value` when `value` × `scale` m is a plausible height; else None and,
+    when something was given, why it was refused."""
+    reading = _reading(value)
+    if reading is None:
+        return None, None
+    if isinstance(reading, str):
+        return None, Refusal(field, value, reading)
+    why = _plausible(reading * scale, options)
+    return (reading, None) if why is None else (None, Refusal(field, value, why))
 
 
 def building_height(height: Any, levels: Any, options: BuildOptions) -> BuildingHeight:
-    """Height from the height column (m); else levels × storey height; else the default."""
-    storeys = _positive(levels)
-    metres = _positive(height)
+    """Height from the height column (m); else levels × storey height; else the default. A
+    value that is given but implausible (no number, not above 0, outside
+    ``min_height_m``–``max_height_m``) is refused and the next source used."""
+    metres, bad_height = _given("height", height, 1.0, options)
+    storeys, bad_levels = _given("levels", levels, options.storey_height_m, options)
+    refused = tuple(r for r in (bad_height, bad_levels) if r is not None)
     if metres is not None:
-        return BuildingHeight(metres, "attribute", storeys)
+        return BuildingHeight(metres, "attribute", storeys, refused)
     if storeys is not None:
-        return BuildingHeight(storeys * options.storey_height_m, "levels", storeys)
-    return BuildingHeight(options.default_height_m, "default", None)
+        return BuildingHeight(storeys * options.storey_height_m, "levels", storeys, refused)
+    return BuildingHeight(options.default_height_m, "default", None, refused)
 
 
 def footprint(geometry: BaseGeometry) -> tuple[Polygon | MultiPolygon | None, str | None]:
@@ -64,6 +109,8 @@ def footprint(geometry: BaseGeometry) -> tuple[Polygon | MultiPolygon | None, st
     polygon, "repaired")`` for an invalid one fixed by make_valid, or ``(None, reason)``."""
     if not isinstance(geometry, Polygon | MultiPolygon):
         return None, f"not a polygon ({geometry.geom_type})"
+    if not np.isfinite(shapely.get_coordinates(geometry)).all():
+        return None, "NaN or infinite coordinates"
     note = None
     if not geometry.is_valid:
         repaired = shapely.make_valid(geometry)

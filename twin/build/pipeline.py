@@ -12,7 +12,7 @@ import shutil
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -34,10 +34,16 @@ from rich.progress import (
 from rich.text import Text
 
 from tiles.model import FeatureMesh, TilesetMetadata
-from tiles.spec import Tile
 from tiles.precompress import precompress_json
+from tiles.spec import Tile
 from tiles.writer import write_tileset
-from twin.build.buildings import building_height, extrude_many, footprint, footprint_samples
+from twin.build.buildings import (
+    Refusal,
+    building_height,
+    extrude_many,
+    footprint,
+    footprint_samples,
+)
 from twin.build.drone import drone_surface, survey_area
 from twin.build.elements import (
     assign_jurisdictions,
@@ -46,6 +52,7 @@ from twin.build.elements import (
     layer_ids,
     representative_points,
 )
+from twin.build.fixes import fix_count, summary_lines
 from twin.build.meshes import write_building_mesh, write_terrain_mesh
 from twin.build.ndsm import SurfaceHeights
 from twin.build.ortho import OrthoTexturer
@@ -81,6 +88,8 @@ class _Report:
     timings_s: dict[str, float] = field(default_factory=dict)
     skipped: dict[str, dict[str, int]] = field(default_factory=dict)
     height_sources: dict[str, int] = field(default_factory=dict)
+    refused: dict[str, dict[str, int]] = field(default_factory=dict)
+    first_refused: tuple[int, Refusal] | None = None
     source_crs: dict[str, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -94,6 +103,13 @@ class _Report:
         if n:
             counts = self.skipped.setdefault(layer, {})
             counts[reason] = counts.get(reason, 0) + n
+
+    def refuse(self, row: int, refusal: Refusal) -> None:
+        """Count a building height or levels value refused as implausible (feature `row`)."""
+        counts = self.refused.setdefault(refusal.field, {})
+        counts[refusal.reason] = counts.get(refusal.reason, 0) + 1
+        if self.first_refused is None:
+            self.first_refused = (row, refusal)
 
 
 @dataclass
@@ -109,14 +125,20 @@ def build_workspace(
     console: Console,
     options: Mapping[str, Any] | None = None,
     built_at: datetime | None = None,
+    strict: bool = False,
+    check_rules: Callable[[Path, Path], None] | None = None,
 ) -> Manifest:
     """Build the workspace `ws` from the source folder `src` (holding twin.yaml), atomically.
 
     `options` override twin.yaml's ``build:`` keys (`twin.config.BuildOptions` fields, e.g.
     ``{"tiling": "implicit"}``); `built_at` (UTC, default now) is the build time written to
-    twin.json and the tileset metadata, so a fixed one makes the build reproducible.
-    Raises `twin.errors.TwinError` subclasses (or `tiles.errors.TilesError`) naming the file,
-    layer and field at fault; `ws` is then left exactly as it was.
+    twin.json and the tileset metadata, so a fixed one makes the build reproducible. With
+    `strict`, any input the build had to fix (`twin.build.fixes`) fails it. `check_rules`
+    (rule file, built workspace) raises when the server could not run the rule file on the
+    built catalog: the build then fails, so a servable workspace is never replaced by one
+    that cannot be served. Raises `twin.errors.TwinError` subclasses (or
+    `tiles.errors.TilesError`, or what `check_rules` raises) naming the file, layer and field
+    at fault; `ws` is then left exactly as it was.
     """
     src, ws = Path(src), Path(ws).resolve()
     config = load_source_config(src)
@@ -130,7 +152,9 @@ def build_workspace(
     tmp = ws.parent / f".{ws.name}.build-{uuid.uuid4().hex[:12]}"
     tmp.mkdir()
     try:
-        manifest = _build(src, config, tmp, console, built_at)
+        manifest = _build(src, config, tmp, console, built_at, strict)
+        if config.rules and check_rules is not None:
+            check_rules(src / config.rules, tmp)
         _swap_in(tmp, ws)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -204,7 +228,7 @@ def _progress(console: Console) -> Progress:
 
 
 def _build(
-    src: Path, config: SourceConfig, out: Path, console: Console, built_at: datetime
+    src: Path, config: SourceConfig, out: Path, console: Console, built_at: datetime, strict: bool
 ) -> Manifest:
     report = _Report()
     paths = WorkspacePaths(out)
@@ -271,8 +295,28 @@ def _build(
     tiles_summary["archive"] = tiles_report.archive and tiles_report.archive.name
     tiles_summary["options"] = config.build.model_dump(include={"lod", "tiling", "compression"})
     manifest = _manifest(config, frame, elements, layers, report, tiles_summary, built_at)
+    if strict and fix_count(manifest.report):
+        raise _strict_error(manifest.report, report, layers.get("buildings"))
     manifest.write(paths.manifest)
     return manifest
+
+
+def _strict_error(
+    summary: Mapping[str, Any], report: _Report, buildings: LayerData | None
+) -> InputError:
+    """The error of a `--strict` build whose inputs needed fixes: how many of each kind and,
+    when a building height was refused, the first one (file, layer, field, row)."""
+    message = (
+        f"--strict: {fix_count(summary)} input fix(es) needed ({'; '.join(summary_lines(summary))})"
+    )
+    hint = "fix the inputs, or build without --strict"
+    if report.first_refused is None or buildings is None:
+        return InputError(message, hint=hint)
+    row, refusal = report.first_refused
+    return InputError(
+        f"{refusal.field} {refusal.value!r} refused ({refusal.reason}); {message}",
+        file=str(buildings.file), layer="buildings", field=refusal.field, row=row, hint=hint,
+    )  # fmt: skip
 
 
 def _read_layers(
@@ -398,6 +442,8 @@ def _buildings(
     chosen = []
     for k, row in enumerate(footprints.rows):
         h = building_height(heights[row], levels[row], config.build)
+        for refusal in h.refused:
+            report.refuse(row, refusal)
         chosen.append(h if surface is None else surface.choose(k, h, ids[row]))
     meshes = extrude_many(footprints.geometries, bases, [h.height for h in chosen], frame)
     progress.update(task, completed=len(footprints.rows))
@@ -530,6 +576,7 @@ def _manifest(
         counts=counts,
         report={
             "height_sources": report.height_sources,
+            "heights_refused": report.refused,
             "skipped": report.skipped,
             "source_crs": report.source_crs,
             "base_height": BASE_HEIGHT_RULE,

@@ -99,7 +99,8 @@ def read_layer(src: Path, key: str, config: LayerConfig, default_crs: str | None
     """Read layer `key` of twin.yaml from `src`, reproject it to lon/lat and resolve its columns.
 
     Raises `InputError` naming the file, layer and field for a missing or unreadable file, a
-    mapped column the file lacks, an unknown CRS, or a file with no CRS and none in twin.yaml.
+    file without features, a mapped column the file lacks, an unknown CRS, or a file with no
+    CRS and none in twin.yaml.
     """
     path = src / config.path
     file = str(path)
@@ -119,6 +120,11 @@ def read_layer(src: Path, key: str, config: LayerConfig, default_crs: str | None
         ) from exc
     if not isinstance(frame, gpd.GeoDataFrame):
         raise InputError("the file holds no geometry column", file=file, layer=key)
+    if frame.empty:
+        raise InputError(
+            "the file holds no features", file=file, layer=key,
+            hint="give a file with features, or remove the layer from twin.yaml",
+        )  # fmt: skip
     source_crs = _source_crs(frame, config, default_crs, src=src, file=file, layer=key)
     gcj = is_gcj02(config.crs) or (frame.crs is None and not config.crs and is_gcj02(default_crs))
     frame = frame.set_crs(source_crs, allow_override=True)
