@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import errno
 import gc
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -32,14 +34,15 @@ from server.routes import (
     metrics,
     observations,
     ready,
-    socket,
     tiles,
     watchlists,
+    websocket,
 )
 from server.routes.web import mount_web
 from server.routing import RouteTable
 from server.state import TwinState
 from server.webhooks import forwarding
+from twin.errors import TwinError
 from twin.settings import TwinSettings
 
 # Allocations between young collections, and young/middle collections per older one. Python's
@@ -74,7 +77,7 @@ def create_app(ws: Path, settings: TwinSettings | None = None) -> FastAPI:
     camera_rig(state)  # reads WS/cameras.json now: a bad one fails here
     for module in (
         health, ready, metrics, tiles, elements, observations, alerts, apps, watchlists, live,
-        socket, cameras, history,
+        websocket, cameras, history,
     ):  # fmt: skip
         app.include_router(module.router)
     mount_web(app)
@@ -113,15 +116,35 @@ def _calm_garbage_collector() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
-def serve(ws: Path, settings: TwinSettings) -> None:
-    """Serve workspace `ws` on ``settings.host:settings.port`` until interrupted (blocking).
+def listen(host: str, port: int) -> socket.socket:
+    """A socket bound to `host`:`port` and listening, so a busy port fails before anything
+    starts (a demo's feeds, its printed URL); `TwinError` with a hint when it cannot be had."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        sock = socket.create_server((host, port), family=family)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise TwinError(
+                f"port {port} on {host} is already in use",
+                hint="another server holds it (an earlier 'twin serve'?): stop it, or pass "
+                "--port with a free port",
+            ) from None
+        raise TwinError(f"cannot listen on {host}:{port} ({exc.strerror or exc})") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(ws: Path, settings: TwinSettings, sock: socket.socket | None = None) -> None:
+    """Serve workspace `ws` on `sock` (default: `listen` on ``settings.host:settings.port``)
+    until interrupted (blocking).
 
     WebSocket messages go out uncompressed: permessage-deflate keeps a compressor per socket, so
     each message would be compressed once per client on the event loop (most of its time under
     load, measured with bench/ingest.py), while the text is otherwise built once for all."""
+    sock = sock or listen(settings.host, settings.port)
     app = create_app(ws, settings)
-    uvicorn.run(
-        app, host=settings.host, port=settings.port, log_config=log_config(settings.log_format),
-        access_log=False,
+    config = uvicorn.Config(
+        app, log_config=log_config(settings.log_format), access_log=False,
         ws_per_message_deflate=False,
     )  # fmt: skip
+    uvicorn.Server(config).run(sockets=[sock])

@@ -112,7 +112,7 @@ def test_ptz_needs_operator_moves_the_camera_and_is_published(live_server: LiveS
         assert c.get(f"/api/cameras/{PTZ}").json()["heading"] == 250.0
     with live_server.client("admin") as c:
         fixed = c.put(f"/api/cameras/{ROAD}/ptz", json=body)
-        assert fixed.status_code == 422 and "not a PTZ" in fixed.json()["detail"]
+        assert fixed.status_code == 422 and "not a PTZ" in fixed.json()["detail"][0]["msg"]
         assert c.put(f"/api/cameras/{PTZ}/ptz", json={**body, "tilt": -95}).status_code == 422
 
 

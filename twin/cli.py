@@ -9,13 +9,16 @@ from __future__ import annotations
 import sys
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 from rich.console import Console
 
 from twin.errors import TwinError
+
+if TYPE_CHECKING:
+    from twin.settings import TwinSettings
 
 app = typer.Typer(
     name="twin",
@@ -37,6 +40,38 @@ def _fail(err: Exception) -> typer.Exit:
     line = err.one_line() if isinstance(err, TwinError) else " ".join(str(err).split())
     console.print(f"[bold red]error:[/] {line}", highlight=False, soft_wrap=True)
     return typer.Exit(code=2)
+
+
+def _settings(**values: Any) -> TwinSettings:
+    """The runtime settings (environment, ``.env``) with `values` over them; a bad one fails
+    in one line naming its variable."""
+    from pydantic import ValidationError
+
+    from twin.settings import TwinSettings
+
+    try:
+        settings = TwinSettings(**values)
+        settings.token_roles  # noqa: B018 - parse TWIN_TOKENS now
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = "TWIN_" + "_".join(str(part) for part in first["loc"]).upper()
+        raise _fail(TwinError(f"setting {name}: {first['msg']}")) from None
+    except ValueError as exc:
+        raise _fail(exc) from None
+    return settings
+
+
+def _camera_id(ws: Path, camera: str) -> str:
+    """The catalog camera `camera` names in workspace `ws` (its element id, or its layer's own
+    id); unchanged when the catalog has none (a live drone)."""
+    from twin.catalog import Catalog
+    from twin.workspace import open_workspace
+
+    try:
+        paths, _ = open_workspace(ws)
+        return Catalog(paths.catalog).resolve(camera, ("camera",))
+    except TwinError as err:
+        raise _fail(err) from None
 
 
 def _domain_errors() -> tuple[type[Exception], ...]:
@@ -88,16 +123,27 @@ def build(
             help="Build time as Unix seconds, for reproducible builds",
         ),
     ] = None,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            help="Fail when an input needed fixing: a feature skipped, a footprint repaired, "
+            "a building height refused as implausible"
+        ),
+    ] = False,
 ) -> None:
     """Build a workspace from a source folder (atomic: on failure WS is left as it was).
-    Options given here override twin.yaml's build: keys."""
+    Options given here override twin.yaml's build: keys. The rule file is checked against the
+    built catalog as the server will, so a servable WS is never replaced by one that is not."""
+    from scenes.check import check_rule_file
+    from twin.build.fixes import summary_lines
     from twin.build.pipeline import build_workspace
 
     given = {"tiling": tiling, "compression": compression, "archive": archive, "lod": lod}
     options = {key: value for key, value in given.items() if value is not None}
     built_at = None if source_date_epoch is None else datetime.fromtimestamp(source_date_epoch, UTC)
     try:
-        manifest = build_workspace(src, out, console=console, options=options, built_at=built_at)
+        manifest = build_workspace(src, out, console=console, options=options, built_at=built_at,
+                                   strict=strict, check_rules=check_rule_file)  # fmt: skip
     except _domain_errors() as err:
         raise _fail(err) from None
     counts = [f"{n} {kind}" for kind, n in sorted(manifest.counts.items())]
@@ -105,33 +151,36 @@ def build(
     if points:
         counts.append(f"{points:,} points")
     console.print(f"[green]built[/] {out}: {', '.join(counts)}", soft_wrap=True)
+    for line in summary_lines(manifest.report):
+        console.print(f"  [yellow]fixed[/] {line}", soft_wrap=True, highlight=False)
 
 
 @app.command()
 def serve(
     ws: Annotated[Path, typer.Argument(help="Workspace folder (from 'twin build')")],
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    port: Annotated[int, typer.Option(help="Port to listen on", min=1, max=65535)] = 8000,
 ) -> None:
     """Serve a workspace: API, 3D Tiles, live WebSocket and the war-room page at /."""
     from server.app import serve as run_server
-    from twin.settings import TwinSettings
 
+    settings = _settings(host=host, port=port)
     try:
-        run_server(ws, settings=TwinSettings(host=host, port=port))
+        run_server(ws, settings=settings)
     except _domain_errors() as err:
         raise _fail(err) from None
 
 
 @app.command()
 def demo(
-    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    port: Annotated[int, typer.Option(help="Port to listen on", min=1, max=65535)] = 8000,
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     rebuild: Annotated[bool, typer.Option(help="Rebuild the sample even if cached")] = False,
 ) -> None:
     """Build the bundled sample district (once, cached), serve it and replay live feeds."""
     from twin.demo import run_demo
 
+    _settings()  # the environment's settings fail here, in one line
     try:
         run_demo(SAMPLE_SOURCE, host=host, port=port, rebuild=rebuild, console=console)
     except _domain_errors() as err:
@@ -144,7 +193,8 @@ def detect(
         str | None, typer.Argument(help="Video file, image folder, image or stream URL")
     ] = None,
     camera: Annotated[
-        str | None, typer.Option("--camera", help="Camera element id (from the catalog)")
+        str | None,
+        typer.Option("--camera", help="Camera id: its element id or its layer's own id"),
     ] = None,
     model: Annotated[Path, typer.Option(help="Detector model (any ultralytics format)")] = (
         BUNDLED_MODEL
@@ -241,10 +291,14 @@ def view(
     from twin.viewer.app import view as run_viewer
     from twin.viewer.offscreen import Shot, parse_size
 
+    if screenshot is not None and screenshot.suffix.lower() != ".png":
+        raise _fail(TwinError(f"--screenshot {screenshot}: the screenshot is a PNG file",
+                              hint="give a name ending in .png"))  # fmt: skip
     names = [n.strip() for item in layers or [] for n in item.split(",") if n.strip()]
     try:
         shot = Shot(
-            size=parse_size(size) if size else None, select=select, camera=camera,
+            size=parse_size(size) if size else None, select=select,
+            camera=_camera_id(ws, camera) if camera else None,
             layers=names or None, colour_by=color_by, point_colours=points, server=server,
             token=token,
         )  # fmt: skip
@@ -260,7 +314,9 @@ app.add_typer(camera_app, name="camera")
 @camera_app.command("calibrate")
 def camera_calibrate(
     ws: Annotated[Path, typer.Argument(help="Workspace folder")],
-    camera_id: Annotated[str, typer.Argument(metavar="ID", help="Camera element id")],
+    camera_id: Annotated[
+        str, typer.Argument(metavar="ID", help="Camera id: its element id or its layer's own id")
+    ],
     pairs: Annotated[
         Path, typer.Argument(help="CSV with columns u, v (px), lon, lat (deg), height (m)")
     ],

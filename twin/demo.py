@@ -107,9 +107,11 @@ def _replay(server: str, token: str, frames: Path, ws: Path, console: Console) -
 
 
 def run_demo(src: Path, *, host: str, port: int, rebuild: bool, console: Console) -> None:
-    """Build (cached), serve and replay. Blocks until interrupted."""
-    from server.app import serve
+    """Build (cached), serve and replay. Blocks until interrupted. The port is taken first: a
+    busy one fails here, before a URL and tokens are printed and feeds started."""
+    from server.app import listen, serve
 
+    sock = listen(host, port)
     ws = cached_workspace(src, rebuild=rebuild, console=console)
     frames = pan_frames(cache_root() / "frames")
     page_token = "demo-operator-" + secrets.token_urlsafe(9)
@@ -133,4 +135,4 @@ def run_demo(src: Path, *, host: str, port: int, rebuild: bool, console: Console
         highlight=False,
         soft_wrap=True,
     )
-    serve(ws, settings=settings)
+    serve(ws, settings=settings, sock=sock)

@@ -1,5 +1,5 @@
 """Live entities over HTTP: GET /api/live and GET /api/live/stats (the WebSocket /ws/live is
-`server.routes.socket`)."""
+`server.routes.websocket`)."""
 
 from __future__ import annotations
 

@@ -28,8 +28,10 @@ def _headers(token: str | None) -> dict[str, str]:
 
 
 def fetch_camera(server: str, camera_id: str, token: str | None, timeout: float = 10.0) -> Camera:
-    """The camera `camera_id` as the server's catalog describes it (GET /api/elements/{id})."""
-    url = f"{server.rstrip('/')}/api/elements/{quote(camera_id, safe=':')}"
+    """The camera `camera_id` (its element id, or its layer's own id: ``cam-1`` for
+    ``camera:cam-1``) as the server sees it now (GET /api/cameras/{id}: catalog, then
+    calibration, then the live PTZ/drone pose); its ``id`` is the element id."""
+    url = f"{server.rstrip('/')}/api/cameras/{quote(camera_id, safe=':')}"
     try:
         response = httpx.get(url, headers=_headers(token), timeout=timeout)
     except httpx.HTTPError as exc:
@@ -39,8 +41,8 @@ def fetch_camera(server: str, camera_id: str, token: str | None, timeout: float 
         ) from exc
     if response.status_code == 404:
         raise NotFoundError(
-            f"camera '{camera_id}' is not in the catalog of {server}",
-            hint="list cameras with GET /api/elements?kind=camera",
+            f"camera '{camera_id}' is not a camera of {server}",
+            hint="list cameras with GET /api/cameras",
         )
     if response.status_code in (401, 403):
         raise TwinError(
@@ -49,11 +51,7 @@ def fetch_camera(server: str, camera_id: str, token: str | None, timeout: float 
         )
     if response.status_code != 200:
         raise TwinError(f"GET {url} answered {response.status_code}")
-    record: dict[str, Any] = response.json()
-    if record.get("kind") != "camera":
-        raise NotFoundError(f"element '{camera_id}' is a {record.get('kind')}, not a camera")
-    pose = fetch_pose(server, camera_id, token, timeout)
-    return pose[0] if pose else Camera.from_record(record)
+    return Camera.from_pose(response.json())
 
 
 def fetch_pose(
