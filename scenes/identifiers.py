@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
+
 from scenes.errors import SceneError
 from twin.live.plates import normalise_plate
 
@@ -92,3 +94,17 @@ def load_or_create_secret(path: Path) -> bytes:
     if len(secret) < 16:
         raise SceneError(f"{path}: watchlist secret is shorter than 16 bytes")
     return secret
+
+
+def site_secret(configured: SecretStr | None, path: Path) -> bytes:
+    """The site secret: `configured` (the ``TWIN_WATCHLIST_SECRET`` setting) when given, else
+    the one kept in `path` (created once, see `load_or_create_secret`)."""
+    if configured is not None:
+        return configured.get_secret_value().encode()
+    return load_or_create_secret(path)
+
+
+def secret_fingerprint(secret: bytes) -> str:
+    """16 hex digits that name the site secret without revealing it: two sites whose keyed
+    hashes match have the same fingerprint."""
+    return hmac.new(secret, b"twin site secret fingerprint", hashlib.sha256).hexdigest()[:16]

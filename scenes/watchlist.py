@@ -27,6 +27,7 @@ CREATE TABLE IF NOT EXISTS watchlist_entries (
     added_s REAL NOT NULL, added_by TEXT NOT NULL, PRIMARY KEY (list, hash)
 );
 """
+REFRESH_S = 1.0
 
 
 class Entry(BaseModel):
@@ -70,11 +71,30 @@ class WatchlistStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
-        self._members: dict[str, dict[str, str]] = {name: {} for name in WATCHLISTS}
+        self._version = self._db.execute("PRAGMA data_version").fetchone()[0]
+        self._checked = time.monotonic()
+        self._members = self._load()
+
+    def _load(self) -> dict[str, dict[str, str]]:
+        """Every list's members: keyed hash → reason."""
+        members: dict[str, dict[str, str]] = {name: {} for name in WATCHLISTS}
         for name, digest, reason in self._db.execute(
             "SELECT list, hash, reason FROM watchlist_entries"
         ):
-            self._members.setdefault(name, {})[digest] = reason
+            members.setdefault(name, {})[digest] = reason
+        return members
+
+    def _refresh(self) -> None:
+        """Reload the members when another process changed the file (`twin import`), looking
+        at most once every `REFRESH_S` seconds."""
+        now = time.monotonic()
+        if now < self._checked + REFRESH_S:
+            return
+        with self._lock:
+            self._checked = now
+            version = self._db.execute("PRAGMA data_version").fetchone()[0]
+            if version != self._version:
+                self._version, self._members = version, self._load()
 
     def close(self) -> None:
         with self._lock:
@@ -122,8 +142,31 @@ class WatchlistStore:
             ).fetchall()
         return [Entry(hash=h, masked=m, reason=r, added_s=s, added_by=b) for h, m, r, s, b in rows]
 
+    def import_entries(self, name: str, entries: Sequence[Entry]) -> int:
+        """Put entries made elsewhere (keyed hashes with the same site secret) on list `name`;
+        an entry already there keeps its own reason. Returns how many were new."""
+        _check_list(name)
+        rows = [(name, e.hash, e.masked, e.reason, e.added_s, e.added_by) for e in entries]
+        with self._lock:
+            before = self._db.total_changes
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO watchlist_entries VALUES (?,?,?,?,?,?)", rows
+                )
+            except sqlite3.Error:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+            added = self._db.total_changes - before
+            for entry in entries:
+                self._members[name].setdefault(entry.hash, entry.reason)
+        return added
+
     def reason(self, list_name: str, digest: str) -> str | None:
-        """The entry's reason when `digest` is on `list_name`, else None (`Membership`)."""
+        """The entry's reason when `digest` is on `list_name`, else None (`Membership`);
+        entries another process added are seen within `REFRESH_S` seconds."""
+        self._refresh()
         return self._members.get(list_name, {}).get(digest)
 
     def hits_of(self, observations: Sequence[Observation], alerts: Sequence[Alert]) -> list[Hit]:

@@ -13,7 +13,7 @@ from scenes.apps import shipped_apps
 from scenes.engine import Engine
 from scenes.history import HistoryPolicy, HistoryReader
 from scenes.history.process import MoverProcess
-from scenes.identifiers import KeyedHasher, load_or_create_secret
+from scenes.identifiers import KeyedHasher, site_secret
 from scenes.live import LiveService, TimeBounds
 from scenes.rules import RuleSet, load_rules
 from scenes.store import LiveStore
@@ -31,8 +31,6 @@ from twin.workspace import Manifest, WorkspacePaths, open_workspace
 
 log = logging.getLogger("twin.server")
 T = TypeVar("T")
-SECRET_FILE = "secret.key"
-WATCHLIST_FILE = "watchlists.sqlite"
 
 
 @dataclass
@@ -71,8 +69,8 @@ class TwinState:
         rules_file = settings.rules or paths.rules
         rules = load_rules(rules_file) if settings.rules or rules_file.exists() else RuleSet()
         log.info("%d rule(s) from %s", len(rules.rules), rules_file)
-        hasher = KeyedHasher(_secret(settings, paths.root / SECRET_FILE))
-        watchlists = WatchlistStore(paths.root / WATCHLIST_FILE, hasher)
+        hasher = KeyedHasher(site_secret(settings.watchlist_secret, paths.secret))
+        watchlists = WatchlistStore(paths.watchlists, hasher)
         engine = Engine(rules, catalog, watchlists=watchlists)
         store = LiveStore(paths.live)
         history = HistoryReader(store, paths.history)
@@ -137,10 +135,3 @@ def _tile_source(paths: WorkspacePaths) -> TileSource:
         return ArchiveTiles(paths.tiles_archive)
     except (ArchiveError, OSError) as exc:
         raise WorkspaceError(f"cannot serve {paths.tiles_archive}: {exc}") from exc
-
-
-def _secret(settings: TwinSettings, path: Path) -> bytes:
-    """The watchlist secret from settings, else the workspace's own (created once)."""
-    if settings.watchlist_secret is not None:
-        return settings.watchlist_secret.get_secret_value().encode()
-    return load_or_create_secret(path)

@@ -470,6 +470,117 @@ def _zone(name: str | None) -> tzinfo:
         raise _fail(TwinError(f"unknown time zone '{name}'", hint="e.g. Asia/Shanghai")) from None
 
 
+keys_app = typer.Typer(help="Signing keys of exchange bundles.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("generate")
+def keys_generate(
+    folder: Annotated[Path, typer.Argument(metavar="DIR", help="Folder for twin.key, twin.pub")],
+) -> None:
+    """Make an Ed25519 key pair: DIR/twin.key (private, mode 600: keep it on the exporting
+    network) and DIR/twin.pub (give it to the importing network as --trust)."""
+    from twin.exchange.keys import fingerprint, generate_keys, load_public_key
+
+    try:
+        private, public = generate_keys(folder)
+    except _domain_errors() as err:
+        raise _fail(err) from None
+    console.print(
+        f"[green]wrote[/] {private} and {public} (key {fingerprint(load_public_key(public))})",
+        highlight=False, soft_wrap=True,
+    )  # fmt: skip
+
+
+@app.command("export")
+def export(
+    ws: Annotated[Path, typer.Argument(help="Workspace folder")],
+    since: Annotated[str, typer.Option(help="Start of the range, ISO 8601 (no zone: UTC)")],
+    key: Annotated[Path, typer.Option(help="Private signing key (DIR/twin.key)")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Bundle file to write (.twinb)")],
+    until: Annotated[
+        str | None, typer.Option(help="End of the range (exclusive), ISO 8601 [now]")
+    ] = None,
+    what: Annotated[
+        str, typer.Option(help="Comma-separated: observations, alerts, watchlists")
+    ] = "observations,alerts,watchlists",
+) -> None:
+    """Write a signed one-way exchange bundle: observations and alerts (with crops) of
+    [--since, --until), from the live store and the history archive, and the watchlist
+    entries (keyed hashes only)."""
+    from scenes.exchange.export import ExportRequest, export_bundle
+    from scenes.exchange.records import WHAT
+    from twin.exchange.keys import load_private_key
+
+    kinds = {k.strip() for k in what.split(",") if k.strip()}
+    unknown = sorted(kinds - set(WHAT))
+    try:
+        if unknown or not kinds:
+            raise TwinError(f"--what: unknown {unknown}", hint=f"choose from {', '.join(WHAT)}")
+        request = ExportRequest(
+            _instant(since, "--since"),
+            _instant(until, "--until") if until else datetime.now(UTC),
+            kinds,
+        )
+        if request.until <= request.since:
+            raise TwinError("--until must come after --since")
+        manifest = export_bundle(
+            ws, out, request, key=load_private_key(key), secret=_site_secret(ws)
+        )
+    except _domain_errors() as err:
+        raise _fail(err) from None
+    counts = ", ".join(
+        f"{n} {name.removesuffix('.ndjson.gz')}"
+        for name, n in manifest.counts().items()
+        if "/" not in name
+    )
+    crops = sum(1 for m in manifest.members if "/" in m.name)
+    console.print(
+        f"[green]wrote[/] {out} ({out.stat().st_size:,} bytes, key {manifest.signer}): "
+        f"{counts}, {crops} crop(s)", highlight=False, soft_wrap=True,
+    )  # fmt: skip
+
+
+@app.command("import")
+def import_(
+    ws: Annotated[Path, typer.Argument(help="Workspace folder")],
+    bundle: Annotated[Path, typer.Argument(metavar="FILE", help="Bundle file (.twinb)")],
+    trust: Annotated[Path, typer.Option(help="Public key of the exporting site (twin.pub)")],
+) -> None:
+    """Import a bundle: verify its signature and every member's hash first (a tampered,
+    truncated or unsigned bundle imports nothing), then store what the workspace does not
+    hold yet (importing it again changes nothing)."""
+    from scenes.exchange.importer import import_bundle
+    from twin.exchange.keys import load_public_key
+
+    try:
+        report = import_bundle(ws, bundle, trusted=load_public_key(trust), secret=_site_secret(ws))
+    except _domain_errors() as err:
+        raise _fail(err) from None
+    console.print(f"[green]imported[/] {bundle} {report.summary()}", highlight=False,
+                  soft_wrap=True)  # fmt: skip
+
+
+def _instant(text: str, option: str) -> datetime:
+    """An ISO 8601 time as UTC (no zone: UTC)."""
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise TwinError(f"{option}: '{text}' is not an ISO 8601 time") from None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def _site_secret(ws: Path) -> bytes:
+    """The site secret of workspace `ws`'s keyed hashes (settings, else WS/secret.key);
+    `WorkspaceError` when `ws` is not a workspace."""
+    from scenes.identifiers import site_secret
+    from twin.settings import TwinSettings
+    from twin.workspace import open_workspace
+
+    paths, _ = open_workspace(ws)
+    return site_secret(TwinSettings().watchlist_secret, paths.secret)
+
+
 def main() -> None:  # pragma: no cover - console entry for `python -m twin.cli`
     sys.exit(app())
 

@@ -79,6 +79,15 @@ class WorkspacePaths:
     def rules(self) -> Path:
         return self.root / "rules.yaml"
 
+    @property
+    def watchlists(self) -> Path:
+        return self.root / "watchlists.sqlite"
+
+    @property
+    def secret(self) -> Path:
+        """The site secret of keyed hashes, when not given in the settings."""
+        return self.root / "secret.key"
+
 
 @dataclass
 class Manifest:

@@ -248,6 +248,32 @@ class HistoryReader:
         ranked = sorted(tracks.values(), key=lambda t: len(t.samples), reverse=True)
         return ranked[:max_entities], len(ranked) > max_entities
 
+    # -- identity --------------------------------------------------------------------------
+
+    def known_ids(self, kind: str, ids: Sequence[str], from_us: int, to_us: int) -> set[str]:
+        """Which of `ids` are stored already, in the live store or the archive: observations
+        (`kind` "observations") whose time, or alerts ("alerts") whose creation, lies in
+        [from_us, to_us). For imports that must not store a record twice."""
+        return self._retrying(lambda: self._known_ids(kind, list(ids), from_us, to_us))
+
+    def _known_ids(self, kind: str, ids: list[str], from_us: int, to_us: int) -> set[str]:
+        if kind not in ("observations", "alerts"):
+            raise ValueError(f"no history of '{kind}'")
+        if not ids:
+            return set()
+        marks = ",".join("?" * len(ids))
+        with self.store.snapshot() as db:
+            hot = db.execute(f"SELECT id FROM {kind} WHERE id IN ({marks})", ids).fetchall()
+            files = mf.files(db, kind, from_us=from_us, to_us=to_us)
+        found = {str(r[0]) for r in hot}
+        result = self._archive(
+            f"SELECT DISTINCT id FROM {FILES} WHERE id IN (SELECT unnest($ids))", files,
+            {"ids": ids},
+        )  # fmt: skip
+        if result is not None:
+            found.update(str(r[0]) for r in result.fetchall())
+        return found
+
     # -- alerts ----------------------------------------------------------------------------
 
     def alerts(self, query: AlertQuery, *, limit: int, before: Cursor | None = None) -> Page:
