@@ -561,6 +561,41 @@ def import_(
                   soft_wrap=True)  # fmt: skip
 
 
+ptz_app = typer.Typer(help="PTZ cameras: follow their heads.", no_args_is_help=True)
+app.add_typer(ptz_app, name="ptz")
+
+
+@ptz_app.command("follow")
+def ptz_follow(
+    config: Annotated[Path, typer.Option(help="Feeds config; the feeds with a ptz: block")],
+    server: Annotated[str, typer.Option(help="Twin server URL")] = "http://127.0.0.1:8000",
+    token: Annotated[str | None, typer.Option(help="Bearer token with the operator role")] = None,
+) -> None:
+    """Poll each PTZ head of the feeds config (ONVIF GetStatus or Hikvision ISAPI) every
+    interval_s and send its pose to PUT /api/cameras/{id}/ptz when it changed, until Ctrl+C."""
+    import signal
+    import threading
+
+    from twin.live.feeds import read_feeds
+    from twin.live.ptz_follow import follow_all
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        heads = [(feed.camera, feed.ptz) for feed in read_feeds(config) if feed.ptz is not None]
+        if not heads:
+            raise TwinError(
+                f"{config}: no feed has a ptz: block", hint="see twin/live/ptz_follow.py"
+            )
+        console.print(f"following {len(heads)} PTZ head(s); Ctrl+C stops", highlight=False)
+        moves = follow_all(heads, server, token or "", stop)
+    except _domain_errors() as err:
+        raise _fail(err) from None
+    for camera, count in sorted(moves.items()):
+        console.print(f"{camera}: {count} pose(s) sent", highlight=False)
+
+
 def _instant(text: str, option: str) -> datetime:
     """An ISO 8601 time as UTC (no zone: UTC)."""
     try:

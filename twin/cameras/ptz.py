@@ -52,6 +52,12 @@ class PtzStatus:
         return {"pan": self.pan, "tilt": self.tilt, "zoom": self.zoom}
 
 
+def tele_hfov(hfov_wide: float, zoom_ratio: float) -> float:
+    """Horizontal field of view (deg) at the tele end of a lens `zoom_ratio` times longer than
+    its wide end of `hfov_wide` degrees."""
+    return math.degrees(2.0 * math.atan(math.tan(math.radians(hfov_wide) / 2.0) / zoom_ratio))
+
+
 def _focal(width: int, hfov: float) -> float:
     return (width / 2.0) / math.tan(math.radians(hfov) / 2.0)
 
@@ -81,12 +87,9 @@ class PtzModel:
         if unknown:
             raise InputError(f"camera {camera.id}: unknown PTZ key(s) {sorted(unknown)}")
         wide = float(config.get("hfov_wide", camera.hfov))
-        tele_default = math.degrees(
-            2.0 * math.atan(math.tan(math.radians(wide) / 2.0) / DEFAULT_ZOOM_RATIO)
-        )
         return cls(
             hfov_wide=wide,
-            hfov_tele=float(config.get("hfov_tele", tele_default)),
+            hfov_tele=float(config.get("hfov_tele", tele_hfov(wide, DEFAULT_ZOOM_RATIO))),
             pan_zero_heading=float(config.get("pan_zero_heading", 0.0)),
         )
 

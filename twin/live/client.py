@@ -5,6 +5,7 @@ with exponential backoff, without ever blocking the frame loop for long."""
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections import deque
 from datetime import datetime
@@ -19,6 +20,8 @@ from twin.errors import NotFoundError, TwinError
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
+GB_CODE = re.compile(r"\d{20}")
+"""A GB/T 28181 device code: 8 digits of area, 2 of trade, 3 of type, 7 of network and serial."""
 BACKOFF_START_S = 0.5
 BACKOFF_MAX_S = 30.0
 
@@ -27,30 +30,65 @@ def _headers(token: str | None) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"} if token else {}
 
 
-def fetch_camera(server: str, camera_id: str, token: str | None, timeout: float = 10.0) -> Camera:
-    """The camera `camera_id` (its element id, or its layer's own id: ``cam-1`` for
-    ``camera:cam-1``) as the server sees it now (GET /api/cameras/{id}: catalog, then
-    calibration, then the live PTZ/drone pose); its ``id`` is the element id."""
-    url = f"{server.rstrip('/')}/api/cameras/{quote(camera_id, safe=':')}"
+def _get(
+    url: str, token: str | None, timeout: float, params: dict[str, str] | None = None
+) -> httpx.Response:
+    """GET `url`; a server that does not answer is a `TwinError` naming it."""
     try:
-        response = httpx.get(url, headers=_headers(token), timeout=timeout)
+        return httpx.get(url, params=params, headers=_headers(token), timeout=timeout)
     except httpx.HTTPError as exc:
         raise TwinError(
-            f"cannot reach the twin server at {server} ({type(exc).__name__})",
+            f"cannot reach the twin server at {url.split('/api/')[0]} ({type(exc).__name__})",
             hint="start it with 'twin serve WS' or pass --server",
         ) from exc
-    if response.status_code == 404:
-        raise NotFoundError(
-            f"camera '{camera_id}' is not a camera of {server}",
-            hint="list cameras with GET /api/cameras",
-        )
+
+
+def _refused(response: httpx.Response) -> None:
+    """Raise `TwinError` for a refused token or any answer but 200."""
     if response.status_code in (401, 403):
         raise TwinError(
             f"the server refused the token ({response.status_code})",
             hint="pass --token with a token of role ingest",
         )
     if response.status_code != 200:
-        raise TwinError(f"GET {url} answered {response.status_code}")
+        raise TwinError(f"GET {response.url} answered {response.status_code}")
+
+
+def camera_for_gb_code(server: str, code: str, token: str | None, timeout: float = 10.0) -> str:
+    """The element id of the camera whose ``gb_code`` attribute (an optional column of the
+    cameras layer) is the 20-digit GB/T 28181 device code `code`."""
+    response = _get(f"{server.rstrip('/')}/api/elements", token, timeout,
+                    {"kind": "camera", "q": code, "limit": "10"})  # fmt: skip
+    _refused(response)
+    found = [
+        str(item["id"])
+        for item in response.json()["items"]
+        if str(item.get("attributes", {}).get("gb_code")) == code
+    ]
+    if len(found) != 1:
+        raise NotFoundError(
+            f"{len(found) or 'no'} camera(s) of {server} with gb_code {code}",
+            hint="give each camera its GB/T 28181 code in the gb_code column of the cameras layer",
+        )
+    return found[0]
+
+
+def fetch_camera(server: str, camera_id: str, token: str | None, timeout: float = 10.0) -> Camera:
+    """The camera `camera_id` (its element id, its layer's own id: ``cam-1`` for
+    ``camera:cam-1``, or its 20-digit GB/T 28181 ``gb_code``) as the server sees it now (GET
+    /api/cameras/{id}: catalog, then calibration, then the live PTZ/drone pose); its ``id`` is
+    the element id."""
+    if GB_CODE.fullmatch(camera_id):
+        camera_id = camera_for_gb_code(server, camera_id, token, timeout)
+    response = _get(
+        f"{server.rstrip('/')}/api/cameras/{quote(camera_id, safe=':')}", token, timeout
+    )
+    if response.status_code == 404:
+        raise NotFoundError(
+            f"camera '{camera_id}' is not a camera of {server}",
+            hint="list cameras with GET /api/cameras",
+        )
+    _refused(response)
     return Camera.from_pose(response.json())
 
 

@@ -8,7 +8,10 @@ The config is a YAML list of feeds, strict (an unknown key is an error that name
     - {source: "rtsp://10.0.0.7/stream1", camera: "camera:cam-ptz", model: models/y.pt, fps: 5}
 
 ``source`` is a video file, image folder, image or stream URL (relative paths are taken from
-the config file's folder); ``model``, ``fps`` and ``loop`` default to the command's options.
+the config file's folder); ``camera`` the camera's element id, its layer's own id or its
+20-digit GB/T 28181 code (the cameras layer's ``gb_code`` column); ``model``, ``fps`` and
+``loop`` default to the command's options; ``ptz`` says where a PTZ head reports its pose, for
+``twin ptz follow`` (`twin.live.ptz_follow`).
 
 Signals: workers ignore SIGINT (a terminal's Ctrl+C reaches the whole process group) and treat
 SIGTERM as an interrupt, so only the supervisor decides: on Ctrl+C it sends SIGTERM to each
@@ -32,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rich.console import Console
 
 from twin.errors import ConfigError, TwinError
+from twin.live.ptz_follow import PtzConfig
 
 RESTART_BACKOFF_S = 1.0
 RESTART_BACKOFF_MAX_S = 60.0
@@ -47,10 +51,15 @@ class FeedConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     source: str = Field(min_length=1, title="Video file, image folder, image or stream URL")
-    camera: str = Field(min_length=1, title="Camera element id, e.g. camera:cam-gate")
+    camera: str = Field(
+        min_length=1, title="Camera element id (camera:cam-gate), layer id or GB/T 28181 code"
+    )
     model: Path | None = Field(default=None, title="Detector model (default: the command's)")
     fps: float | None = Field(default=None, gt=0, le=240, title="Frames/s of image sources")
     loop: int | None = Field(default=None, ge=0, title="Plays of the source (0 = forever)")
+    ptz: PtzConfig | None = Field(
+        default=None, title="Where the PTZ head reports its pose (twin ptz follow)"
+    )
 
 
 def read_feeds(path: Path) -> list[FeedConfig]:
