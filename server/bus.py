@@ -34,13 +34,20 @@ from typing import Any, Protocol
 
 @dataclass(frozen=True)
 class Message:
-    """One message on the bus: ``{"topic": ..., "payload": ...}`` on the wire."""
+    """One message on the bus: ``{"topic": ..., "payload": ...}`` on the wire, plus ``"id"``
+    (the stream id a client may resume from) when it came through a shared stream; `remote`
+    when another process published it."""
 
     topic: str
     payload: Any
+    id: str | None = None
+    remote: bool = False
 
     def to_dict(self) -> dict[str, Any]:
-        return {"topic": self.topic, "payload": self.payload}
+        data = {"topic": self.topic, "payload": self.payload}
+        if self.id is not None:
+            data["id"] = self.id
+        return data
 
     @cached_property
     def text(self) -> str:
@@ -58,9 +65,12 @@ class RawMessage(Message):
     """A message built from its payload's JSON text (``payload`` is None: it is never parsed
     back); ``text`` is the wire form."""
 
-    def __init__(self, topic: str, payload_json: str) -> None:
-        super().__init__(topic, None)
-        self.__dict__["text"] = f'{{"topic":{json.dumps(topic)},"payload":{payload_json}}}'
+    def __init__(
+        self, topic: str, payload_json: str, *, id: str | None = None, remote: bool = False
+    ) -> None:
+        super().__init__(topic, None, id, remote)
+        tail = "" if id is None else f',"id":{json.dumps(id)}'
+        self.__dict__["text"] = f'{{"topic":{json.dumps(topic)},"payload":{payload_json}{tail}}}'
 
 
 class EntityBatch:
@@ -130,6 +140,7 @@ class Subscription:
     topics: frozenset[str]
     maxsize: int
     max_entities: int = 20_000
+    own: bool = False  # only messages this process published (e.g. webhook forwarding)
     queue: MessageQueue = field(init=False)
     dropped: int = 0
     dropped_by_topic: Counter[str] = field(default_factory=Counter)
@@ -206,7 +217,9 @@ class Subscription:
 class EventBus(Protocol):
     def publish(self, topic: str, payload: Any) -> int: ...
 
-    def subscribe(self, topics: Iterable[str], maxsize: int = ...) -> Subscription: ...
+    def subscribe(
+        self, topics: Iterable[str], maxsize: int | None = ..., *, own: bool = ...
+    ) -> Subscription: ...
 
     def unsubscribe(self, subscription: Subscription) -> None: ...
 
@@ -280,15 +293,24 @@ class LocalBus:
 
     def publish(self, topic: str, payload: Any) -> int:
         """Offer a message to every subscriber of `topic`; return how many got it."""
-        message = Message(topic, payload)
-        receivers = [sub for sub in self._subs if topic in sub.topics]
+        return self.deliver(Message(topic, payload))
+
+    def deliver(self, message: Message) -> int:
+        """Offer a built message to every subscriber of its topic (a remote one not to those
+        that take only their own process's); return how many got it."""
+        receivers = [sub for sub in self._subs if message.topic in sub.topics
+                     and not (sub.own and message.remote)]  # fmt: skip
         for sub in receivers:
             sub.offer(message)
         self.published += 1
         return len(receivers)
 
-    def subscribe(self, topics: Iterable[str], maxsize: int | None = None) -> Subscription:
-        sub = Subscription(frozenset(topics), maxsize or self.default_maxsize)
+    def subscribe(
+        self, topics: Iterable[str], maxsize: int | None = None, *, own: bool = False
+    ) -> Subscription:
+        """A new subscriber of `topics` (queue of `maxsize`); `own`: only messages published
+        by this process (with a shared stream, every process sees every message)."""
+        sub = Subscription(frozenset(topics), maxsize or self.default_maxsize, own=own)
         self._subs.add(sub)
         return sub
 
