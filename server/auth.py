@@ -92,7 +92,7 @@ OPTIONAL_BEARER: dict[str, Any] = {"security": [{}, {BEARER.scheme_name: []}]}
 def bearer_token(request: Request) -> str | None:
     """The token of an ``Authorization: Bearer <token>`` header, if any."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    return token.strip() or None if scheme.lower() == "bearer" else None
+    return (token.strip() or None) if scheme.lower() == "bearer" else None
 
 
 def require(permission: str) -> Callable[..., Awaitable[Principal]]:

@@ -15,9 +15,12 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from server.bus import ENTITIES, STALE_TOPICS
 from server.frames import frame_store
 from server.state import TwinState
 
+BUS_TOPICS = tuple(sorted({*STALE_TOPICS, ENTITIES, "alert"}))
+"""Topics whose drops are always reported (0 until one is dropped), so alert rules see them."""
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 COMMIT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 
@@ -81,7 +84,8 @@ class StateCollector(Collector):
             "twin_bus_dropped", "Messages (entity records for 'entities') dropped for slow "
             "live clients, by topic", labels=["topic"],
         )  # fmt: skip
-        for topic, count in sorted(bus["totals"]["dropped_by_topic"].items()):
+        by_topic = {topic: 0 for topic in BUS_TOPICS} | bus["totals"]["dropped_by_topic"]
+        for topic, count in sorted(by_topic.items()):
             dropped.add_metric([topic], count)
         yield dropped
         store = state.live.store
