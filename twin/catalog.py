@@ -10,6 +10,7 @@ height, 0 for flat things).
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -44,8 +45,49 @@ CREATE TABLE elements (
 );
 CREATE INDEX elements_kind ON elements(kind);
 CREATE INDEX elements_name ON elements(name COLLATE NOCASE);
+CREATE INDEX elements_listing ON elements(kind, name IS NULL, name, id);
 CREATE VIRTUAL TABLE elements_rtree USING rtree(rid, minlon, maxlon, minlat, maxlat);
+CREATE VIRTUAL TABLE elements_search USING fts5(
+    tokens, content='', tokenize='unicode61 remove_diacritics 2'
+);
 """
+_WORD = re.compile(r"\w+")
+SEARCH_TEXT_CHARS = 256  # of an element's attribute values that search looks into
+SEARCH_CANDIDATES = 1000  # matches of a name search ranked for its pages (see Catalog.search)
+
+
+def search_tokens(text: str, whole: str = "") -> str:
+    """What the search index holds of `text`: per word (case-folded), its two-character
+    pieces in order, then its characters; and the words of `whole` (an id: found by whole
+    words only, so digits of ids do not flood every short query). A substring of a word
+    (Chinese names have no spaces) is then found as the phrase of its own pieces, whatever its
+    length (see `search_match`)."""
+    tokens: list[str] = []
+    for word in _WORD.findall(text.casefold()):
+        tokens.extend(word[i : i + 2] for i in range(len(word) - 1))
+        tokens.extend(word)
+    tokens.extend(_WORD.findall(whole.casefold()))
+    return " ".join(tokens)
+
+
+def search_match(query: str) -> str | None:
+    """The FTS5 query finding elements whose name or attribute values hold every word of
+    `query` as a substring of a word, or whose id holds it as a word; None when `query` has
+    no word."""
+    terms = []
+    for word in _WORD.findall(query.casefold()):
+        if len(word) == 1:
+            terms.append(f'"{word}"')
+        else:
+            pieces = " ".join(word[i : i + 2] for i in range(len(word) - 1))
+            terms.append(f'("{pieces}" OR "{word}")')
+    return " AND ".join(terms) or None
+
+
+def _search_tokens(el: Element) -> str:
+    values = " ".join(str(v) for v in el.attributes.values() if isinstance(v, str | int))
+    text = " ".join(filter(None, (el.name, values[:SEARCH_TEXT_CHARS])))
+    return search_tokens(text, el.id)
 
 
 @dataclass
@@ -125,6 +167,11 @@ class CatalogWriter:
                 ),
             )  # fmt: skip
             self._db.executemany(
+                "INSERT INTO elements_search (rowid, tokens) VALUES (?, ?)",
+                ((rid, _search_tokens(el)) for rid, el in zip(rids, batch,
+                                                                             strict=True)),
+            )  # fmt: skip
+            self._db.executemany(
                 "INSERT INTO elements_rtree VALUES (?,?,?,?,?)",
                 zip(rids, bounds[:, 0].tolist(), bounds[:, 2].tolist(), bounds[:, 1].tolist(),
                     bounds[:, 3].tolist(), strict=True),
@@ -179,6 +226,11 @@ class Catalog:
         if not Path(path).is_file():
             raise WorkspaceError(f"no catalog at {path}", hint="run 'twin build SRC -o WS'")
         self.path = Path(path)
+        with self._connect() as db:
+            self._indexed = (
+                db.execute("SELECT 1 FROM sqlite_master WHERE name = 'elements_search'").fetchone()
+                is not None
+            )
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
@@ -224,11 +276,22 @@ class Catalog:
         limit: int = 50,
         offset: int = 0,
     ) -> tuple[list[Element], int]:
-        """Elements whose name or id contains `q` (case-insensitive), of `kind`, intersecting
-        `bbox` (minlon, minlat, maxlon, maxlat, deg). Returns one page and the total count."""
+        """Elements whose name, id or attribute values hold every word of `q` (case-insensitive,
+        each a substring of a word, through the ``elements_search`` index), of `kind`,
+        intersecting `bbox` (minlon, minlat, maxlon, maxlat, deg). Returns one page (by kind,
+        named first, by name) and the total count. A query matching more than
+        `SEARCH_CANDIDATES` elements pages through the first that many the index finds."""
         where: list[str] = []
         args: list[str | float] = []
-        if q:
+        join = ""
+        if q and self._indexed:
+            match = search_match(q)
+            if match is None:
+                return [], 0
+            join += " JOIN elements_search s ON s.rowid = e.rid"
+            where.append("elements_search MATCH ?")
+            args.append(match)
+        elif q:  # a catalog built before the search index: scan
             where.append("(e.name LIKE ? ESCAPE '\\' OR e.id LIKE ? ESCAPE '\\'"
                          " OR e.attributes LIKE ? ESCAPE '\\')")  # fmt: skip
             pattern = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
@@ -236,20 +299,24 @@ class Catalog:
         if kind:
             where.append("e.kind = ?")
             args.append(kind)
-        join = ""
         if bbox:
-            join = " JOIN elements_rtree r ON r.rid = e.rid"
+            join += " JOIN elements_rtree r ON r.rid = e.rid"
             where.append("r.maxlon >= ? AND r.minlon <= ? AND r.maxlat >= ? AND r.minlat <= ?")
             args += [bbox[0], bbox[2], bbox[1], bbox[3]]
-        clause = (" WHERE " + " AND ".join(where)) if where else ""
+        found = f"FROM elements e{join}" + ((" WHERE " + " AND ".join(where)) if where else "")
+        order = "ORDER BY kind, name IS NULL, name, id LIMIT ? OFFSET ?"
+        if q:  # rank a bounded set of candidates by their small columns only
+            page_sql = (f"SELECT rid FROM (SELECT e.rid, e.kind, e.name, e.id {found}"
+                        f" LIMIT {SEARCH_CANDIDATES}) {order}")  # fmt: skip
+        else:  # the listing index gives this order
+            page_sql = f"SELECT e.rid {found} {order.replace('kind', 'e.kind', 1)}"
         with self._connect() as db:
-            total = db.execute(f"SELECT COUNT(*) FROM elements e{join}{clause}", args).fetchone()[0]
-            rows = db.execute(
-                f"SELECT e.* FROM elements e{join}{clause} ORDER BY e.kind, e.name IS NULL, e.name,"
-                " e.id LIMIT ? OFFSET ?",
-                [*args, limit, offset],
-            ).fetchall()
-        return [_row_to_element(r) for r in rows], total
+            total = db.execute(f"SELECT COUNT(*) {found}", args).fetchone()[0]
+            rids = [r[0] for r in db.execute(page_sql, [*args, limit, offset]).fetchall()]
+            marks = ",".join("?" * len(rids))
+            rows = db.execute(f"SELECT * FROM elements WHERE rid IN ({marks})", rids).fetchall()
+        by_rid = {row["rid"]: row for row in rows}
+        return [_row_to_element(by_rid[rid]) for rid in rids], total
 
     def near(
         self, lon: float, lat: float, radius_m: float, kinds: Iterable[str] | None = None
