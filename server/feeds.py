@@ -1,9 +1,10 @@
-"""Feed health: when each camera and sensor of the catalog last sent an observation, so
-`/readyz`, `/metrics` and the page can name the feeds that went quiet.
+"""Feed health: when each camera and sensor of the catalog last sent an observation (or, for a
+camera, a frame), so `/readyz`, `/metrics` and the page can name the feeds that went quiet — a
+camera whose stream dropped stops both.
 
-A feed's age is the seconds since its latest observation arrived, or since the server started
-when none has arrived since; past `stale_s` it is stale. Kept in memory: a restarted server
-gives every feed `stale_s` seconds to be heard from again.
+A feed's age is the seconds since its latest observation or frame arrived, or since the server
+started when none has arrived since; past `stale_s` it is stale. Kept in memory: a restarted
+server gives every feed `stale_s` seconds to be heard from again.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ class FeedTracker:
         self._lock = threading.Lock()
 
     def seen(self, sources: Iterable[str]) -> None:
-        """Note that observations of `sources` arrived now (unknown ids are ignored)."""
+        """Note that observations (or frames) of `sources` arrived now (unknown ids are
+        ignored)."""
         now = time.monotonic()
         with self._lock:
             for source in set(sources):

@@ -33,7 +33,8 @@ from twin.live.client import ObservationSender
 from twin.live.detect import Detection, Detector, detections_to_observations
 from twin.live.ground import Ground
 from twin.live.ptz_follow import follow_ptz
-from twin.live.sources import RECONNECT_BACKOFF_S, VideoSource, open_source
+from twin.live.sources import open_source
+from twin.live.stream import RECONNECT_BACKOFF_S, StreamSource
 
 ASSETS = Path(ultralytics.__file__).parent / "assets"
 MODEL = REPO / "models" / "yolov8n_int8.tflite"
@@ -231,7 +232,7 @@ def test_a_dropped_http_stream_is_reconnected() -> None:
 def test_a_stream_that_stays_down_fails_after_its_tries() -> None:
     url = f"http://127.0.0.1:{free_port()}/video.mjpg"
     source = open_source(url, fps=0, loop=1)
-    assert isinstance(source, VideoSource)
+    assert isinstance(source, StreamSource)
     source.max_tries = 2
     start = time.monotonic()
     with pytest.raises(TwinError, match="cannot open video source"):

@@ -246,10 +246,7 @@ def detect(
         )  # fmt: skip
     except _domain_errors() as err:
         raise _fail(err) from None
-    console.print(
-        f"[green]done[/]: {stats.frames} frames, {stats.observations} observations sent, "
-        f"{stats.fps:.1f} fps, {stats.dropped} frames dropped, {stats.reconnects} reconnects"
-    )
+    console.print(f"[green]done[/]: {stats.summary()}", highlight=False, soft_wrap=True)
 
 
 @app.command()

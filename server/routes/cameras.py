@@ -246,7 +246,8 @@ async def put_frame(
     """Keep a JPEG or PNG (the raw request body) as the newest frame of a camera or drone
     (ingest); the page's AR view and video projection show it. An ``X-Frame-Time`` header
     (ISO 8601 with a time zone) gives its capture time, so alert crops match observations by
-    the detector's clock; without it the arrival time is used. Bodies over
+    the detector's clock; without it the arrival time is used. A frame keeps the camera's feed
+    fresh (`/readyz`) even when nothing is seen in it. Bodies over
     ``TWIN_MAX_FRAME_MIB`` are refused (413) before they are read."""
     await run_in_threadpool(rig.camera, camera_id)  # 404 for an unknown camera
     data = await request.body()
@@ -255,6 +256,7 @@ async def put_frame(
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "send a JPEG or PNG frame")
     captured = _capture_time(request.headers.get("x-frame-time"))
     frame_store(state).put(camera_id, data, kind, captured)
+    state.feeds.seen([camera_id])
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 

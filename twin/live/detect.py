@@ -32,7 +32,8 @@ FLUSH_TIMEOUT_S = 15.0
 class DetectionStats:
     """What a run did: frames processed, observations delivered, detection throughput (frames
     per second of processing time, pacing waits excluded), frames skipped to keep up with real
-    time, observations not delivered, reconnections to the source."""
+    time, observations not delivered, reconnections to the source and the longest time it gave
+    no frames (s)."""
 
     frames: int = 0
     observations: int = 0
@@ -40,6 +41,15 @@ class DetectionStats:
     dropped: int = 0
     unsent: int = 0
     reconnects: int = 0
+    longest_gap_s: float = 0.0
+
+    def summary(self) -> str:
+        """One line: frames, observations sent, throughput, drops, reconnects and gap."""
+        line = (
+            f"{self.frames} frames, {self.observations} observations sent, {self.fps:.1f} fps, "
+            f"{self.dropped} frames dropped, {self.reconnects} reconnects"
+        )
+        return line + (f" (longest gap {self.longest_gap_s:.1f} s)" if self.reconnects else "")
 
 
 def _ground(workspace: Path | None, console: Console) -> Ground:
@@ -108,6 +118,7 @@ def run_detection(
                     busy += time.monotonic() - tick
                     stats.frames += 1
                     stats.dropped, stats.reconnects = frames.dropped, frames.reconnects
+                    stats.longest_gap_s = max(frames.gaps, default=0.0)
                     stats.fps = stats.frames / busy if busy > 0 else 0.0
                     progress.update(
                         task,

@@ -125,11 +125,7 @@ def run_worker(job: WorkerJob) -> None:
     except TwinError as err:
         console.print(f"[red]{job.camera}: error:[/] {err.one_line()}", soft_wrap=True)
         sys.exit(2)
-    console.print(
-        f"{job.camera}: done: {stats.frames} frames, {stats.observations} observations sent, "
-        f"{stats.dropped} dropped, {stats.reconnects} reconnects",
-        highlight=False,
-    )
+    console.print(f"{job.camera}: done: {stats.summary()}", highlight=False, soft_wrap=True)
 
 
 @dataclass

@@ -1,16 +1,13 @@
-"""Frame sources for the detection worker: a video file, a stream URL, an image folder or one
-image, played `loop` times (0 = forever) and paced in real time.
+"""Frame sources for the detection worker: a video file, an image folder or one image, played
+`loop` times (0 = forever) and paced in real time; a stream URL is a `twin.live.stream` source.
 
 Pacing: frame *i* of a pass is due ``i / fps`` seconds after the pass started. A source waits
-for frames that are early; a video or stream skips (grabs without decoding) frames that are
-more than one frame late and counts them in `dropped`, so detection keeps up with real time.
-Image folders never drop: each image is shown.
+for frames that are early; a video skips (grabs without decoding) frames that are more than
+one frame late and counts them in `dropped`, so detection keeps up with real time. Image
+folders never drop: each image is shown.
 
-Reconnection: a stream that fails to open or stops delivering frames is reopened with
-exponential backoff (`RECONNECT_BACKOFF_S` doubling up to `RECONNECT_MAX_S`), forever unless
-`max_tries` is given; each reopening after a drop counts in `reconnects`. A video file that
-cannot be opened (being replaced, say) is retried `FILE_OPEN_TRIES` times; a file that ends
-early (truncated) ends its pass.
+A video file that cannot be opened (being replaced, say) is retried `FILE_OPEN_TRIES` times,
+`FILE_RETRY_S` apart; a file that ends early (truncated) ends its pass.
 """
 
 from __future__ import annotations
@@ -24,31 +21,17 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from numpy.typing import NDArray
 
 from twin.errors import InputError, TwinError
+from twin.live.frames import Frame, FrameSource
+from twin.live.stream import StreamSource
 
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
 DEFAULT_VIDEO_FPS = 25.0
 FILE_OPEN_TRIES = 3
-RECONNECT_BACKOFF_S = 0.5
-RECONNECT_MAX_S = 30.0
-
-
-@dataclass(frozen=True)
-class Frame:
-    """One decoded BGR frame, its running number (across loops) and capture time (UTC)."""
-
-    index: int
-    image: NDArray[np.uint8]
-    time: datetime
-
-    @property
-    def size(self) -> tuple[int, int]:
-        """(width, height) px."""
-        return int(self.image.shape[1]), int(self.image.shape[0])
+FILE_RETRY_S = 0.5
 
 
 def _passes(loop: int) -> Iterator[int]:
@@ -73,19 +56,6 @@ class _Clock:
         early = -self.lag(i)
         if early > 0:
             time.sleep(early)
-
-
-class FrameSource:
-    """Base of the sources: iterate `frames()`; `dropped` counts frames skipped to keep up,
-    `reconnects` the times a dropped stream was reopened."""
-
-    def __init__(self, loop: int) -> None:
-        self.loop = loop
-        self.dropped = 0
-        self.reconnects = 0
-
-    def frames(self) -> Iterator[Frame]:
-        raise NotImplementedError
 
 
 class ImageSource(FrameSource):
@@ -113,29 +83,22 @@ class ImageSource(FrameSource):
 
 
 class VideoSource(FrameSource):
-    """A video file or stream read with OpenCV (FFmpeg), in real time; streams reconnect with
-    backoff (at most `max_tries` openings in a row; None: forever)."""
+    """A video file read with OpenCV (FFmpeg), in real time."""
 
-    def __init__(
-        self, uri: str, loop: int, *, is_stream: bool, max_tries: int | None = None
-    ) -> None:
+    def __init__(self, path: str, loop: int) -> None:
         super().__init__(loop)
-        self.uri, self.is_stream = uri, is_stream
-        self.max_tries = max_tries if is_stream else FILE_OPEN_TRIES
+        self.path = path
 
     def _open(self) -> cv2.VideoCapture:
-        attempt = 0
-        while True:
-            cap = cv2.VideoCapture(self.uri)
+        for attempt in range(1, FILE_OPEN_TRIES + 1):
+            cap = cv2.VideoCapture(self.path)
             if cap.isOpened():
                 return cap
             cap.release()
-            attempt += 1
-            if self.max_tries is not None and attempt >= self.max_tries:
-                raise TwinError(f"cannot open video source {self.uri} ({attempt} tries)")
-            delay = min(RECONNECT_MAX_S, RECONNECT_BACKOFF_S * 2 ** (attempt - 1))
-            log.warning("cannot open %s, retrying in %.1f s", self.uri, delay)
-            time.sleep(delay)
+            if attempt < FILE_OPEN_TRIES:
+                log.warning("cannot open %s, retrying in %.1f s", self.path, FILE_RETRY_S)
+                time.sleep(FILE_RETRY_S)
+        raise TwinError(f"cannot open video source {self.path} ({FILE_OPEN_TRIES} tries)")
 
     def frames(self) -> Iterator[Frame]:
         index = 0
@@ -144,25 +107,15 @@ class VideoSource(FrameSource):
             try:
                 fps = cap.get(cv2.CAP_PROP_FPS)
                 clock = _Clock(fps if 1.0 <= fps <= 240.0 else DEFAULT_VIDEO_FPS)
-                i, barren = 0, 0
+                i = 0
                 while True:
                     late = clock.lag(i) > 1.0 / clock.fps
                     if not late:
                         clock.wait(i)
                     ok, image = (cap.grab(), None) if late else cap.read()
                     if not ok:
-                        if not self.is_stream:
-                            break
-                        cap.release()
-                        delay = min(RECONNECT_MAX_S, RECONNECT_BACKOFF_S * 2**barren) * (barren > 0)
-                        barren += 1  # drops in a row without a frame back off
-                        log.warning("stream %s dropped; reconnecting in %.1f s", self.uri, delay)
-                        time.sleep(delay)
-                        cap = self._open()
-                        self.reconnects += 1
-                        clock, i = _Clock(clock.fps), 0
-                        continue
-                    i, barren = i + 1, 0
+                        break
+                    i += 1
                     if late:
                         self.dropped += 1
                         continue
@@ -183,7 +136,7 @@ def open_source(source: str, *, fps: float, loop: int) -> FrameSource:
     if path.is_file():
         if path.suffix.lower() in IMAGE_SUFFIXES:
             return ImageSource([path], fps, loop)
-        return VideoSource(str(path), loop, is_stream=False)
+        return VideoSource(str(path), loop)
     if "://" in source:
-        return VideoSource(source, loop, is_stream=True)
+        return StreamSource(source)
     raise InputError("no such file, folder or stream URL", file=source)
