@@ -19,10 +19,14 @@ import httpx
 import pytest
 import tiny_workspace as tiny
 from conftest import TOKENS, LiveServer, start_server
+from fastapi.routing import APIRoute
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
+from server.app import create_app
 from server.frames import FrameStore
+from server.jsonbody import StrictJSONRoute
+from server.routing import RouteTable
 
 JPEG = b"\xff\xd8\xff\xe0" + bytes(1000)
 MIB = 2**20
@@ -258,6 +262,15 @@ def test_a_chunked_body_is_cut_off_at_its_limit(srv: LiveServer) -> None:
     with srv.client("admin") as admin:
         r = admin.put(f"/api/cameras/{tiny.CAMERA_ID}/ptz", content=chunks())
     assert r.status_code == 413 and "bytes" in r.json()["detail"]
+
+
+def test_every_route_with_a_json_body_parses_it_strictly(tiny_ws: Path) -> None:
+    """A route added without `StrictJSONRoute` would take NaN and lone surrogates again, and
+    answer a body that is not UTF-8 with an undocumented 400."""
+    app = create_app(tiny_ws)
+    with_body = [r for r in RouteTable(app.router.routes).routes
+                 if isinstance(r, APIRoute) and r.body_field is not None]  # fmt: skip
+    assert with_body and [r.path for r in with_body if not isinstance(r, StrictJSONRoute)] == []
 
 
 # -- OPTIONS / Allow, OpenAPI ------------------------------------------------------------------

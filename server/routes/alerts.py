@@ -15,12 +15,15 @@ from scenes.models import Alert, AlertStatus, IsoTime
 from scenes.store import AlertFilter
 from server.auth import Principal, require
 from server.deps import get_state
+from server.jsonbody import StrictJSONRoute
 from server.metrics import server_metrics
 from server.schemas import AlertPage, Offset, errors
 from server.state import TwinState
 from twin.errors import NotFoundError
 
-router = APIRouter(prefix="/api/alerts", tags=["alerts"], responses=errors(401, 403))
+router = APIRouter(
+    prefix="/api/alerts", tags=["alerts"], route_class=StrictJSONRoute, responses=errors(401, 403)
+)
 Actor = Annotated[Principal, Depends(require("alerts"))]
 ACTION_ERRORS = errors(404, 409)
 
@@ -125,7 +128,7 @@ class BulkResult(BaseModel):
     failed: list[BulkRefusal] = Field(title="The alerts that could not move, and why")
 
 
-@router.post("/ack", response_model=BulkResult)
+@router.post("/ack", response_model=BulkResult, responses=errors(413))
 async def acknowledge_many(
     body: BulkAction, who: Actor, state: TwinState = Depends(get_state)
 ) -> BulkResult:

@@ -161,7 +161,7 @@ async def history_observations(
     return ObservationPage(items=page.items, next=page.next.encode() if page.next else None)
 
 
-@router.get("/tracks/{entity_id:path}", response_model=Track)
+@router.get("/tracks/{entity_id:path}", response_model=Track, responses=errors(404))
 async def history_track(
     entity_id: Annotated[str, Field(max_length=200)],
     _: Reader,

@@ -16,6 +16,7 @@ from server.deps import get_state
 from server.jsonbody import StrictJSONRoute
 from server.schemas import errors
 from server.state import TwinState
+from twin.errors import NotFoundError
 
 router = APIRouter(
     prefix="/api/watchlists",
@@ -70,7 +71,7 @@ async def remove_entry(
 ) -> Response:
     """Take a value off the list; 404 when it was not on it."""
     if not await run_in_threadpool(_store(state).remove, list_name, value):
-        return Response(status_code=404)
+        raise NotFoundError(f"the value is not on {list_name}")  # the clear value is not echoed
     return Response(status_code=204)
 
 
