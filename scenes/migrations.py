@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 from collections.abc import Callable
 from datetime import datetime
+
+from scenes import pgschema
+from scenes.db import POSTGRES, Connection
 
 log = logging.getLogger("twin.scenes")
 
@@ -137,7 +139,7 @@ CREATE INDEX alerts_incident ON alerts(rule, incident_key, last_s) WHERE closed_
 """
 
 
-def _v1(db: sqlite3.Connection) -> None:
+def _v1(db: Connection) -> None:
     for statement in _statements(_V1):
         db.execute(statement)
     have = {row[1] for row in db.execute("PRAGMA table_info(alerts)")}
@@ -152,7 +154,7 @@ def _closed_s(record: str) -> float | None:
     return datetime.fromisoformat(closed).timestamp() if closed else None
 
 
-def _v2(db: sqlite3.Connection) -> None:
+def _v2(db: Connection) -> None:
     for statement in _statements(_V2):
         db.execute(statement)
     rows = db.execute("SELECT id, record FROM alerts WHERE status IN ('resolved', 'false_alarm')")
@@ -162,7 +164,7 @@ def _v2(db: sqlite3.Connection) -> None:
     )
 
 
-def _v3(db: sqlite3.Connection) -> None:
+def _v3(db: Connection) -> None:
     for statement in _statements(_V3):
         db.execute(statement)
 
@@ -172,14 +174,16 @@ def _statements(script: str) -> list[str]:
     return [s.strip() for s in script.split(";") if s.strip()]
 
 
-STEPS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3)
+STEPS: tuple[Callable[[Connection], None], ...] = (_v1, _v2, _v3)
 VERSION = len(STEPS)
 
 
-def migrate(db: sqlite3.Connection) -> int:
-    """Bring the store behind `db` (autocommit mode, busy timeout set) to `VERSION`; returns
-    the version it found. Each step commits with its version number, so a crash between
-    steps resumes at the next one."""
+def migrate(db: Connection) -> int:
+    """Bring the store behind `db` (autocommit mode, busy timeout set) to `VERSION` (on
+    PostgreSQL: see `scenes.pgschema`); returns the version it found. Each step commits with
+    its version number, so a crash between steps resumes at the next one."""
+    if db.dialect == POSTGRES:
+        return pgschema.migrate(db)
     found = int(db.execute("PRAGMA user_version").fetchone()[0])
     for version in range(found + 1, VERSION + 1):
         db.execute("BEGIN IMMEDIATE")

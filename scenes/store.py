@@ -24,7 +24,6 @@ import itertools
 import json
 import logging
 import os
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -34,6 +33,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from scenes.db import (
+    DB_ERRORS,
+    SQLITE,
+    Connection,
+    begin_read,
+    begin_write,
+    is_database_url,
+)
+from scenes.db import connect as connect_db
 from scenes.errors import AlertNotFound
 from scenes.incidents import seen_at
 from scenes.lifecycle import transition
@@ -56,14 +64,10 @@ SLOW_RESTART_MS = 50.0  # a restart that held ingest longer is logged
 log = logging.getLogger("twin.scenes")
 
 
-def connect(path: Path, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connection:
-    """A connection to the store at `path` in autocommit mode (WAL, ``synchronous=FULL``),
-    usable from any thread (callers serialise its use)."""
-    db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-    db.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=FULL")
-    return db
+def connect(target: Path | str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Connection:
+    """A connection to the store at `target` (a SQLite file, or a PostgreSQL URL) in
+    autocommit mode, usable from any thread (callers serialise its use)."""
+    return connect_db(target, busy_timeout_ms=busy_timeout_ms)
 
 
 @dataclass(frozen=True)
@@ -137,20 +141,27 @@ class LiveStore:
     and ``commits`` the transactions that stored them (fsyncs of the WAL)."""
 
     def __init__(
-        self, path: Path, *, wal_limit_bytes: int = WAL_LIMIT_BYTES, checkpoints: bool = True
+        self,
+        target: Path | str,
+        *,
+        wal_limit_bytes: int = WAL_LIMIT_BYTES,
+        checkpoints: bool = True,
     ) -> None:
-        """Open (create, migrate) the store at `path`. `checkpoints`: run the checkpoint thread
-        (the one process that serves ingest does; a helper process such as the history mover
-        does not)."""
-        self.path = Path(path)
+        """Open (create, migrate) the store at `target`: a SQLite file, or a PostgreSQL URL
+        (``postgresql://...``). `checkpoints`: run the SQLite checkpoint thread (the one
+        process that serves ingest does; a helper process such as the history mover does
+        not)."""
+        self.target: Path | str = target if is_database_url(target) else Path(target)
         self.wal_limit_bytes = wal_limit_bytes
         self._lock = threading.Lock()
-        self._db = connect(self.path)
-        self._db.execute("PRAGMA wal_autocheckpoint=0")  # see _checkpoints
-        self._db.execute(f"PRAGMA journal_size_limit={wal_limit_bytes}")
+        self._db = connect(self.target)
+        self.dialect = self._db.dialect
+        if self.dialect == SQLITE:
+            self._db.execute("PRAGMA wal_autocheckpoint=0")  # see _checkpoints
+            self._db.execute(f"PRAGMA journal_size_limit={wal_limit_bytes}")
         migrate(self._db)
         self._read_lock = threading.Lock()
-        self._reader = connect(self.path)
+        self._reader = connect(self.target)
         self._queue_lock = threading.Lock()
         self._queued: list[_Write] = []
         self.saves = 0
@@ -160,12 +171,19 @@ class LiveStore:
         self._checkpointer = threading.Thread(
             target=self._checkpoints, name="live-store-checkpoint", daemon=True
         )
-        if checkpoints:
+        if checkpoints and self.dialect == SQLITE:
             self._checkpointer.start()
 
-    def connect(self) -> sqlite3.Connection:
+    @property
+    def path(self) -> Path:
+        """The SQLite file (`ValueError` on PostgreSQL)."""
+        if not isinstance(self.target, Path):
+            raise ValueError("a PostgreSQL store has no file")
+        return self.target
+
+    def connect(self) -> Connection:
         """A new connection of the caller's own (e.g. a long read off the shared reader)."""
-        return connect(self.path)
+        return connect(self.target)
 
     def close(self) -> None:
         self._closing.set()
@@ -177,7 +195,10 @@ class LiveStore:
             self._db.close()
 
     def wal_bytes(self) -> int:
-        """The size of the write-ahead log file now (0 when there is none)."""
+        """The size of the SQLite write-ahead log file now (0 when there is none, and on
+        PostgreSQL, whose WAL its server manages)."""
+        if self.dialect != SQLITE:
+            return 0
         try:
             return os.path.getsize(f"{self.path}-wal")
         except FileNotFoundError:
@@ -198,18 +219,18 @@ class LiveStore:
                             if self._passive(db):
                                 break
                         self._restart(db)
-                except sqlite3.Error as exc:  # e.g. disk full: try again next time
+                except DB_ERRORS as exc:  # e.g. disk full: try again next time
                     log.warning("live store checkpoint failed: %s", exc)
         finally:
             db.close()
 
-    def _passive(self, db: sqlite3.Connection) -> bool:
+    def _passive(self, db: Connection) -> bool:
         """One passive checkpoint; True when it copied every frame of the WAL."""
         _, frames, copied = db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
         self.checkpoints.passive += 1
         return bool(frames == copied)
 
-    def _restart(self, db: sqlite3.Connection) -> None:
+    def _restart(self, db: Connection) -> None:
         """Empty the WAL and let the next commit write it from its start (``journal_size_limit``
         trims the file); RESTART rather than TRUNCATE: cutting a 64 MiB file held ingest
         60-110 ms, measured, with nothing left to copy."""
@@ -232,16 +253,16 @@ class LiveStore:
             stats.restarts += 1
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[Connection]:
         """One write transaction on the writing connection, between group commits: keep it to
         a few milliseconds (ingest waits for it)."""
         with self._lock, self._locked_transaction() as db:
             yield db
 
     @contextmanager
-    def _locked_transaction(self) -> Iterator[sqlite3.Connection]:
+    def _locked_transaction(self) -> Iterator[Connection]:
         """One transaction on the writing connection; the caller holds ``_lock``."""
-        self._db.execute("BEGIN IMMEDIATE")
+        begin_write(self._db)
         try:
             yield self._db
         except BaseException:
@@ -251,10 +272,10 @@ class LiveStore:
         self.commits += 1
 
     @contextmanager
-    def snapshot(self) -> Iterator[sqlite3.Connection]:
+    def snapshot(self) -> Iterator[Connection]:
         """The shared reader inside one read transaction: every query sees the same state."""
         with self._read_lock:
-            self._reader.execute("BEGIN")
+            begin_read(self._reader)
             try:
                 yield self._reader
             finally:
@@ -321,7 +342,7 @@ class LiveStore:
         own caller. The caller holds ``_lock``."""
         try:
             self._write_group(group)
-        except sqlite3.Error as exc:
+        except DB_ERRORS as exc:
             if len(group) == 1:
                 group[0].error = exc
             else:
@@ -344,8 +365,8 @@ class LiveStore:
         alert_marks = ",".join("?" * len(_ALERT_COLUMNS))
         with self._locked_transaction() as db:
             db.executemany(
-                f"INSERT OR IGNORE INTO observations ({', '.join(OBSERVATION_COLUMNS)})"
-                f" VALUES ({obs_marks})",
+                f"INSERT INTO observations ({', '.join(OBSERVATION_COLUMNS)})"
+                f" VALUES ({obs_marks}) ON CONFLICT DO NOTHING",
                 rows("observations"),
             )
             db.executemany(
@@ -360,8 +381,9 @@ class LiveStore:
                 rows("alerts"),
             )
             db.executemany(
-                "INSERT OR REPLACE INTO alert_crops (alert_id, media_type, data, created_s)"
-                " VALUES (?,?,?,?)",
+                "INSERT INTO alert_crops (alert_id, media_type, data, created_s) VALUES (?,?,?,?)"
+                " ON CONFLICT (alert_id) DO UPDATE SET media_type = excluded.media_type,"
+                " data = excluded.data, created_s = excluded.created_s",
                 rows("crops"),
             )
             db.executemany(

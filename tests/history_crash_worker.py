@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 from scenes.history import HistoryMover, HistoryPolicy
@@ -30,7 +31,7 @@ def main(ws: Path, round_: int) -> None:
             batch.append(Observation.model_validate({
                 "id": f"r{round_}-{n:08d}", "kind": "person", "source": "camera:c",
                 "track_id": str(n % 13), "lon": 121.49 + (n % 97) * 1e-5, "lat": 31.24,
-                "time": start + n * 0.05,
+                "time": datetime.fromtimestamp(start + n * 0.05, UTC).isoformat(),
             }))  # fmt: skip
         store.save(batch, [], received_s=time.time())
         print(" ".join(o.id or "" for o in batch), flush=True)

@@ -335,7 +335,7 @@ def test_a_pending_move_is_read_once_and_finished_at_start(history: History) -> 
     listed = history.mover._write_partitions(move, due.rows)
     with history.store.transaction() as tx:
         mf.begin_move(tx, move, listed)
-        assert mf.delete_moved(tx, move, 300) == 300
+        assert mf.delete_rows(tx, "rid", due.rids[:300]) == 300
     both = history.all_ids(NOW - timedelta(hours=3), NOW)
     assert sorted(both) == sorted(o.id for o in items) and len(both) == len(set(both))
     history.mover.recover()

@@ -9,21 +9,23 @@ observations is two-phased so that no transaction holds ingest for long:
 2. the rows are deleted from the live store a few hundred at a time (short transactions);
 3. the move is finished (one short transaction).
 
-A pending move is a predicate: the rows with ``sec < below_sec AND rid < below_rid`` are
-exactly the rows of its files still in the live store (no later row can match it: rids only
-grow, never reused). Readers leave such rows out,
-so each observation is read exactly once, from the live store or from a file, whatever the mover
-is doing; a move found pending at start-up is finished.
+A pending move is a predicate: the rows with ``sec < below_sec AND rid < below_rid`` are the
+rows of its files still in the live store. Readers leave such rows out, so each observation is
+read exactly once, from the live store or from a file, whatever the mover is doing. Rows are
+deleted by their own rids (or, when a move found pending at start-up is finished, by the ids in
+its files), never by the predicate: on SQLite no later row can match it (one writer, rids only
+grow), but on PostgreSQL a late observation committed by another process just after the move
+read the store can, and is then only hidden until the move is done, never lost.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from scenes.db import Connection, begin_read
 from scenes.history.files import WrittenFile
 from scenes.models import Alert
 from scenes.rows import OBSERVATION_COLUMNS
@@ -74,7 +76,7 @@ def _from_row(row: Sequence[object]) -> ArchiveFile:
     )  # fmt: skip
 
 
-def add_files(db: sqlite3.Connection, files: Sequence[ArchiveFile]) -> None:
+def add_files(db: Connection, files: Sequence[ArchiveFile]) -> None:
     """List `files` (inside the caller's write transaction)."""
     db.executemany(
         f"INSERT INTO archive_files ({', '.join(_FILE_COLUMNS)})"
@@ -87,14 +89,14 @@ def add_files(db: sqlite3.Connection, files: Sequence[ArchiveFile]) -> None:
     )  # fmt: skip
 
 
-def remove_files(db: sqlite3.Connection, paths: Sequence[str]) -> None:
+def remove_files(db: Connection, paths: Sequence[str]) -> None:
     """Unlist `paths` (inside the caller's write transaction; the caller deletes the files
     after the commit)."""
     db.executemany("DELETE FROM archive_files WHERE path = ?", [(p,) for p in paths])
 
 
 def files(
-    db: sqlite3.Connection,
+    db: Connection,
     kind: str,
     *,
     from_us: int | None = None,
@@ -117,7 +119,7 @@ def files(
     return [_from_row(r) for r in db.execute(sql + " ORDER BY hour_s, path", args)]
 
 
-def totals(db: sqlite3.Connection) -> tuple[int, int]:
+def totals(db: Connection) -> tuple[int, int]:
     """How many files are listed, and their bytes."""
     count, size = db.execute(
         "SELECT count(*), coalesce(sum(bytes), 0) FROM archive_files"
@@ -125,7 +127,7 @@ def totals(db: sqlite3.Connection) -> tuple[int, int]:
     return int(count), int(size)
 
 
-def all_paths(db: sqlite3.Connection) -> set[str]:
+def all_paths(db: Connection) -> set[str]:
     return {str(r[0]) for r in db.execute("SELECT path FROM archive_files")}
 
 
@@ -147,23 +149,24 @@ class Move:
 
 @dataclass(frozen=True)
 class DueRows:
-    """Observations due to move (values of `OBSERVATION_COLUMNS`, oldest second first) and
-    the predicate that selects exactly them."""
+    """Observations due to move (values of `OBSERVATION_COLUMNS`, oldest second first), their
+    rids, and the predicate that selects them."""
 
     rows: list[tuple[Any, ...]]
+    rids: list[int]
     below_sec: int
     below_rid: int
 
 
-_SELECT_DUE = f"SELECT {', '.join(OBSERVATION_COLUMNS)} FROM observations"
+_SELECT_DUE = f"SELECT {', '.join(OBSERVATION_COLUMNS)}, rid FROM observations"
 _SEC = OBSERVATION_COLUMNS.index("sec")
 
 
-def due_observations(db: sqlite3.Connection, before_sec: int, limit: int) -> DueRows | None:
+def due_observations(db: Connection, before_sec: int, limit: int) -> DueRows | None:
     """The oldest observations with ``sec < before_sec``, about `limit` of them in whole
     seconds (more when one second holds more), read in one transaction on `db` (a connection
     of the caller's own); None when there are none."""
-    db.execute("BEGIN")
+    begin_read(db)
     try:
         top = db.execute("SELECT max(rid) FROM observations").fetchone()[0]
         if top is None:
@@ -184,12 +187,14 @@ def due_observations(db: sqlite3.Connection, before_sec: int, limit: int) -> Due
                 rows = db.execute(
                     f"{_SELECT_DUE} WHERE sec = ? AND rid < ?", (below_sec - 1, below_rid)
                 ).fetchall()
-        return DueRows(rows, below_sec, below_rid)
+        width = len(OBSERVATION_COLUMNS)
+        return DueRows([r[:width] for r in rows], [int(r[width]) for r in rows], below_sec,
+                       below_rid)  # fmt: skip
     finally:
         db.execute("COMMIT")
 
 
-def begin_move(db: sqlite3.Connection, move: Move, listed: Sequence[ArchiveFile]) -> None:
+def begin_move(db: Connection, move: Move, listed: Sequence[ArchiveFile]) -> None:
     """Record pending `move` and list its files (inside the caller's write transaction)."""
     db.execute(
         "INSERT INTO archive_moves (id, below_sec, below_rid) VALUES (?,?,?)",
@@ -198,32 +203,27 @@ def begin_move(db: sqlite3.Connection, move: Move, listed: Sequence[ArchiveFile]
     add_files(db, listed)
 
 
-def delete_moved(db: sqlite3.Connection, move: Move, limit: int) -> int:
-    """Delete up to `limit` rows of pending `move` from the live store (inside the caller's
-    write transaction); how many."""
-    where, args = move.sql()
-    cursor = db.execute(
-        f"DELETE FROM observations WHERE rid IN (SELECT rid FROM observations WHERE {where}"
-        " LIMIT ?)",
-        (*args, limit),
-    )
-    return cursor.rowcount
+def delete_rows(db: Connection, column: str, values: Sequence[object]) -> int:
+    """Delete the observations whose `column` (``rid`` or ``id``) is one of `values` (a few
+    hundred: one short transaction of the caller's); how many."""
+    marks = ",".join("?" * len(values))
+    return db.execute(f"DELETE FROM observations WHERE {column} IN ({marks})", values).rowcount
 
 
-def finish_move(db: sqlite3.Connection, move: Move) -> None:
+def finish_move(db: Connection, move: Move) -> None:
     """Mark `move` done (inside the caller's write transaction): its rows are all gone."""
     db.execute("UPDATE archive_files SET move_id = NULL WHERE move_id = ?", (move.id,))
     db.execute("DELETE FROM archive_moves WHERE id = ?", (move.id,))
 
 
-def pending_moves(db: sqlite3.Connection) -> list[Move]:
+def pending_moves(db: Connection) -> list[Move]:
     return [
         Move(str(i), int(s), int(r))
         for i, s, r in db.execute("SELECT id, below_sec, below_rid FROM archive_moves ORDER BY id")
     ]
 
 
-def move_files(db: sqlite3.Connection, move: Move) -> list[ArchiveFile]:
+def move_files(db: Connection, move: Move) -> list[ArchiveFile]:
     rows = db.execute(
         f"SELECT {', '.join(_FILE_COLUMNS)} FROM archive_files WHERE move_id = ?", (move.id,)
     )
@@ -233,7 +233,7 @@ def move_files(db: sqlite3.Connection, move: Move) -> list[ArchiveFile]:
 # -- moving alerts ---------------------------------------------------------------------------
 
 
-def due_alerts(db: sqlite3.Connection, closed_before_s: float, limit: int) -> list[Alert]:
+def due_alerts(db: Connection, closed_before_s: float, limit: int) -> list[Alert]:
     """Up to `limit` alerts closed before epoch seconds `closed_before_s`, oldest first."""
     rows = db.execute(
         "SELECT record FROM alerts WHERE closed_s < ? ORDER BY closed_s LIMIT ?",
@@ -242,9 +242,7 @@ def due_alerts(db: sqlite3.Connection, closed_before_s: float, limit: int) -> li
     return [Alert.model_validate_json(str(r[0])) for r in rows]
 
 
-def archive_alerts(
-    db: sqlite3.Connection, listed: Sequence[ArchiveFile], alert_ids: Sequence[str]
-) -> None:
+def archive_alerts(db: Connection, listed: Sequence[ArchiveFile], alert_ids: Sequence[str]) -> None:
     """List the files holding `alert_ids` and delete those alerts from the live store (their
     crops stay until the alert retention ends); inside the caller's write transaction."""
     add_files(db, listed)
@@ -263,7 +261,7 @@ _EXPIRE = {
 }
 
 
-def expire(db: sqlite3.Connection, what: str, before_s: float, limit: int) -> int:
+def expire(db: Connection, what: str, before_s: float, limit: int) -> int:
     """Delete up to `limit` rows of `what` (entities unseen, alert crops, watchlist hits)
     older than epoch seconds `before_s`, inside the caller's write transaction; how many."""
     return db.execute(_EXPIRE[what], (before_s, limit)).rowcount

@@ -15,7 +15,6 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
-import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -26,7 +25,9 @@ from pathlib import Path
 from typing import IO, Any
 
 import duckdb
+import pyarrow.parquet as pq
 
+from scenes.db import Connection
 from scenes.history import manifest as mf
 from scenes.history.files import (
     TMP_PREFIX,
@@ -114,7 +115,7 @@ class HistoryMover:
         self.policy, self.clock = policy, clock
         self.status = MoverStatus(budget_bytes=policy.disk_budget_bytes)
         self._lock_file: IO[bytes] | None = None
-        self._reader: sqlite3.Connection | None = None
+        self._reader: Connection | None = None
         self._measured_s: float | None = None
         self._duck: duckdb.DuckDBPyConnection | None = None
 
@@ -220,7 +221,7 @@ class HistoryMover:
         self.status.last_pass_s = now
         return more
 
-    def _connection(self) -> sqlite3.Connection:
+    def _connection(self) -> Connection:
         if self._reader is None:
             self._reader = self.store.connect()
         return self._reader
@@ -235,7 +236,7 @@ class HistoryMover:
             listed = self._write_partitions(move, due.rows)
             with self.store.transaction() as db:
                 mf.begin_move(db, move, listed)
-            self._finish(move)
+            self._finish(move, due.rids)
             self.status.observations_moved += len(due.rows)
         return True
 
@@ -262,8 +263,9 @@ class HistoryMover:
             raise
         return written
 
-    def _finish(self, move: mf.Move) -> None:
-        """Delete `move`'s rows from the live store a chunk at a time, then mark it done."""
+    def _finish(self, move: mf.Move, rids: Sequence[int] | None = None) -> None:
+        """Delete `move`'s rows from the live store a chunk at a time — by their `rids`, or
+        (a move a crash left pending) by the ids its files hold — then mark it done."""
         with self.store.snapshot() as db:
             files = mf.move_files(db, move)
         missing = [f.path for f in files if not (self.root / f.path).is_file()]
@@ -271,17 +273,26 @@ class HistoryMover:
             log.error("history: move %s lost file(s) %s", move.id, missing)
             with self.store.transaction() as db:
                 mf.remove_files(db, missing)
-        while True:
+        column, values = ("rid", list(rids)) if rids is not None else ("id", self._ids(files))
+        chunk = self.policy.delete_chunk
+        for start in range(0, len(values), chunk):
             with self.store.transaction() as db:
-                start = time.perf_counter()
-                deleted = mf.delete_moved(db, move, self.policy.delete_chunk)
-                held_ms = (time.perf_counter() - start) * 1000.0  # the commit's fsync aside
+                began = time.perf_counter()
+                mf.delete_rows(db, column, values[start : start + chunk])
+                held_ms = (time.perf_counter() - began) * 1000.0  # the commit's fsync aside
             self.status.longest_delete_ms = max(self.status.longest_delete_ms, held_ms)
-            if deleted < self.policy.delete_chunk:
-                break
             time.sleep(0.001)  # let waiting ingest commits in first
         with self.store.transaction() as db:
             mf.finish_move(db, move)
+
+    def _ids(self, files: Sequence[mf.ArchiveFile]) -> list[object]:
+        """The observation ids the listed `files` hold (those still on disk)."""
+        ids: list[object] = []
+        for item in files:
+            path = self.root / item.path
+            if path.is_file():
+                ids.extend(pq.read_table(path, columns=["id"]).column("id").to_pylist())
+        return ids
 
     def _move_alerts(self, closed_before_s: float) -> None:
         while True:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import heapq
 import logging
-import sqlite3
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
@@ -25,6 +24,7 @@ from typing import Any, TypeVar
 
 import duckdb
 
+from scenes.db import POSTGRES, Connection
 from scenes.facts import AlertFacts
 from scenes.history import manifest as mf
 from scenes.history.cursor import Cursor
@@ -397,7 +397,7 @@ def _order_key(row: Sequence[object]) -> tuple[int, str]:
     return int(str(row[_TIME])), str(row[_ID])
 
 
-def _pending_clause(db: sqlite3.Connection) -> tuple[str, list[object]]:
+def _pending_clause(db: Connection) -> tuple[str, list[object]]:
     """SQL leaving out rows of pending moves (they are read from their files)."""
     clause, args = "", list[object]()
     for move in mf.pending_moves(db):
@@ -426,7 +426,7 @@ def _hot_filter(
 
 
 def _hot_observations(
-    db: sqlite3.Connection, query: ObservationQuery, start_us: int, limit: int,
+    db: Connection, query: ObservationQuery, start_us: int, limit: int,
     after: Cursor | None,
 ) -> list[tuple[object, ...]]:  # fmt: skip
     """The store's first `limit` matching rows in (time, id) order: through the grid-cell
@@ -453,7 +453,7 @@ def _hot_observations(
 
 
 def _hot_track(
-    db: sqlite3.Connection, entity_id: str, from_us: int, to_us: int, limit: int
+    db: Connection, entity_id: str, from_us: int, to_us: int, limit: int
 ) -> list[tuple[object, ...]]:
     """The store's rows of one entity: one index probe per second of the range that the
     store holds (its range is the hot window, so at most that many probes)."""
@@ -467,7 +467,8 @@ def _hot_track(
     pending, pending_args = _pending_clause(db)
     columns = ", ".join(f"o.{c}" for c in RECORD_COLUMNS)
     return db.execute(
-        "WITH RECURSIVE s(x) AS (SELECT ? UNION ALL SELECT x + 1 FROM s WHERE x < ?)"
+        "WITH RECURSIVE s(x) AS (SELECT CAST(? AS BIGINT) UNION ALL SELECT x + 1 FROM s"
+        " WHERE x < ?)"
         f" SELECT {columns} FROM s JOIN observations AS o ON o.sec = s.x AND o.entity_id = ?"
         f" WHERE o.time_us >= ? AND o.time_us < ?{pending.replace(' sec', ' o.sec')}"
         " ORDER BY o.time_us, o.id LIMIT ?",
@@ -475,22 +476,30 @@ def _hot_track(
     ).fetchall()
 
 
-def _hot_samples(
-    db: sqlite3.Connection, query: ObservationQuery, step_us: int
-) -> list[tuple[Any, ...]]:
+def _hot_samples(db: Connection, query: ObservationQuery, step_us: int) -> list[tuple[Any, ...]]:
     """The store's last observation per entity and step (SQLite takes the other columns of
-    the row holding the max)."""
+    the row holding the max; PostgreSQL picks that row with DISTINCT ON)."""
     where, args = _hot_filter(query, query.from_us, None)
     pending, pending_args = _pending_clause(db)
     secs = (query.from_us // 1_000_000, (query.to_us - 1) // 1_000_000)
-    return db.execute(
-        "SELECT entity_id, kind, cls, source, max(time_us), lon, lat, height FROM observations"
-        f" WHERE sec BETWEEN ? AND ?{where}{pending} GROUP BY entity_id, (time_us - ?) / ?",
-        [*secs, *args, *pending_args, query.from_us, step_us],
-    ).fetchall()
+    step = "(time_us - ?) / ?"
+    if db.dialect == POSTGRES:
+        sql = (
+            f"SELECT DISTINCT ON (entity_id, {step}) entity_id, kind, cls, source, time_us, lon,"
+            f" lat, height FROM observations WHERE sec BETWEEN ? AND ?{where}{pending}"
+            f" ORDER BY entity_id, {step}, time_us DESC"
+        )
+        values = [query.from_us, step_us, *secs, *args, *pending_args, query.from_us, step_us]
+    else:
+        sql = (
+            "SELECT entity_id, kind, cls, source, max(time_us), lon, lat, height FROM"
+            f" observations WHERE sec BETWEEN ? AND ?{where}{pending} GROUP BY entity_id, {step}"
+        )
+        values = [*secs, *args, *pending_args, query.from_us, step_us]
+    return db.execute(sql, values).fetchall()
 
 
-def _hot_alerts(db: sqlite3.Connection, from_us: int, to_us: int) -> list[Alert]:
+def _hot_alerts(db: Connection, from_us: int, to_us: int) -> list[Alert]:
     rows = db.execute(
         "SELECT record FROM alerts WHERE created_s >= ? AND created_s < ?",
         (from_us / 1e6 - 1e-3, to_us / 1e6 + 1e-3),
