@@ -310,8 +310,11 @@ class Catalog:
                         f" LIMIT {SEARCH_CANDIDATES}) {order}")  # fmt: skip
         else:  # the listing index gives this order
             page_sql = f"SELECT e.rid {found} {order.replace('kind', 'e.kind', 1)}"
+        counted = found
+        if q and self._indexed and not (kind or bbox):  # the index alone counts its matches
+            counted = "FROM elements_search WHERE elements_search MATCH ?"
         with self._connect() as db:
-            total = db.execute(f"SELECT COUNT(*) {found}", args).fetchone()[0]
+            total = db.execute(f"SELECT COUNT(*) {counted}", args).fetchone()[0]
             rids = [r[0] for r in db.execute(page_sql, [*args, limit, offset]).fetchall()]
             marks = ",".join("?" * len(rids))
             rows = db.execute(f"SELECT * FROM elements WHERE rid IN ({marks})", rids).fetchall()
