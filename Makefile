@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 APT_PACKAGES := chromium fonts-noto-cjk libegl1 libgl1 libglib2.0-0 nginx-light wrk xvfb \
 	libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxkbcommon-x11-0 \
-	postgresql-15-postgis-3 redis-server systemd
+	postgresql-15-postgis-3 redis-server systemd prometheus
 PORT ?= 8000
 
 .PHONY: install apt venv web demo test lint typecheck bench clean
