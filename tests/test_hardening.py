@@ -194,6 +194,22 @@ def test_observation_times_out_of_bounds_are_422(srv: LiveServer, when: str) -> 
     assert srv.client("viewer").get("/api/alerts").json()["total"] == 0
 
 
+def test_a_source_may_be_named_by_its_layer_id(srv: LiveServer) -> None:
+    """Wherever a camera id is taken, ``camera:X`` and ``X`` both work."""
+    layer_id = tiny.CAMERA_ID.removeprefix("camera:")
+    body = {"observations": [observation(source=layer_id, track_id="layer-id")]}
+    with srv.client("ingest") as ingest:
+        assert ingest.post("/api/observations", json=body).status_code == 200
+    with srv.client("viewer") as viewer:
+        [entity] = [
+            e for e in viewer.get("/api/live").json()["items"] if e["track_id"] == "layer-id"
+        ]
+        assert entity["source"] == tiny.CAMERA_ID and entity["id"] == f"{tiny.CAMERA_ID}/layer-id"
+        assert viewer.get(f"/api/cameras/{layer_id}").json()["id"] == tiny.CAMERA_ID
+        ray = viewer.get(f"/api/cameras/{layer_id}/ray", params={"u": 640, "v": 600})
+        assert ray.status_code == 200 and ray.json()["hit"]
+
+
 def test_a_number_is_not_a_time(srv: LiveServer) -> None:
     body = {"observations": [observation(time=0)]}
     response = srv.client("ingest").post("/api/observations", json=body)
