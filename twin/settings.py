@@ -141,6 +141,33 @@ class TwinSettings(BaseSettings):
         title="Most GB the workspace may use: past it the oldest observation partitions are "
         "deleted first; /healthz and the log warn from 90 %",
     )
+    database_url: str | None = Field(
+        default=None,
+        pattern=r"^postgres(ql)?://",
+        title="PostgreSQL 15 + PostGIS 3 (postgresql://user@host:port/db) holding the catalog, "
+        "the live store, watchlists, webhook deliveries and app settings; unset: SQLite files "
+        "in the workspace",
+    )
+    bus_url: str | None = Field(
+        default=None,
+        pattern=r"^rediss?://",
+        title="Redis (redis://host:port/db) carrying live messages and rule evaluation between "
+        "server processes; unset: in this process",
+    )
+    bus_replay: int = Field(
+        default=10_000,
+        ge=100,
+        le=10_000_000,
+        title="Messages the shared stream keeps for clients that reconnect with the last id "
+        "they saw",
+    )
+    workers: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        title="Server processes on one port; more than 1 needs TWIN_DATABASE_URL and "
+        "TWIN_BUS_URL",
+    )
     history_interval_s: float = Field(
         default=5.0, gt=0, title="Seconds between the history mover's passes once caught up"
     )
@@ -165,6 +192,15 @@ class TwinSettings(BaseSettings):
     def _hot_within_retention(self) -> TwinSettings:
         if self.hot_minutes * 60.0 >= self.retention_days * 86_400.0:
             raise ValueError("TWIN_HOT_MINUTES must be shorter than TWIN_RETENTION_DAYS")
+        return self
+
+    @model_validator(mode="after")
+    def _workers_share_engines(self) -> TwinSettings:
+        if self.workers > 1 and not (self.database_url and self.bus_url):
+            raise ValueError(
+                "TWIN_WORKERS > 1 needs TWIN_DATABASE_URL and TWIN_BUS_URL: each process would "
+                "otherwise keep its own store and its own live messages"
+            )
         return self
 
     @cached_property
