@@ -23,6 +23,8 @@ CHROMIUM_ARGS = [
     "--enable-unsafe-swiftshader",
     "--disable-quic",
     "--disable-background-networking",
+    # A wall's alert sound plays without a click (as a kiosk browser is started).
+    "--autoplay-policy=no-user-gesture-required",
 ]
 LOAD_TIMEOUT_MS = 90_000
 READY_TIMEOUT_MS = 90_000
@@ -117,13 +119,14 @@ def wait_ready(page: Page) -> None:
         timeout=READY_TIMEOUT_MS,
     )
     assert page.evaluate("document.body.dataset.ready") == "1", page.evaluate(
-        "twin.state.tilesetError"
+        "twin.state().tilesetError"
     )
 
 
 def wait_live(page: Page) -> None:
     """Until the page's live socket is open and has sent its snapshot."""
     page.wait_for_function(
-        "window.twin && twin.state.connection === 'open' && twin.state.liveSnapshot !== null",
+        "window.twin && typeof twin.state === 'function' && twin.state().connected"
+        " && twin.state().live",
         timeout=60_000,
     )

@@ -56,10 +56,10 @@ def page(server: LiveServer) -> Iterator[tuple[Page, list[str]]]:
     """The page as an operator sees it, socket open, boards and role loaded; shared by the
     module."""
     with launch() as browser:
-        pg, log = open_page(browser, f"{server.url}/?token={TOKENS['operator']}", 1280, 800)
+        pg, log = open_page(browser, f"{server.url}/?token={TOKENS['operator']}&lang=en", 1280, 800)
         pg.wait_for_function(
-            "window.twin && twin.state.connection === 'open' && twin.state.liveSnapshot !== null"
-            " && twin.boards.loads > 0 && twin.access.me !== null",
+            "window.twin && typeof twin.state === 'function' && twin.state().connected"
+            " && twin.state().live && twin.boards.loads > 0 && twin.access.me !== null",
             timeout=60_000,
         )
         # Once the initial view's tiles are in, the globe draws only on change (render-on-demand)
@@ -112,7 +112,7 @@ def ratio_text(ratio: float | None) -> str:
 
 
 def duration_text(seconds: float | None) -> str:
-    """As the page writes a median response time (boards.js formatDuration)."""
+    """As the page writes a median response time in English (i18n.js formatDuration)."""
     if seconds is None:
         return "—"
     s = math.floor(seconds + 0.5)
@@ -164,10 +164,11 @@ def test_boards_show_the_figures_of_get_boards(
     page: tuple[Page, list[str]], server: LiveServer
 ) -> None:
     pg, errors = page
+    pg.mouse.move(0, 0)  # rows hold still under the pointer (alerts.js)
     assert pg.locator("#boards tr.board-row").count() == 4
     for board in ("basic", "public-order", "joint-governance", "public-service"):
         assert pg.locator(f'#boards tr.board-row[data-board="{board}"]').count() == 1
-    assert "治安管理" in pg.inner_text("#boards") and "为民服务" in pg.inner_text("#boards")
+    assert "Public order" in pg.inner_text("#boards") and "Public service" in pg.inner_text("#boards")
     assert len(ingest(server, car(BUND, "b-1"), car(BUND, "b-2"))) == 2
     assert len(ingest(server, truck(LUJIAZUI, "t-1"))) == 1
     # The `alert` messages make the page fetch the boards again (no reload, no 60 s tick).
@@ -181,6 +182,7 @@ def test_boards_show_the_figures_of_get_boards(
 
 def test_life_cycle_through_the_buttons(page: tuple[Page, list[str]], server: LiveServer) -> None:
     pg, errors = page
+    pg.mouse.move(0, 0)  # rows hold still under the pointer (alerts.js)
     [first] = ingest(server, car(BUND, "life-1"))
     [second] = ingest(server, car(BUND, "life-2"))
     pg.wait_for_selector(row(first) + '[data-status="new"]')
@@ -228,6 +230,7 @@ def visible_alerts(pg: Page) -> set[str]:
 
 def test_filter_by_board_and_unit(page: tuple[Page, list[str]], server: LiveServer) -> None:
     pg, errors = page
+    pg.mouse.move(0, 0)  # rows hold still under the pointer (alerts.js)
     [plate] = ingest(server, car(BUND, "filter-1"))
     [muck] = ingest(server, truck(LUJIAZUI, "filter-2"))
     pg.wait_for_selector(row(plate))
@@ -269,6 +272,7 @@ def test_an_alert_pushed_during_a_reload_stays_in_the_feed(
     """The feed reloads GET /api/alerts (e.g. when its filter changes). An alert pushed on the
     socket while those answers are on their way, and which they do not hold, stays shown."""
     pg, errors = page
+    pg.mouse.move(0, 0)  # rows hold still under the pointer (alerts.js)
     held: list[tuple[Route, APIResponse]] = []
 
     def hold(route: Route) -> None:  # answered now by the server, delivered later
@@ -294,10 +298,11 @@ def test_an_alert_pushed_during_a_reload_stays_in_the_feed(
     assert errors == []
 
 
-def test_click_alert_opens_its_element_or_entity(
+def test_click_alert_opens_its_panel_element_and_entity(
     page: tuple[Page, list[str]], server: LiveServer
 ) -> None:
     pg, errors = page
+    pg.mouse.move(0, 0)  # rows hold still under the pointer (alerts.js)
     [on_road] = ingest(server, car(LUJIAZUI, "click-1"))
     [off_map] = ingest(server, car(OUTSIDE, "click-2"))
     element_id = alert(server, on_road)["element_id"]
@@ -305,15 +310,20 @@ def test_click_alert_opens_its_element_or_entity(
     pg.wait_for_selector(row(on_road))
     start = pg.evaluate("twin.viewer.camera.positionCartographic.height")
     pg.click(row(on_road) + " .alert-title")
-    pg.wait_for_selector(f'#panel[data-element-id="{element_id}"]')
-    assert pg.inner_text("#panel-id") == element_id
+    pg.wait_for_selector(f'#panel[data-alert-id="{on_road}"]')
+    assert pg.inner_text("#panel-id") == on_road
     assert "selected" in (pg.get_attribute(row(on_road), "class") or "")
     pg.wait_for_function("h => twin.viewer.camera.positionCartographic.height < h", arg=start)
+    # The element it happened at opens from the alert's panel.
+    pg.click("#alert-element")
+    pg.wait_for_selector(f'#panel[data-element-id="{element_id}"]')
 
-    # No element there: the live entity's panel (source/track) opens instead.
+    # No element there: the alert's panel offers its live entity (source/track).
     assert alert(server, off_map)["element_id"] is None
     pg.wait_for_selector(row(off_map))
     pg.click(row(off_map) + " .alert-title")
+    pg.wait_for_selector(f'#panel[data-alert-id="{off_map}"]')
+    pg.click("#alert-entity")
     pg.wait_for_selector(f'#panel[data-entity-id="{CAMERA}/click-2"]')
 
     # A camera that sees the place opens the camera's record and its AR view.
@@ -363,10 +373,11 @@ def test_the_page_offers_only_what_the_role_may_do(
     """An operator gets the life-cycle buttons but no app switches; an admin gets both, and a
     switch turns an app off and on on the server. (A viewer gets neither: test_web.py.)"""
     pg, errors = page
+    pg.mouse.move(0, 0)  # rows hold still under the pointer (alerts.js)
     [first] = ingest(server, car(BUND, "role-1"))
     buttons = row(first) + " .alert-buttons button"
     pg.wait_for_selector(row(first) + '[data-status="new"]')
-    assert "Operator" in pg.inner_text("#role")
+    assert pg.get_attribute("#role", "data-role") == "operator"
     actions = pg.eval_on_selector_all(buttons, "bs => bs.map(b => b.dataset.action)")
     assert actions == ["ack", "dispatch", "false-alarm"]
     assert pg.locator("#boards tr.app-row").count() > 0
@@ -375,7 +386,7 @@ def test_the_page_offers_only_what_the_role_may_do(
     switch = '#boards .app-toggle[data-app="suspended-licence"]'
     try:
         sign_in(pg, "admin")
-        assert "Admin" in pg.inner_text("#role")
+        assert pg.get_attribute("#role", "data-role") == "admin"
         assert pg.locator(buttons).count() == 3
         pg.click(switch + '[data-enabled="true"]')
         wait_for(lambda: not app_enabled(server, "suspended-licence"))

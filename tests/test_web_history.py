@@ -100,7 +100,7 @@ def page(server: LiveServer, posted: dict[str, str]) -> Iterator[Page]:
 
 
 def _open(browser: Browser, server: LiveServer) -> Page:
-    pg, log = open_page(browser, f"{server.url}/?token={TOKENS['viewer']}", 1920, 1080)
+    pg, log = open_page(browser, f"{server.url}/?token={TOKENS['viewer']}&lang=en", 1920, 1080)
     wait_ready(pg)
     wait_live(pg)
     pg.set_default_timeout(60_000)
@@ -136,13 +136,13 @@ def test_a_posted_track_replays_at_the_right_places(page: Page) -> None:
     # Playing at 10x, by the time bar's controls: the replay clock runs 10x the page's clock and
     # the walker moves east with it.
     page.evaluate(f"twin.replay.seek('{iso(WALK_START + timedelta(seconds=10))}')")
-    page.select_option("#timebar select[aria-label='速度 Speed']", "10")
-    page.click("#timebar button[aria-label='播放 Play']")
+    page.select_option("#timebar select[data-control=speed]", "10")
+    page.click("#timebar button[data-control=play]")
     clock = "[Date.parse(twin.replay.state().time), performance.now()]"
     first = page.evaluate(clock)
     page.wait_for_timeout(3000)
     second = page.evaluate(clock)
-    page.click("#timebar button[aria-label='暂停 Pause']")
+    page.click("#timebar button[data-control=play][data-playing=true]")
     rate = (second[0] - first[0]) / (second[1] - first[1])
     assert 7 <= rate <= 13, rate
     assert not page.evaluate("twin.replay.state()")["playing"]
@@ -183,9 +183,9 @@ def test_history_dialog_lists_the_closed_alert(page: Page, posted: dict[str, str
     page.wait_for_function(f"twin.history.rows.includes('{posted['alert']}')", timeout=30_000)
     row = page.locator(f"#history tr[data-id='{posted['alert']}']")
     text = row.inner_text()
-    assert "Resolved" in text and "critical" in text
+    assert "Resolved" in text and "Critical" in text
     page.screenshot(path=str(SCREENSHOTS / "war-room-history.png"))
-    page.select_option("#history select[aria-label='状态 Status']", "new")
+    page.select_option("#history select[data-filter=status]", "new")
     page.wait_for_function(f"!twin.history.rows.includes('{posted['alert']}')")
     page.click("#history .icon-button")
     assert page.is_hidden("#history")

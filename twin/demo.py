@@ -1,13 +1,20 @@
 """`twin demo`: build the bundled sample district once (cached by content hash), serve it, and
-replay a live feed through the real detection path so the page shows moving entities and alerts.
+feed it live: the scripted scenario of `twin.live.scenario` (traffic, a crowd, a loiterer, a
+listed plate, a wanted person, an uncovered muck truck, sensor readings: every shipped app and
+board fires within a minute), plus real YOLO on real frames through the detection path
+(`ultralytics/assets/bus.jpg` panned across a wider canvas, played as the road camera
+`camera:cam-bund-road`) and two PTZ heads sweeping.
 
-The feed is real YOLO on real frames: `ultralytics/assets/bus.jpg` panned across a wider canvas
-(the camera "sweeps" the street), played as the road camera `camera:cam-bund-road`.
+The demo's tokens are created once and kept in the cache (`demo-tokens.json`, mode 0600), so a
+wall display opened on the printed wall URL resumes by itself after the demo restarts. Alerts
+come from the shipped apps only (the sample's own rule file is not loaded): each belongs to an
+app and a board.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import secrets
 import threading
@@ -26,6 +33,7 @@ DEMO_CAMERA = "camera:cam-bund-road"
 DEMO_FRAMES = 24
 DEMO_PTZ = {"camera:cam-lujiazui-ptz": (135.0, -15.0), "camera:cam-pearl-eagle": (247.0, -20.0)}
 """PTZ cameras of the sample swept by `SimulatedPtz`: centre pan (= heading, deg) and tilt."""
+DEMO_ROLES = ("operator", "viewer", "ingest", "admin")
 
 
 def cache_root() -> Path:
@@ -86,17 +94,10 @@ def _sweep_ptz(server: str, token: str, camera_id: str, pan: float, tilt: float)
 
 
 def _replay(server: str, token: str, frames: Path, ws: Path, console: Console) -> None:
-    """Wait for the server, then run the detector over the frames forever."""
+    """Run the detector over the frames forever (the server is up)."""
     from twin.cli import BUNDLED_MODEL
     from twin.live.detect import run_detection
 
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(server + "/healthz", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.5)
     try:
         run_detection(
             str(frames), DEMO_CAMERA, model=BUNDLED_MODEL, server=server, token=token,
@@ -106,32 +107,77 @@ def _replay(server: str, token: str, frames: Path, ws: Path, console: Console) -
         console.print(f"[red]live replay stopped:[/] {err.one_line()}")
 
 
+def _wait_for(server: str, timeout_s: float = 60.0) -> bool:
+    """Whether the server answers /healthz within `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(server + "/healthz", timeout=2).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            time.sleep(0.5)
+    return False
+
+
+def demo_tokens(path: Path) -> dict[str, str]:
+    """The demo's token per role (operator, viewer, ingest, admin), created once in `path`."""
+    if path.is_file():
+        tokens: dict[str, str] = json.loads(path.read_text())
+        if set(tokens) == set(DEMO_ROLES):
+            return tokens
+    tokens = {role: f"demo-{role}-{secrets.token_urlsafe(9)}" for role in DEMO_ROLES}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(json.dumps(tokens))
+    return tokens
+
+
+def _feeds(url: str, tokens: dict[str, str], frames: Path, ws: Path, console: Console) -> None:
+    """Once the server answers: configure the apps, then run the scenario, the detector and
+    the PTZ sweeps (each on its own daemon thread)."""
+    from twin.live.scenario import ScenarioFeed, configure
+
+    if not _wait_for(url):
+        console.print("[red]the demo server did not answer: no live feeds[/]")
+        return
+    try:
+        configure(url, tokens["admin"])
+    except TwinError as err:
+        console.print(f"[red]demo apps not configured:[/] {err.one_line()}")
+    feed = ScenarioFeed(url, tokens["ingest"])
+    threading.Thread(target=feed.run, args=(threading.Event(),), daemon=True,
+                     name="scenario").start()  # fmt: skip
+    for camera_id, (pan, tilt) in DEMO_PTZ.items():
+        args = (url, tokens["operator"], camera_id, pan, tilt)
+        threading.Thread(target=_sweep_ptz, args=args, daemon=True, name=camera_id).start()
+    _replay(url, tokens["ingest"], frames, ws, console)
+
+
 def run_demo(src: Path, *, host: str, port: int, rebuild: bool, console: Console) -> None:
-    """Build (cached), serve and replay. Blocks until interrupted. The port is taken first: a
+    """Build (cached), serve and feed. Blocks until interrupted. The port is taken first: a
     busy one fails here, before a URL and tokens are printed and feeds started."""
     from server.app import listen, serve
 
     sock = listen(host, port)
     ws = cached_workspace(src, rebuild=rebuild, console=console)
     frames = pan_frames(cache_root() / "frames")
-    page_token = "demo-operator-" + secrets.token_urlsafe(9)
-    ingest_token = "demo-ingest-" + secrets.token_urlsafe(9)
+    tokens = demo_tokens(cache_root() / "demo-tokens.json")
+    no_rules = cache_root() / "demo-rules.yaml"
+    no_rules.write_text("rules: []\n")
     base = TwinSettings()
-    tokens = ",".join(
-        filter(None, [base.tokens, f"{page_token}:operator", f"{ingest_token}:ingest"])
-    )
-    settings = TwinSettings(tokens=tokens, host=host, port=port)
+    mine = ",".join(f"{token}:{role}" for role, token in tokens.items())
+    settings = TwinSettings(tokens=",".join(filter(None, [base.tokens, mine])), host=host,
+                            port=port, rules=no_rules)  # fmt: skip
     url = f"http://{host}:{port}"
-    threading.Thread(
-        target=_replay, args=(url, ingest_token, frames, ws, console), daemon=True, name="replay"
-    ).start()
-    for camera_id, (pan, tilt) in DEMO_PTZ.items():
-        args = (url, page_token, camera_id, pan, tilt)
-        threading.Thread(target=_sweep_ptz, args=args, daemon=True, name=camera_id).start()
+    threading.Thread(target=_feeds, args=(url, tokens, frames, ws, console), daemon=True,
+                     name="feeds").start()  # fmt: skip
     console.print(
-        f"\n[bold green]District twin demo[/] — open [link]{url}/?token={page_token}[/link]\n"
-        f"  operator token: {page_token}   ingest token: {ingest_token}\n"
-        f"  live feed: real YOLO on {frames} as {DEMO_CAMERA}; Ctrl+C to stop\n",
+        f"\n[bold green]District twin demo[/]\n"
+        f"  desk (operator): [link]{url}/?token={tokens['operator']}[/link]\n"
+        f"  wall (viewer, 4K/kiosk): [link]{url}/?token={tokens['viewer']}&wall=1[/link]\n"
+        f"  English: add &lang=en · ingest token: {tokens['ingest']}\n"
+        f"  live feeds: the sample scenario (every app), real YOLO on {frames} as {DEMO_CAMERA},"
+        f" PTZ sweeps; Ctrl+C to stop\n",
         highlight=False,
         soft_wrap=True,
     )

@@ -3,13 +3,7 @@
 // "admin": turning apps on and off). Until the answer is in, nothing that needs a permission is
 // offered; the server checks every request anyway.
 import { api } from "./api.js";
-
-const ROLE_NAMES = {
-  viewer: "观察员 Viewer",
-  operator: "值班员 Operator",
-  ingest: "数据接入 Ingest",
-  admin: "管理员 Admin",
-};
+import { known, t } from "./i18n.js";
 
 export class Access {
   /**
@@ -30,12 +24,18 @@ export class Access {
   /** Ask GET /api/me (signing in first when the server wants a token) and apply the answer. */
   async load() {
     this.me = await api("/api/me");
+    this.render();
+    this.onChange(this);
+    return this.me;
+  }
+
+  /** The role badge in the current language. */
+  render() {
+    if (!this.me) return;
     const role = this.me.role || "";
-    this.badge.textContent = ROLE_NAMES[role] || role || "公开只读 Public read";
+    this.badge.textContent = role ? (known(`role.${role}`) ? t(`role.${role}`) : role) : t("role.public");
     this.badge.title = this.me.label || "";
     this.badge.dataset.role = role || "anonymous";
     this.badge.hidden = false;
-    this.onChange(this);
-    return this.me;
   }
 }

@@ -1,5 +1,6 @@
 // The public HTTP API of the twin server, with the bearer token and one retry after sign-in.
 import { askForToken, clearToken, getToken } from "./auth.js";
+import { t } from "./i18n.js";
 
 /** An HTTP error from the API: `status` is the HTTP status, `detail` the server's message. */
 export class ApiError extends Error {
@@ -39,7 +40,7 @@ export async function api(path, { method = "GET", body } = {}) {
     });
     if (response.status === 401) {
       clearToken();
-      await askForToken(token ? "令牌无效或已过期 Token rejected" : "");
+      await askForToken(token ? t("signin.rejected") : "");
       continue;
     }
     if (!response.ok) throw new ApiError(response.status, await detailOf(response));

@@ -7,19 +7,15 @@
 // panel as clicking the element on the map.
 import { api, query } from "./api.js";
 import { projectPoints } from "./cameramodel.js";
-import { formatTime, h } from "./dom.js";
+import { h } from "./dom.js";
+import { formatTime, known, t } from "./i18n.js";
 
 const Cesium = window.Cesium;
 
 const LABEL_LIMIT = 200;
-const KIND_NAMES = {
-  fixed: "固定 Fixed",
-  ptz: "云台 PTZ",
-  "eagle-eye": "鹰眼 Eagle-eye",
-  drone: "无人机 Drone",
-};
+const MAX_HEIGHT_FRACTION = 0.55; // of the right column
 
-/** The AR overlay pane over the map (made by the constructor, inside `container`). */
+/** The AR pane (made by the constructor, at the top of `container`, the right column). */
 export class ArView {
   /**
    * @param {{container: HTMLElement, feeds: import("./frames.js").FrameFeeds,
@@ -45,26 +41,24 @@ export class ArView {
     this.again = false;
     this.build();
     window.addEventListener("resize", () => this.layout());
+    window.addEventListener("twin:layout", () => requestAnimationFrame(() => this.layout()));
   }
 
   build() {
-    this.title = h("h2", { class: "ar-title", id: "ar-title" });
+    this.title = h("h2", { class: "ar-title", id: "ar-title", translate: "no" });
     this.kind = h("span", { class: "ar-kind" });
     this.pose = h("span", { class: "ar-pose mono", id: "ar-pose" });
-    this.projectButton = h(
-      "button",
-      { type: "button", class: "small", id: "ar-project", onclick: () => this.toggleProjection() },
-      "投影 Project",
-    );
-    this.recordButton = h(
-      "button",
-      { type: "button", class: "small", id: "ar-record", onclick: () => this.cameraId && this.onSelect(this.cameraId) },
-      "档案 Record",
-    );
+    this.projectButton = h("button", { type: "button", class: "small", id: "ar-project", onclick: () => this.toggleProjection() });
+    this.recordButton = h("button", {
+      type: "button", class: "small", id: "ar-record",
+      onclick: () => this.cameraId && this.onSelect(this.cameraId),
+    });
+    this.closeButton = h("button", { type: "button", class: "icon-button ar-close", id: "ar-close", onclick: () => this.close() }, "×");
+    this.badge = h("span", { class: "ar-badge" });
     this.video = h("div", { class: "ar-video" });
     this.labelLayer = h("div", { class: "ar-labels", id: "ar-labels" });
     this.entityLayer = h("div", { class: "ar-labels ar-entities", id: "ar-entities" });
-    this.placeholder = h("div", { class: "ar-placeholder" }, "无视频 No video from this camera");
+    this.placeholder = h("div", { class: "ar-placeholder", id: "ar-no-video" });
     this.stage = h("div", { class: "ar-stage", id: "ar-stage" }, this.video, this.placeholder, this.labelLayer, this.entityLayer);
     this.status = h("div", { class: "ar-status muted", id: "ar-status" });
     this.root = h(
@@ -73,20 +67,27 @@ export class ArView {
       h(
         "header",
         { class: "ar-head" },
-        h("div", { class: "ar-heading" }, h("span", { class: "ar-badge" }, "AR 实景"), this.kind, this.title),
-        h(
-          "div",
-          { class: "ar-tools" },
-          this.projectButton,
-          this.recordButton,
-          h("button", { type: "button", class: "icon-button ar-close", id: "ar-close", title: "Close", "aria-label": "Close", onclick: () => this.close() }, "×"),
-        ),
+        h("div", { class: "ar-heading" }, this.badge, this.kind, this.title),
+        h("div", { class: "ar-tools" }, this.projectButton, this.recordButton, this.closeButton),
       ),
       this.pose,
       this.stage,
       this.status,
     );
-    this.container.append(this.root);
+    this.container.prepend(this.root);
+    this.translate();
+  }
+
+  /** Labels in the current language (again after a switch). */
+  translate() {
+    this.badge.textContent = t("ar.badge");
+    this.projectButton.textContent = t("ar.project");
+    this.projectButton.title = t("ar.projectTitle");
+    this.recordButton.textContent = t("ar.record");
+    this.closeButton.title = t("common.close");
+    this.closeButton.setAttribute("aria-label", t("common.close"));
+    this.placeholder.textContent = t("ar.noVideo");
+    if (this.record) this.setRecord(this.record);
   }
 
   get isOpen() {
@@ -96,15 +97,18 @@ export class ArView {
   /**
    * Open the view of `cameraId`.
    * @param {string} cameraId
-   * @param {{focusId?: string}} options an element to emphasise (the panel it came from)
+   * @param {{focusId?: string, project?: boolean}} options an element to emphasise (the panel it
+   *   came from); whether to project the frame onto the model (default: as last chosen)
    */
-  async open(cameraId, { focusId = null } = {}) {
+  async open(cameraId, { focusId = null, project } = {}) {
     if (this.cameraId !== cameraId) this.detach();
+    if (typeof project === "boolean") this.project = project;
     this.cameraId = cameraId;
     this.focusId = focusId;
     this.root.hidden = false;
     this.root.dataset.cameraId = cameraId;
     document.body.classList.add("ar-open");
+    window.dispatchEvent(new Event("twin:layout"));
     const record = await api(`/api/cameras/${encodeURIComponent(cameraId)}`);
     if (this.cameraId !== cameraId) return;
     this.setRecord(record);
@@ -125,6 +129,7 @@ export class ArView {
     this.root.hidden = true;
     delete this.root.dataset.cameraId;
     document.body.classList.remove("ar-open");
+    window.dispatchEvent(new Event("twin:layout"));
   }
 
   detach() {
@@ -142,6 +147,7 @@ export class ArView {
 
   updateProjection() {
     this.projectButton.classList.toggle("on", this.project);
+    this.projectButton.setAttribute("aria-pressed", String(this.project));
     if (!this.record) return;
     const feed = this.feeds.get(this.record.id);
     if (this.project && feed.hasFrame) this.projection.show(this.record, feed.canvas);
@@ -150,6 +156,7 @@ export class ArView {
 
   onFrame(feed) {
     this.placeholder.hidden = true;
+    this.root.dataset.video = "yes";
     this.root.dataset.frames = String(feed.frames);
     if (this.projection.has(feed.cameraId)) this.projection.refresh(feed.cameraId);
     else this.updateProjection();
@@ -159,12 +166,11 @@ export class ArView {
   setRecord(record) {
     this.record = record;
     this.title.textContent = record.name || record.id;
-    this.kind.textContent = KIND_NAMES[record.camera_kind] || record.camera_kind || "";
-    const ptz = record.ptz ? `  PTZ ${record.ptz.pan.toFixed(1)}°/${record.ptz.tilt.toFixed(1)}°/${record.ptz.zoom.toFixed(2)}` : "";
-    this.pose.textContent =
-      `航向 hdg ${record.heading.toFixed(1)}°  俯仰 pitch ${record.pitch.toFixed(1)}°  ` +
-      `视场 hfov ${record.hfov.toFixed(1)}°  ${record.height.toFixed(1)} m${ptz}`;
-    this.placeholder.hidden = this.feeds.get(record.id).hasFrame;
+    this.kind.textContent = known(`cameraKind.${record.camera_kind}`) ? t(`cameraKind.${record.camera_kind}`) : record.camera_kind || "";
+    this.pose.textContent = poseText(record);
+    const feed = this.feeds.get(record.id);
+    this.placeholder.hidden = feed.hasFrame;
+    this.root.dataset.video = feed.hasFrame ? "yes" : "no";
     this.layout();
     this.updateProjection();
   }
@@ -177,19 +183,16 @@ export class ArView {
     this.refreshLabels();
   }
 
-  /** Size the stage to the camera's aspect ratio within the room left on the map. */
+  /** Size the stage to the camera's aspect ratio within the width of its column. */
   layout() {
     if (!this.record) return;
-    const box = this.container.getBoundingClientRect();
-    const panelOpen = document.body.classList.contains("panel-open");
-    const maxWidth = Math.max(240, box.width - 404 - (panelOpen ? 404 : 12) - 26);
-    const maxHeight = Math.max(180, box.height * 0.62);
+    const style = getComputedStyle(this.root);
+    const inner = this.root.clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+    const maxHeight = Math.max(120, this.container.clientHeight * MAX_HEIGHT_FRACTION);
     const aspect = this.record.image_width / this.record.image_height;
-    const width = Math.min(maxWidth, maxHeight * aspect);
+    const width = Math.max(120, Math.min(inner, maxHeight * aspect));
     this.stage.style.width = `${Math.round(width)}px`;
     this.stage.style.height = `${Math.round(width / aspect)}px`;
-    // The pane hugs the frame; its title shortens with an ellipsis on narrow frames.
-    this.root.style.width = `${Math.round(Math.max(width, 460)) + 26}px`;
   }
 
   /** Fetch the labels for the current pose; overlapping calls coalesce into one more. */
@@ -208,7 +211,7 @@ export class ArView {
         this.renderLabels();
       })
       .catch((err) => {
-        this.status.textContent = `标注失败 Labels: ${err.message}`;
+        this.status.textContent = t("ar.labelsFailed", { detail: err.message });
       })
       .finally(() => {
         this.pending = null;
@@ -241,7 +244,7 @@ export class ArView {
             onclick: () => this.onSelect(item.element_id),
           },
           h("span", { class: "ar-dot" }),
-          h("span", { class: "ar-text" }, item.name || item.element_id),
+          h("span", { class: "ar-text", translate: "no" }, item.name || item.element_id),
         ),
       ),
     );
@@ -283,7 +286,7 @@ export class ArView {
   renderEntities() {
     if (!this.record || !this.live) return;
     const time = Cesium.JulianDate.now();
-    const entities = this.live.source.entities.values;
+    const entities = [...this.live.tracks.keys()].map((id) => this.live.getById(id)).filter(Boolean);
     const positions = entities.map((entity) => entity.position && entity.position.getValue(time));
     const present = entities.filter((_, i) => positions[i]);
     const pixels = projectPoints(this.record, positions.filter(Boolean));
@@ -304,7 +307,7 @@ export class ArView {
             onclick: () => this.onEntity(payload),
           },
           h("span", { class: "ar-dot" }),
-          h("span", { class: "ar-text" }, payload.cls || payload.kind || entity.id),
+          h("span", { class: "ar-text", translate: "no" }, payload.cls || payload.kind || entity.id),
         ),
       );
     });
@@ -315,8 +318,19 @@ export class ArView {
     const feed = this.record ? this.feeds.get(this.record.id) : null;
     const shown = this.labelLayer.childElementCount;
     const hidden = this.labels.length - shown;
-    const frame = feed && feed.hasFrame ? `视频 ${feed.canvas.width}×${feed.canvas.height}` : "无视频 No video";
+    const frame = feed && feed.hasFrame ? t("ar.video", { w: feed.canvas.width, h: feed.canvas.height }) : t("ar.noVideo");
     const time = this.record && this.record.time ? ` · ${formatTime(this.record.time)}` : "";
-    this.status.textContent = `${frame} · 标注 ${shown} labels (${hidden} hidden)${time}`;
+    this.status.textContent = `${frame} · ${t("ar.labels", { shown, hidden })}${time}`;
   }
+}
+
+/** A camera's pose in one line: heading, pitch, field of view, height, PTZ head. */
+export function poseText(record) {
+  const ptz = record.ptz
+    ? `  ${t("ar.ptz", { pan: record.ptz.pan.toFixed(1), tilt: record.ptz.tilt.toFixed(1), zoom: record.ptz.zoom.toFixed(2) })}`
+    : "";
+  return `${t("ar.pose", {
+    heading: record.heading.toFixed(1), pitch: record.pitch.toFixed(1),
+    hfov: record.hfov.toFixed(1), height: record.height.toFixed(1),
+  })}${ptz}`;
 }

@@ -1,12 +1,16 @@
-// The four boards (基础应用, 治安管理, 协同治理, 为民服务) with their apps: alerts today and over
-// 7 days, handled ratio and median response time (dispatch → on scene) from GET /api/boards.
-// Refreshed after `alert` messages (at most once per `minGapMs`) and once a minute. A role with
-// the "admin" permission also gets a switch per app (PUT /api/apps/{id} {enabled}).
+// The four boards (基础应用, 治安管理, 协同治理, 为民服务) with their apps, and every unit
+// alerted: alerts today and over 7 days, handled ratio and median response time (dispatch → on
+// scene) from GET /api/boards. Refreshed after `alert` messages (at most once per `minGapMs`)
+// and once a minute. A role with the "admin" permission also gets a switch per app
+// (PUT /api/apps/{id} {enabled}).
+import { APPS } from "./alertdata.js";
 import { api, query } from "./api.js";
-import { h } from "./dom.js";
+import { datum, h } from "./dom.js";
+import { formatDuration, pick, t } from "./i18n.js";
 
 const REFRESH_MS = 60000;
 const MIN_GAP_MS = 2000;
+const FIGURES = ["today", "week", "handled", "response"];
 
 /** Time zone whose midnight starts "today" on the wall (the browser's own). */
 function localZone() {
@@ -22,35 +26,19 @@ export function formatRatio(ratio) {
   return typeof ratio === "number" && Number.isFinite(ratio) ? `${Math.round(ratio * 100)}%` : "—";
 }
 
-/** Seconds as "42s", "3m05s", "2h10m"; "—" when unknown. */
-export function formatDuration(seconds) {
-  if (typeof seconds !== "number" || !Number.isFinite(seconds)) return "—";
-  const s = Math.round(seconds);
-  if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
-  return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
-}
-
-/** Title of a board or app: `{zh, en}` → [zh, en]. */
-function titles(title, fallback) {
-  if (title && typeof title === "object") return [title.zh || fallback, title.en || ""];
-  return [title || fallback, ""];
-}
-
-/** The boards table in the left column. */
+/** The boards and units tables in the left column. */
 export class BoardsPanel {
   /**
-   * @param {{root: HTMLElement, onData?: (data: any) => void, onBoard?: (id: string) => void, minGapMs?: number}} parts
-   *   `root` receives the table; `onData` gets every GET /api/boards answer; `onBoard` a board
-   *   row's id when it is clicked.
+   * @param {{root: HTMLElement, units: HTMLElement, onData?: (data: any) => void,
+   *          onBoard?: (id: string) => void, onUnit?: (unit: string) => void, minGapMs?: number}} parts
+   *   `root` receives the boards table, `units` the units table; `onData` gets every
+   *   GET /api/boards answer; `onBoard` / `onUnit` a clicked row's board id / unit.
    */
-  constructor({ root, onData = () => {}, onBoard = () => {}, minGapMs = MIN_GAP_MS }) {
-    this.root = root;
-    this.onData = onData;
-    this.onBoard = onBoard;
-    this.minGapMs = minGapMs;
+  constructor({ root, units, onData = () => {}, onBoard = () => {}, onUnit = () => {}, minGapMs = MIN_GAP_MS }) {
+    Object.assign(this, { root, unitsRoot: units, onData, onBoard, onUnit, minGapMs });
     this.data = null;
     this.active = "";
+    this.activeUnit = "";
     this.loads = 0;
     this.lastLoad = 0;
     this.pending = 0;
@@ -76,6 +64,9 @@ export class BoardsPanel {
       .then((data) => {
         this.data = data;
         this.loads += 1;
+        for (const board of data.boards || []) {
+          for (const app of board.apps || []) APPS.set(app.id, { title: app.title, board: board.id });
+        }
         this.render();
         this.onData(data);
         return data;
@@ -118,91 +109,95 @@ export class BoardsPanel {
         type: "button",
         class: "small app-toggle",
         dataset: { app: app.id, enabled: String(enabled) },
-        title: enabled ? "停用此应用 Turn the app off" : "启用此应用 Turn the app on",
+        title: t(enabled ? "boards.turnOff" : "boards.turnOn"),
         onclick: (e) => {
           e.stopPropagation();
           e.currentTarget.disabled = true;
           this.setEnabled(app.id, !enabled).catch(() => this.render());
         },
       },
-      enabled ? "停用" : "启用",
+      t(enabled ? "boards.off" : "boards.on"),
     );
   }
 
-  /** Mark the board the alert feed is filtered by ("" for none). */
-  setActive(id) {
-    this.active = id || "";
-    for (const row of this.root.querySelectorAll("tr.board-row")) {
-      row.classList.toggle("active", row.dataset.board === this.active);
-    }
+  /** Mark the board and unit the alert feed is filtered by ("" for none). */
+  setActive(board, unit = "") {
+    this.active = board || "";
+    this.activeUnit = unit || "";
+    for (const row of this.root.querySelectorAll("tr.board-row")) row.classList.toggle("active", row.dataset.board === this.active);
+    for (const row of this.unitsRoot.querySelectorAll("tr.unit-row")) row.classList.toggle("active", row.dataset.unit === this.activeUnit);
   }
 
-  /** Board and app figures as table cells: today, 7 days, handled ratio, median response. */
+  /** Figures as table cells: today, 7 days, handled ratio, median response. */
   cells(item) {
-    return [
-      h("td", { class: "num today", dataset: { fig: "today" } }, String(item.today ?? 0)),
-      h("td", { class: "num", dataset: { fig: "week" } }, String(item.week ?? 0)),
-      h("td", { class: "num", dataset: { fig: "handled" } }, formatRatio(item.handled_ratio)),
-      h(
-        "td",
-        { class: "num", dataset: { fig: "response" }, title: `${item.responses ?? 0} 次 responses` },
-        formatDuration(item.median_response_s),
-      ),
-    ];
+    const text = {
+      today: String(item.today ?? 0),
+      week: String(item.week ?? 0),
+      handled: formatRatio(item.handled_ratio),
+      response: formatDuration(item.median_response_s),
+    };
+    return FIGURES.map((fig) =>
+      h("td", { class: `num ${fig}`, dataset: { fig }, title: fig === "response" ? t("boards.responses", { n: item.responses ?? 0 }) : undefined }, text[fig]),
+    );
+  }
+
+  head(first) {
+    return h(
+      "thead",
+      {},
+      h("tr", {}, h("th", {}, first), ...FIGURES.map((fig) => h("th", { class: "num", title: t(`boards.${fig}Title`) }, t(`boards.${fig}`)))),
+    );
   }
 
   boardRows(board) {
-    const [zh, en] = titles(board.title, board.id);
     const head = h(
       "tr",
       {
         class: `board-row board-${board.id}${board.id === this.active ? " active" : ""}`,
         dataset: { board: board.id },
-        title: "按此看板筛选告警 Filter alerts by this board",
+        title: t("boards.filter"),
         onclick: () => this.onBoard(board.id),
       },
-      h("th", { scope: "row" }, h("span", { class: "board-zh" }, zh), " ", h("span", { class: "board-en" }, en)),
+      h("th", { scope: "row", translate: "no" }, pick(board.title, board.id)),
       ...this.cells(board),
     );
-    const apps = (board.apps || []).map((app) => {
-      const [appZh, appEn] = titles(app.title, app.id);
-      return h(
+    const apps = (board.apps || []).map((app) =>
+      h(
         "tr",
-        { class: `app-row${app.enabled === false ? " disabled" : ""}`, dataset: { app: app.id, board: board.id }, title: appEn },
-        h(
-          "th",
-          { scope: "row" },
-          this.appSwitch(app),
-          appZh,
-          app.enabled === false ? h("span", { class: "muted" }, " (停用 off)") : null,
-        ),
+        { class: `app-row${app.enabled === false ? " disabled" : ""}`, dataset: { app: app.id, board: board.id } },
+        h("th", { scope: "row" }, this.appSwitch(app), datum(pick(app.title, app.id)),
+          app.enabled === false ? h("span", { class: "muted" }, ` (${t("boards.isOff")})`) : null),
         ...this.cells(app),
-      );
-    });
+      ),
+    );
     return [head, ...apps];
+  }
+
+  unitRow(item) {
+    return h(
+      "tr",
+      {
+        class: `unit-row${item.unit === this.activeUnit ? " active" : ""}`,
+        dataset: { unit: item.unit },
+        title: t("boards.filterUnit"),
+        onclick: () => this.onUnit(item.unit),
+      },
+      h("th", { scope: "row", translate: "no" }, item.unit),
+      ...this.cells(item),
+    );
   }
 
   render() {
     const boards = (this.data && this.data.boards) || [];
+    const units = (this.data && this.data.units) || [];
     this.root.replaceChildren(
-      h(
-        "table",
-        { class: "boards-table" },
-        h(
-          "thead",
-          {},
-          h(
-            "tr",
-            {},
-            h("th", {}, "看板 / 应用"),
-            h("th", { class: "num", title: "今日告警 Alerts today" }, "今日"),
-            h("th", { class: "num", title: "近 7 日告警 Alerts in 7 days" }, "7日"),
-            h("th", { class: "num", title: "处置率 Handled (resolved or false alarm)" }, "处置率"),
-            h("th", { class: "num", title: "响应中位数 Median response (dispatch → on scene)" }, "响应"),
-          ),
-        ),
-        h("tbody", {}, boards.flatMap((board) => this.boardRows(board))),
-      ),
+      h("table", { class: "boards-table" }, this.head(t("boards.boardApp")), h("tbody", {}, boards.flatMap((b) => this.boardRows(b)))),
+    );
+    this.unitsRoot.replaceChildren(
+      h("h3", { class: "units-title" }, t("boards.units")),
+      units.length
+        ? h("table", { class: "boards-table units-table" }, this.head(t("boards.unit")), h("tbody", {}, units.map((u) => this.unitRow(u))))
+        : h("p", { class: "muted" }, t("boards.noUnits")),
     );
   }
 }

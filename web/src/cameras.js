@@ -60,6 +60,18 @@ export class CameraLayer {
     return entity.properties.cameraId.getValue();
   }
 
+  /** Show or hide the markers and frustums (the "cameras" layer switch). */
+  setVisible(on) {
+    this.source.show = on;
+    this.viewer.scene.requestRender();
+  }
+
+  /** Show or hide the ground footprints (the "footprints" layer switch). */
+  setFootprints(on) {
+    this.footprints.show = on;
+    this.viewer.scene.requestRender();
+  }
+
   /** The frustum's ECEF corners drawn now for `cameraId` (tests read them). */
   frustum(cameraId) {
     const record = this.records.get(cameraId);
@@ -169,11 +181,13 @@ export class CameraLayer {
  * Cameras on the page: the map layer, the AR view, the frame feeds and the video projection,
  * kept current by live messages. Drones that send frames are projected as long as they fly.
  * @param {{viewer: Cesium.Viewer, container: HTMLElement, live: any,
- *   selectElement: (id: string) => void, showEntity: (payload: any) => void}} parts
+ *   selectElement: (id: string) => void, showEntity: (payload: any) => void,
+ *   moved: (record: any) => void}} parts `moved` runs after each live pose
  * @returns {{layer: CameraLayer, ar: ArView, projection: VideoProjection, feeds: FrameFeeds,
- *   onMessage: (message: any) => boolean, cameraOf: (entity: any) => string | undefined}}
+ *   onMessage: (message: any) => boolean, cameraOf: (entity: any) => string | undefined,
+ *   load: () => Promise<void>}}
  */
-export function setupCameras({ viewer, container, live, selectElement, showEntity }) {
+export function setupCameras({ viewer, container, live, selectElement, showEntity, moved }) {
   const layer = new CameraLayer(viewer);
   const feeds = new FrameFeeds();
   const projection = new VideoProjection(viewer);
@@ -198,13 +212,9 @@ export function setupCameras({ viewer, container, live, selectElement, showEntit
     layer.upsert(record);
     projection.move(record);
     ar.move(record);
+    moved(record);
     if (record.camera_kind === "drone") followDrone(record);
   };
-
-  layer
-    .load()
-    .then(() => layer.records.forEach((record) => record.camera_kind === "drone" && followDrone(record)))
-    .catch((err) => console.warn("cameras:", err.message));
 
   return {
     layer,
@@ -212,6 +222,9 @@ export function setupCameras({ viewer, container, live, selectElement, showEntit
     projection,
     feeds,
     cameraOf: (entity) => layer.cameraOf(entity),
+    /** Load (again, after a reconnect) every camera, following the drones' frames. */
+    load: () =>
+      layer.load().then(() => layer.records.forEach((record) => record.camera_kind === "drone" && followDrone(record))),
     /** Handle a live message; true when it was about cameras. */
     onMessage(message) {
       if (message.topic === "camera" || message.topic === "drone") {

@@ -1,4 +1,4 @@
-// Tiny DOM helpers: build elements from data with textContent only (no HTML injection).
+// Tiny DOM helper: build elements from data with textContent only (no HTML injection).
 
 /**
  * Create an element.
@@ -22,19 +22,7 @@ export function h(tag, attrs = {}, ...children) {
   return el;
 }
 
-/** Format a UTC ISO time as local "HH:MM:SS" (today) or "MM-DD HH:MM". */
-export function formatTime(iso) {
-  if (!iso) return "";
-  const date = new Date(iso);
-  if (Number.isNaN(date.getTime())) return String(iso);
-  const pad = (n) => String(n).padStart(2, "0");
-  const time = `${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}`;
-  const today = new Date();
-  if (date.toDateString() === today.toDateString()) return time;
-  return `${pad(date.getMonth() + 1)}-${pad(date.getDate())} ${time.slice(0, 5)}`;
-}
-
-/** Format metres with one decimal, or "—" when unknown. */
-export function formatMetres(value) {
-  return typeof value === "number" && Number.isFinite(value) ? `${value.toFixed(1)} m` : "—";
+/** Data shown as it is (a name, a unit, an id): never translated, marked so. */
+export function datum(text, cls = "") {
+  return h("span", { class: cls || undefined, translate: "no" }, text ?? "");
 }

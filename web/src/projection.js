@@ -5,6 +5,12 @@
 // camera, where the pinhole model with OpenCV distortion gives the frame's pixel. Surfaces
 // facing away from the video camera are left alone; surfaces hidden behind others (as seen
 // from the video camera) are not yet tested and get the frame too.
+//
+// The frame is a texture this module owns, updated in place (`copyFrom`) between frames and
+// handed to the stage by a uniform function. (Assigning the canvas to the stage's uniform
+// again for each new frame made Cesium drop the old texture at once and create the new one
+// only at the next update, so the frame in between drew with no texture: "Cannot read
+// properties of undefined (reading '_target')", and rendering stopped for good.)
 import { cameraPosition, worldToCamera } from "./cameramodel.js";
 
 const Cesium = window.Cesium;
@@ -81,7 +87,8 @@ export class VideoProjection {
   show(record, canvas) {
     let entry = this.stages.get(record.id);
     if (!entry) {
-      entry = { record, w2c: worldToCamera(record), position: cameraPosition(record) };
+      entry = { record, w2c: worldToCamera(record), position: cameraPosition(record), canvas, texture: null };
+      this.upload(entry);
       const scratch = {
         matrix: new Cesium.Matrix4(),
         eye: new Cesium.Cartesian3(),
@@ -94,7 +101,7 @@ export class VideoProjection {
         name: `video-projection-${record.id}`,
         fragmentShader: FRAGMENT_SHADER,
         uniforms: {
-          video: canvas,
+          video: () => entry.texture,
           eyeToCamera: () =>
             Cesium.Matrix4.multiply(entry.w2c, camera.inverseViewMatrix, scratch.matrix),
           cameraEye: () => Cesium.Matrix4.multiplyByPoint(camera.viewMatrix, entry.position, scratch.eye),
@@ -119,9 +126,31 @@ export class VideoProjection {
       entry.record = record;
       entry.w2c = worldToCamera(record);
       entry.position = cameraPosition(record);
-      if (entry.stage.uniforms.video !== canvas) entry.stage.uniforms.video = canvas;
+      if (entry.canvas !== canvas) {
+        entry.canvas = canvas;
+        this.upload(entry);
+      }
     }
     this.viewer.scene.requestRender();
+  }
+
+  /**
+   * Put the entry's canvas into its texture: in place when the size is unchanged, else into a
+   * new texture that replaces the old one before the next frame (JavaScript runs between
+   * frames, so no frame ever sees a texture missing or destroyed).
+   */
+  upload(entry) {
+    const { canvas } = entry;
+    const texture = entry.texture;
+    if (texture && texture.width === canvas.width && texture.height === canvas.height) {
+      texture.copyFrom({ source: canvas });
+      return;
+    }
+    entry.texture = new Cesium.Texture({
+      context: this.viewer.scene.context,
+      source: canvas,
+    });
+    if (texture) texture.destroy();
   }
 
   /** The camera moved: project with its new model (no-op when it is not projected). */
@@ -138,7 +167,7 @@ export class VideoProjection {
   refresh(cameraId) {
     const entry = this.stages.get(cameraId);
     if (!entry) return;
-    entry.stage.uniforms.video = entry.stage.uniforms.video;
+    this.upload(entry);
     this.viewer.scene.requestRender();
   }
 
@@ -147,7 +176,13 @@ export class VideoProjection {
     const entry = this.stages.get(cameraId);
     if (!entry) return;
     this.viewer.scene.postProcessStages.remove(entry.stage);
+    if (entry.texture) entry.texture.destroy();
     this.stages.delete(cameraId);
     this.viewer.scene.requestRender();
+  }
+
+  /** Stop projecting every frame (the render guard's last resort). */
+  hideAll() {
+    for (const id of this.ids) this.hide(id);
   }
 }

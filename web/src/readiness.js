@@ -3,6 +3,7 @@
 // their ids on hover; a failed store or bus check shows in red. Hidden while all is well.
 // Loaded by index.html on its own: it starts on the page's #readiness element.
 import { getToken } from "./auth.js";
+import { onLang, t } from "./i18n.js";
 
 const POLL_MS = 15_000;
 
@@ -12,7 +13,7 @@ export function readinessNote(body) {
   if (failed.length) {
     return {
       level: "fail",
-      text: `服务异常 Not ready: ${failed.join(", ")}`,
+      text: t("readiness.notReady", { parts: failed.join(", ") }),
       title: failed.map((name) => `${name}: ${body[name].detail}`).join("\n"),
     };
   }
@@ -20,13 +21,14 @@ export function readinessNote(body) {
   if (!feeds.stale_count) return null;
   return {
     level: "stale",
-    text: `数据源停滞 Stale feeds: ${feeds.stale_count}/${feeds.total}`,
-    title: `${(feeds.stale || []).join("\n")}\n(no observation for ${feeds.stale_after_s} s)`,
+    text: t("readiness.stale", { n: feeds.stale_count, total: feeds.total }),
+    title: `${(feeds.stale || []).join("\n")}\n${t("readiness.after", { s: feeds.stale_after_s })}`,
   };
 }
 
 /** Keep `element` showing the server's readiness; returns a function that stops polling. */
 export function watchReadiness(element, { intervalMs = POLL_MS } = {}) {
+  let last; // the last /readyz body (null: no answer), shown again after a language switch
   async function poll() {
     // The page may not have taken ?token= into its storage yet when the first poll goes.
     const token = getToken() || new URL(window.location.href).searchParams.get("token");
@@ -34,10 +36,15 @@ export function watchReadiness(element, { intervalMs = POLL_MS } = {}) {
       const response = await fetch("/readyz", {
         headers: token ? { Authorization: `Bearer ${token}` } : {},
       });
-      show(readinessNote(await response.json()));
+      last = await response.json();
     } catch {
-      show({ level: "fail", text: "服务无响应 Server not answering", title: "/readyz" });
+      last = null;
     }
+    render();
+  }
+  function render() {
+    if (last === undefined) return;
+    show(last ? readinessNote(last) : { level: "fail", text: t("readiness.noAnswer"), title: "/readyz" });
   }
   function show(note) {
     element.hidden = note === null;
@@ -47,6 +54,7 @@ export function watchReadiness(element, { intervalMs = POLL_MS } = {}) {
     element.style.color = note && note.level === "fail" ? "var(--danger)" : "var(--warn)";
   }
   poll();
+  onLang(render);
   const timer = setInterval(poll, intervalMs);
   return () => clearInterval(timer);
 }

@@ -3,14 +3,14 @@
 // layer while the live layer hides. Time moves at 1×–60× from a chosen moment; history is fetched
 // in windows ahead of the replay time. Positions are lon/lat degrees, ellipsoidal height metres;
 // times are epoch milliseconds.
+import { titleOf } from "./alertdata.js";
 import { api, query } from "./api.js";
-import { KIND_COLOURS } from "./live.js";
+import { entityIcon, iconClass, SEVERITY_COLOURS } from "./icons.js";
 import { markerGraphics } from "./markers.js";
 
 const Cesium = window.Cesium;
 export const SPEEDS = [1, 5, 10, 30, 60];
 const STALE_MS = 30000; // an entity unseen this long before the replay time is not drawn
-const SEVERITY_COLOURS = { critical: "#ff5a5f", warning: "#ffb020", info: "#38d6ff" };
 const TICK_MS = 200;
 
 /** Seconds between samples and milliseconds of history per request at `speed`. */
@@ -191,10 +191,11 @@ export class Replay {
       if (!entity) {
         entity = entities.add({
           id,
-          ...markerGraphics({ pixelSize: 11, outline: "#0b1220", labelOffset: 16, maxDistance: 3000 }),
+          billboard: {
+            image: entityIcon(iconClass({ kind: track.kind, cls: track.cls }), { still: true }),
+            disableDepthTestDistance: Number.POSITIVE_INFINITY,
+          },
         });
-        entity.point.color = Cesium.Color.fromCssColorString(KIND_COLOURS[track.kind] || "#ffffff");
-        entity.label.text = track.cls || track.kind;
         entity.properties = new Cesium.PropertyBag({ id, kind: track.kind, cls: track.cls, source: track.source });
       }
       entity.show = true;
@@ -217,7 +218,7 @@ export class Replay {
           ...markerGraphics({ pixelSize: 18, outline: "#ffffff", labelOffset: 20, maxDistance: 6000 }),
         });
         entity.point.color = Cesium.Color.fromCssColorString(SEVERITY_COLOURS[alert.severity] || "#ffb020");
-        entity.label.text = alert.title;
+        entity.label.text = titleOf(alert);
         entity.properties = new Cesium.PropertyBag({ alert_id: alert.id, title: alert.title });
       }
       entity.show = true;

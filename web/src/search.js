@@ -1,14 +1,17 @@
-// The search box: debounced GET /api/elements?q=…&limit=10, a dropdown, keyboard choice.
+// The search box: debounced GET /api/elements?q=…&limit=10, a dropdown, keyboard choice. A
+// camera in the results also offers its AR view.
 import { api, query } from "./api.js";
 import { h } from "./dom.js";
+import { known, t } from "./i18n.js";
 
 const DEBOUNCE_MS = 250;
 
 /**
  * Wire the search input and its dropdown.
- * @param {{input: HTMLInputElement, results: HTMLElement, onChoose: (item: any) => void}} parts
+ * @param {{input: HTMLInputElement, results: HTMLElement, onChoose: (item: any) => void,
+ *          onAr: (item: any) => void}} parts
  */
-export function setupSearch({ input, results, onChoose }) {
+export function setupSearch({ input, results, onChoose, onAr }) {
   let timer = 0;
   let seq = 0;
   let items = [];
@@ -46,13 +49,18 @@ export function setupSearch({ input, results, onChoose }) {
             onmousedown: (e) => (e.preventDefault(), choose(item)),
             onmouseenter: () => highlight(i),
           },
-          h("span", { class: "result-name" }, item.name || item.id),
-          h("span", { class: `result-kind kind-${item.kind}` }, item.kind),
+          h("span", { class: "result-name", translate: "no" }, item.name || item.id),
+          item.kind === "camera"
+            ? h("button", { type: "button", class: "small result-ar", dataset: { ar: item.id },
+                            onmousedown: (e) => (e.preventDefault(), e.stopPropagation(), close(), onAr(item)) },
+                t("camera.ar"))
+            : null,
+          h("span", { class: `result-kind kind-${item.kind}` }, known(`kind.${item.kind}`) ? t(`kind.${item.kind}`) : item.kind),
         ),
       ),
     );
-    if (!found.length) results.append(h("li", { class: "muted empty" }, "无结果 No match"));
-    else if (total > found.length) results.append(h("li", { class: "muted empty" }, `… ${total} total`));
+    if (!found.length) results.append(h("li", { class: "muted empty" }, t("search.none")));
+    else if (total > found.length) results.append(h("li", { class: "muted empty" }, t("search.total", { n: total })));
     results.hidden = false;
   };
 

@@ -1,26 +1,15 @@
 // The time bar: pick a moment in the last hour / 6 h / day / week and replay it at 1×–60×,
 // then go back to live. Drives a `Replay` (replay.js); the slider follows the replay clock.
 import { h } from "./dom.js";
+import { localStamp, onLang, t } from "./i18n.js";
 import { SPEEDS } from "./replay.js";
 
 const RANGES = [
-  { ms: 3600000, label: "1 小时 1 h" },
-  { ms: 6 * 3600000, label: "6 小时 6 h" },
-  { ms: 24 * 3600000, label: "1 天 24 h" },
-  { ms: 7 * 24 * 3600000, label: "7 天 7 d" },
+  { ms: 3600000, key: "replay.range1h" },
+  { ms: 6 * 3600000, key: "replay.range6h" },
+  { ms: 24 * 3600000, key: "replay.range1d" },
+  { ms: 7 * 24 * 3600000, key: "replay.range7d" },
 ];
-
-/** Local date and time with seconds and the zone offset, e.g. "2026-12-04 02:15:09 +08:00". */
-export function localStamp(ms) {
-  const d = new Date(ms);
-  const pad = (n) => String(Math.abs(n)).padStart(2, "0");
-  const offset = -d.getTimezoneOffset();
-  const zone = `${offset >= 0 ? "+" : "-"}${pad(Math.trunc(offset / 60))}:${pad(offset % 60)}`;
-  return (
-    `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ` +
-    `${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())} ${zone}`
-  );
-}
 
 export class TimeBar {
   /**
@@ -33,21 +22,15 @@ export class TimeBar {
     this.onModeChange = onModeChange;
     this.onError = onError;
     this.rangeMs = RANGES[0].ms;
-    this.range = h("select", { "aria-label": "回放范围 Range" },
-      ...RANGES.map((r) => h("option", { value: String(r.ms) }, r.label)));
-    this.slider = h("input", { type: "range", min: "0", max: "1000", value: "1000", step: "1",
-      "aria-label": "回放时刻 Replay time" });
+    this.range = h("select", { "data-control": "range" }, ...RANGES.map((r) => h("option", { value: String(r.ms) })));
+    this.slider = h("input", { type: "range", min: "0", max: "1000", value: "1000", step: "1", "data-control": "time" });
     this.stamp = h("span", { class: "timebar-stamp mono" }, "—");
-    this.playButton = h("button", { class: "small", "aria-label": "播放 Play" }, "▶");
-    this.speedSelect = h("select", { "aria-label": "速度 Speed" },
-      ...SPEEDS.map((s) => h("option", { value: String(s) }, `${s}×`)));
-    this.liveButton = h("button", { class: "small timebar-live" }, "返回实时 Back to live");
+    this.playButton = h("button", { type: "button", class: "small", "data-control": "play" }, "▶");
+    this.speedSelect = h("select", { "data-control": "speed" }, ...SPEEDS.map((s) => h("option", { value: String(s) }, `${s}×`)));
+    this.liveButton = h("button", { type: "button", class: "small timebar-live" });
     this.counts = h("span", { class: "muted timebar-counts" }, "");
-    root.append(
-      h("span", { class: "timebar-title" }, "回放 Replay"),
-      this.range, this.slider, this.stamp, this.playButton, this.speedSelect, this.counts,
-      this.liveButton,
-    );
+    this.title = h("span", { class: "timebar-title" });
+    root.append(this.title, this.range, this.slider, this.stamp, this.playButton, this.speedSelect, this.counts, this.liveButton);
     toggle.addEventListener("click", () => (this.root.hidden ? this.open() : this.close()));
     this.range.addEventListener("change", () => {
       this.rangeMs = Number(this.range.value);
@@ -57,6 +40,18 @@ export class TimeBar {
     this.playButton.addEventListener("click", () => this.togglePlay());
     this.speedSelect.addEventListener("change", () => this.replay.setSpeed(Number(this.speedSelect.value)));
     this.liveButton.addEventListener("click", () => this.close());
+    this.translate();
+    onLang(() => this.translate());
+  }
+
+  translate() {
+    this.title.textContent = t("replay.title");
+    this.liveButton.textContent = t("replay.back");
+    this.range.setAttribute("aria-label", t("replay.range"));
+    this.slider.setAttribute("aria-label", t("replay.time"));
+    this.speedSelect.setAttribute("aria-label", t("replay.speed"));
+    [...this.range.options].forEach((option, i) => (option.textContent = t(RANGES[i].key)));
+    this.update(this.replay.state());
   }
 
   /** Show the bar and start replaying paused, 10 minutes ago (or at `timeMs`). */
@@ -110,12 +105,13 @@ export class TimeBar {
 
   /** Reflect the replay's state (called on every tick). */
   update(state) {
+    this.playButton.setAttribute("aria-label", t(state.playing ? "replay.pause" : "replay.play"));
+    this.playButton.dataset.playing = String(Boolean(state.playing));
     if (!state.active) return;
     const ms = Date.parse(state.time);
     this.stamp.textContent = localStamp(ms);
     this.playButton.textContent = state.playing ? "❚❚" : "▶";
-    this.playButton.setAttribute("aria-label", state.playing ? "暂停 Pause" : "播放 Play");
-    this.counts.textContent = `目标 ${state.entities} · 告警 ${state.alerts}`;
+    this.counts.textContent = t("replay.counts", { entities: state.entities, alerts: state.alerts });
     if (document.activeElement !== this.slider) this.follow(ms);
   }
 }

@@ -1,5 +1,9 @@
-// The Cesium globe: viewer without Ion, NaturalEarthII imagery, the district's 3D Tiles styled
-// by height, feature highlight and camera moves. Heights are WGS84 ellipsoidal metres.
+// The Cesium globe: a viewer without Ion (no Ion logo, the OpenStreetMap credit the data's
+// licence asks for), a dark offline globe, the district's 3D Tiles styled by height with the
+// selected feature highlighted and buildings / terrain switchable, picking and camera moves.
+// Heights are WGS84 ellipsoidal metres.
+import { t } from "./i18n.js";
+
 const Cesium = window.Cesium;
 
 const HIGHLIGHT = "color('#ffd54a')";
@@ -15,9 +19,14 @@ const HEIGHT_RAMP = [
   ["true", "color('#2d4a66')"],
 ];
 
-/** Create the viewer in `container` with offline imagery and a dark globe. */
+/**
+ * Create the viewer in `container`: no Ion, no sky, sun or moon (a wall draws only the district,
+ * and SwiftShader draws each of them slowly), render errors left to `renderguard.js`.
+ */
 export function createViewer(container) {
   Cesium.Ion.defaultAccessToken = "";
+  // The Cesium ion logo credits a service this page never uses.
+  Cesium.CreditDisplay.cesiumCredit = undefined;
   const viewer = new Cesium.Viewer(container, {
     baseLayer: false,
     geocoder: false,
@@ -30,42 +39,68 @@ export function createViewer(container) {
     homeButton: true,
     infoBox: false,
     selectionIndicator: true,
+    skyBox: false,
+    skyAtmosphere: false,
+    showRenderLoopErrors: false,
     // Draw only when something changed (camera, tiles, entities): a wall display runs all day.
     requestRenderMode: true,
     maximumRenderTimeChange: Number.POSITIVE_INFINITY,
   });
-  const layer = Cesium.ImageryLayer.fromProviderAsync(
-    Cesium.TileMapServiceImageryProvider.fromUrl(
-      Cesium.buildModuleUrl("Assets/Textures/NaturalEarthII"),
-    ),
-    { brightness: 0.45, saturation: 0.6 },
-  );
-  viewer.imageryLayers.add(layer);
   const scene = viewer.scene;
+  scene.sun = undefined;
+  scene.moon = undefined;
   scene.globe.baseColor = Cesium.Color.fromCssColorString("#0a1424");
   scene.backgroundColor = Cesium.Color.fromCssColorString("#05080f");
   scene.globe.showGroundAtmosphere = false;
-  // The bundled imagery is coarse (Natural Earth): fewer, larger globe tiles lose nothing.
   scene.globe.maximumScreenSpaceError = 4;
   scene.fog.enabled = false;
   viewer.cesiumWidget.creditContainer.classList.add("credits");
   return viewer;
 }
 
-/** Cesium3DTileStyle: colour by height, the selected element highlighted. */
-export function buildingStyle(selectedId) {
+/**
+ * The OpenStreetMap attribution (ODbL) in the current language, shown on screen: call again
+ * after a language switch.
+ * @returns {(viewer: any) => void} the function that (re)places it
+ */
+export function osmCredit() {
+  let credit = null;
+  return (viewer) => {
+    if (credit) viewer.creditDisplay.removeStaticCredit(credit);
+    credit = new Cesium.Credit(
+      `<a href="https://www.openstreetmap.org/copyright" target="_blank" rel="noopener">${t("credits.osm")}</a>`,
+      true,
+    );
+    viewer.creditDisplay.addStaticCredit(credit);
+    viewer.scene.requestRender();
+  };
+}
+
+/**
+ * Cesium3DTileStyle: colour by height, the selected element highlighted, buildings and terrain
+ * shown or not.
+ * @param {string|null} selectedId
+ * @param {{buildings?: boolean, terrain?: boolean}} show
+ */
+export function buildingStyle(selectedId, { buildings = true, terrain = true } = {}) {
   const conditions = [...HEIGHT_RAMP];
   if (selectedId) {
     const literal = JSON.stringify(String(selectedId)).replace(/^"|"$/g, "").replace(/'/g, "\\'");
     conditions.unshift([`\${element_id} === '${literal}'`, HIGHLIGHT]);
   }
-  return new Cesium.Cesium3DTileStyle({ color: { conditions } });
+  return new Cesium.Cesium3DTileStyle({
+    color: { conditions },
+    show: { conditions: [["${height} === undefined", String(terrain)], ["true", String(buildings)]] },
+  });
 }
 
 /** Load the district's tileset, add it to the scene and style it. */
 export async function loadTileset(viewer, url) {
   const tileset = await Cesium.Cesium3DTileset.fromUrl(url, {
     maximumScreenSpaceError: 16,
+    // The first view asks for the coarse levels first and skips the finest until it settles.
+    progressiveResolutionHeightFraction: 0.5,
+    foveatedScreenSpaceError: true,
   });
   tileset.style = buildingStyle(null);
   viewer.scene.primitives.add(tileset);

@@ -1,0 +1,28 @@
+// The header clock: local time (large), date with the weekday, and the time zone (UTC offset and
+// the zone's name), so a wall read from across the room and a screenshot both say when it was.
+import { clockTime, isoDate, weekday, zoneLabel } from "./i18n.js";
+
+/** Zone name of the browser, e.g. "Asia/Shanghai" ("" when unknown). */
+function zoneName() {
+  try {
+    return Intl.DateTimeFormat().resolvedOptions().timeZone || "";
+  } catch {
+    return "";
+  }
+}
+
+export class Clock {
+  /** @param {{time: HTMLElement, date: HTMLElement, zone: HTMLElement}} parts */
+  constructor({ time, date, zone }) {
+    Object.assign(this, { time, date, zone });
+    this.tick();
+    this.timer = setInterval(() => this.tick(), 1000);
+  }
+
+  tick(now = new Date()) {
+    this.time.textContent = clockTime(now);
+    this.date.textContent = `${isoDate(now)} ${weekday(now)}`;
+    const name = zoneName();
+    this.zone.textContent = name ? `${zoneLabel(now)} ${name}` : zoneLabel(now);
+  }
+}
