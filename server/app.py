@@ -23,6 +23,7 @@ from server.files import BINARY_TYPES
 from server.limits import GuardBodies, body_limits
 from server.logs import log_config
 from server.metrics import server_metrics
+from server.mqtt import bridging, configured_broker
 from server.routes import (
     alerts,
     apps,
@@ -55,13 +56,14 @@ def create_app(ws: Path, settings: TwinSettings | None = None) -> FastAPI:
     """An app serving workspace `ws`. Opens the workspace and rules now, so a bad workspace or
     rule file fails here (WorkspaceError / RuleError), not on the first request."""
     settings = settings or TwinSettings()
+    broker = configured_broker(settings)  # a bad TWIN_MQTT_URL fails here
     state = TwinState.open(Path(ws), settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         _calm_garbage_collector()
         state.mover.start()
-        async with forwarding(state.bus, state.webhooks):
+        async with forwarding(state.bus, state.webhooks), bridging(state, broker):
             yield
         state.close()
 

@@ -187,6 +187,20 @@ class TwinSettings(BaseSettings):
         title="Key of the webhooks' HMAC signatures (default: a random key created once in "
         "WS/webhook.key, mode 0600)",
     )
+    mqtt_url: SecretStr | None = Field(
+        default=None,
+        title="MQTT broker, mqtt://[user:pass@]host:port (mqtts:// for TLS): observations in "
+        "on twin/in/observations, alerts out on twin/out/alerts/{board}/{app}",
+    )
+    mqtt_entities: bool = Field(
+        default=False, title="Also publish each entity update on twin/out/entities/{source}"
+    )
+    mqtt_client_id: str = Field(
+        default="",
+        max_length=128,
+        title="MQTT client id (default: 'twin-' and a hash of the workspace's path, the same at "
+        "every start, so the broker keeps the session and its queued messages)",
+    )
 
     @model_validator(mode="after")
     def _hot_within_retention(self) -> TwinSettings:

@@ -1,17 +1,16 @@
-"""POST /api/observations (ingest permission): store, evaluate rules, publish."""
+"""POST /api/observations (ingest permission): store, evaluate rules, publish
+(`server.ingest`, the step the MQTT bridge shares)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from starlette.concurrency import run_in_threadpool
 
 from server.auth import Principal, require
-from server.crops import frame_crops
 from server.deps import get_state
+from server.ingest import ingest
 from server.jsonbody import StrictJSONRoute
-from server.metrics import server_metrics
 from server.schemas import IngestResponse, ObservationBatch, errors
 from server.state import TwinState
 
@@ -33,20 +32,7 @@ async def post_observations(
     ``TWIN_MAX_OBSERVATION_AGE_S`` before / ``TWIN_MAX_CLOCK_SKEW_S`` after the server's
     clock, and with a 409 naming the id when an observation id is given twice or is already
     stored."""
-    result = await run_in_threadpool(state.live.ingest, batch.observations, frame_crops(state))
-    state.feeds.seen(obs.source for obs in result.observations)
-    counters = server_metrics(state)
-    counters.observations.inc(len(result.observations))
-    for alert in result.alerts:
-        counters.alert(alert.app, alert.status.value)
-    if state.bus.wants("entity"):
-        for entity in result.entities:
-            state.bus.publish("entity", entity.model_dump(mode="json"))
-    for alert in result.alerts:
-        state.bus.publish("alert", alert.model_dump(mode="json"))
-    state.bus.publish_entities(
-        zip((e.id for e in result.entities), result.entity_json, strict=True)
-    )
+    result = await ingest(state, batch.observations)
     return IngestResponse(
         accepted=len(result.observations),
         ids=[obs.id or "" for obs in result.observations],

@@ -1,0 +1,36 @@
+"""Ingest a batch of observations and publish what it did: the one step behind ``POST
+/api/observations`` and the MQTT bridge, so both store, evaluate, count and publish alike."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from starlette.concurrency import run_in_threadpool
+
+from scenes.live import IngestResult
+from scenes.models import Observation
+from server.crops import frame_crops
+from server.metrics import server_metrics
+from server.state import TwinState
+
+
+async def ingest(state: TwinState, observations: Sequence[Observation]) -> IngestResult:
+    """Store `observations` durably (`scenes.live.LiveService.ingest`, committed before it
+    returns; alert crops from the cameras' recent frames), mark their feeds seen, count them,
+    and publish ``entity`` then ``alert`` messages (and coalesced ``entities`` batches, see
+    server.bus). Raises the service's `SceneError`s (nothing stored)."""
+    result = await run_in_threadpool(state.live.ingest, observations, frame_crops(state))
+    state.feeds.seen(obs.source for obs in result.observations)
+    counters = server_metrics(state)
+    counters.observations.inc(len(result.observations))
+    for alert in result.alerts:
+        counters.alert(alert.app, alert.status.value)
+    if state.bus.wants("entity"):
+        for entity in result.entities:
+            state.bus.publish("entity", entity.model_dump(mode="json"))
+    for alert in result.alerts:
+        state.bus.publish("alert", alert.model_dump(mode="json"))
+    state.bus.publish_entities(
+        zip((e.id for e in result.entities), result.entity_json, strict=True)
+    )
+    return result
