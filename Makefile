@@ -5,7 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 APT_PACKAGES := chromium fonts-noto-cjk libegl1 libgl1 libglib2.0-0 nginx-light wrk xvfb \
 	libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxkbcommon-x11-0 \
-	postgresql-15-postgis-3 redis-server systemd prometheus
+	postgresql-15-postgis-3 redis-server systemd prometheus \
+	mosquitto mosquitto-clients ffmpeg python3-gi gir1.2-gst-rtsp-server-1.0 \
+	gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
 PORT ?= 8000
 
 .PHONY: install apt venv web demo test lint typecheck bench clean
