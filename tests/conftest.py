@@ -3,6 +3,7 @@ tokens for every role. Tests talk to real parts only."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import socket
@@ -15,8 +16,17 @@ from pathlib import Path
 
 import httpx
 import pytest
+from engines import (
+    Postgres,
+    Redis,
+    postgres_available,
+    postgres_cluster,
+    redis_available,
+    start_redis,
+)
 
 REPO = Path(__file__).resolve().parent.parent
+_DATABASES = itertools.count()
 SAMPLE_SRC = REPO / "data" / "sample"
 SCHEMAS = Path(__file__).resolve().parent / "schemas" / "3d-tiles"
 TWIN = str(Path(sys.executable).parent / "twin")
@@ -115,3 +125,29 @@ def server_factory(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
 def live_server(sample_ws: Path, server_factory: Callable[..., LiveServer]) -> LiveServer:
     """A real server on a private copy of the sample workspace."""
     return server_factory(sample_ws)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """One real PostgreSQL 15 + PostGIS cluster for the session (tests/engines.py); each test
+    makes its own database in it."""
+    if not postgres_available():
+        pytest.skip("needs Debian postgresql-15-postgis-3 (make install)")
+    yield from postgres_cluster()
+
+
+@pytest.fixture
+def database(postgres: Postgres, request: pytest.FixtureRequest) -> str:
+    """The URL of a new empty database for this test."""
+    name = "t_" + "".join(c if c.isalnum() else "_" for c in request.node.name.lower())[:50]
+    return postgres.create_database(f"{name}_{os.getpid()}_{next(_DATABASES)}")
+
+
+@pytest.fixture
+def redis() -> Iterator[Redis]:
+    """A real redis-server on a free port for this test."""
+    if not redis_available():
+        pytest.skip("needs Debian redis-server (make install)")
+    server = start_redis()
+    yield server
+    server.stop()

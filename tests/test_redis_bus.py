@@ -7,24 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from engines import Redis, redis_available, start_redis
+from engines import Redis, redis_available
 
 from server.bus import LocalBus, Subscription
 from server.redisbus import RedisBus
 
 pytestmark = pytest.mark.skipif(not redis_available(), reason="needs Debian redis-server")
-
-
-@pytest.fixture
-def redis() -> Iterator[Redis]:
-    server = start_redis()
-    yield server
-    server.stop()
 
 
 async def take(sub: Subscription, count: int, timeout: float = 5.0) -> list[dict[str, Any]]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,8 @@ CREATE TABLE elements (
     height REAL NOT NULL DEFAULT 0,
     geometry TEXT NOT NULL,
     attributes TEXT NOT NULL DEFAULT '{}',
-    jurisdiction_id TEXT, unit TEXT, site_id TEXT
+    jurisdiction_id TEXT, unit TEXT, site_id TEXT,
+    minlon REAL, minlat REAL, maxlon REAL, maxlat REAL
 );
 CREATE INDEX elements_kind ON elements(kind);
 CREATE INDEX elements_name ON elements(name COLLATE NOCASE);
@@ -84,10 +85,24 @@ def search_match(query: str) -> str | None:
     return " AND ".join(terms) or None
 
 
-def _search_tokens(el: Element) -> str:
-    values = " ".join(str(v) for v in el.attributes.values() if isinstance(v, str | int))
-    text = " ".join(filter(None, (el.name, values[:SEARCH_TEXT_CHARS])))
-    return search_tokens(text, el.id)
+def search_tsquery(query: str) -> str | None:
+    """`search_match` for PostgreSQL: the same terms as a ``to_tsquery('simple', ...)`` text,
+    pieces joined by the phrase operator ``<->``."""
+    terms = []
+    for word in _WORD.findall(query.casefold()):
+        if len(word) == 1:
+            terms.append(f"'{word}'")
+        else:
+            pieces = " <-> ".join(f"'{word[i : i + 2]}'" for i in range(len(word) - 1))
+            terms.append(f"({pieces} | '{word}')")
+    return " & ".join(terms) or None
+
+
+def element_tokens(name: str | None, element_id: str, attributes: Mapping[str, Any]) -> str:
+    """The search index tokens of an element: its name and (the first `SEARCH_TEXT_CHARS` of)
+    its attribute values by pieces, its id by whole words (see `search_tokens`)."""
+    values = " ".join(str(v) for v in attributes.values() if isinstance(v, str | int))
+    return search_tokens(" ".join(filter(None, (name, values[:SEARCH_TEXT_CHARS]))), element_id)
 
 
 @dataclass
@@ -154,23 +169,27 @@ class CatalogWriter:
         with self._db:
             self._db.executemany(
                 "INSERT INTO elements (rid, id, kind, name, layer, source_id, lon, lat,"
-                " base_height, height, geometry, attributes, jurisdiction_id, unit, site_id)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " base_height, height, geometry, attributes, jurisdiction_id, unit, site_id,"
+                " minlon, minlat, maxlon, maxlat)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     (
                         rid, el.id, el.kind, el.name, el.layer, el.source_id, el.lon, el.lat,
                         el.base_height, el.height, text,
                         json.dumps(el.attributes, ensure_ascii=False, default=str),
-                        el.jurisdiction_id, el.unit, el.site_id,
+                        el.jurisdiction_id, el.unit, el.site_id, *box,
                     )
-                    for rid, el, text in zip(rids, batch, geojson, strict=True)
+                    for rid, el, text, box in zip(rids, batch, geojson, bounds.tolist(),
+                                                  strict=True)
                 ),
             )  # fmt: skip
             self._db.executemany(
                 "INSERT INTO elements_search (rowid, tokens) VALUES (?, ?)",
-                ((rid, _search_tokens(el)) for rid, el in zip(rids, batch,
-                                                                             strict=True)),
-            )  # fmt: skip
+                (
+                    (rid, element_tokens(el.name, el.id, el.attributes))
+                    for rid, el in zip(rids, batch, strict=True)
+                ),
+            )
             self._db.executemany(
                 "INSERT INTO elements_rtree VALUES (?,?,?,?,?)",
                 zip(rids, bounds[:, 0].tolist(), bounds[:, 2].tolist(), bounds[:, 1].tolist(),
@@ -183,7 +202,8 @@ class CatalogWriter:
         self._db.close()
 
 
-def _row_to_element(row: sqlite3.Row) -> Element:
+def row_to_element(row: Mapping[str, Any]) -> Element:
+    """The element of a catalog row (SQLite or PostgreSQL, by column name)."""
     return Element(
         id=row["id"],
         kind=row["kind"],
@@ -215,33 +235,53 @@ def resolve_id(value: str, known: Callable[[str], bool], kinds: Sequence[str]) -
     return found[0] if len(found) == 1 else value
 
 
+def radius_box(lon: float, lat: float, radius_m: float) -> tuple[float, float, float, float]:
+    """The lon/lat box (minlon, minlat, maxlon, maxlat, deg) around lon/lat within
+    `radius_m` metres of it (local equirectangular)."""
+    mx, my = metres_per_degree(lat)
+    dlon, dlat = radius_m / mx, radius_m / my
+    return lon - dlon, lat - dlat, lon + dlon, lat + dlat
+
+
+def within(
+    candidates: Iterable[Element],
+    lon: float,
+    lat: float,
+    radius_m: float,
+    kinds: Iterable[str] | None = None,
+) -> list[tuple[Element, float]]:
+    """The `candidates` (of `kinds`) within `radius_m` metres of lon/lat, nearest first (then
+    by id), with their distance (m; 0 inside)."""
+    mx, my = metres_per_degree(lat)
+    origin, scale = np.array([lon, lat]), np.array([mx, my])
+    wanted = set(kinds) if kinds else None
+    found = []
+    for el in candidates:
+        if wanted and el.kind not in wanted:
+            continue
+        local = shapely.transform(el.geometry, lambda xy: (xy - origin) * scale)
+        dist = float(local.distance(_ORIGIN))
+        if dist <= radius_m:
+            found.append((el, dist))
+    found.sort(key=lambda pair: (pair[1], pair[0].id))  # ties in a stable order
+    return found
+
+
 # Order in which `pick` prefers kinds when several elements lie under a point.
 PICK_ORDER = ("building", "camera", "sensor", "site", "road", "water", "jurisdiction")
 
 
-class Catalog:
-    """Read-only access to a built catalog. Safe to share between threads (one connection each)."""
-
-    def __init__(self, path: Path) -> None:
-        if not Path(path).is_file():
-            raise WorkspaceError(f"no catalog at {path}", hint="run 'twin build SRC -o WS'")
-        self.path = Path(path)
-        with self._connect() as db:
-            self._indexed = (
-                db.execute("SELECT 1 FROM sqlite_master WHERE name = 'elements_search'").fetchone()
-                is not None
-            )
-
-    def _connect(self) -> sqlite3.Connection:
-        db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
-        db.row_factory = sqlite3.Row
-        return db
+class CatalogQueries:
+    """What every catalog answers from `get` and `near` (SQLite here, PostgreSQL in
+    `twin.catalog_pg`)."""
 
     def get(self, element_id: str) -> Element | None:
-        """The element with this id, or None."""
-        with self._connect() as db:
-            row = db.execute("SELECT * FROM elements WHERE id = ?", (element_id,)).fetchone()
-        return _row_to_element(row) if row else None
+        raise NotImplementedError
+
+    def near(
+        self, lon: float, lat: float, radius_m: float, kinds: Iterable[str] | None = None
+    ) -> list[tuple[Element, float]]:
+        raise NotImplementedError
 
     def resolve(self, value: str, kinds: Sequence[str]) -> str:
         """The id of the element of one of `kinds` that `value` names: its element id, or its
@@ -253,6 +293,55 @@ class Catalog:
 
         return resolve_id(value, known, kinds)
 
+    def containing(self, lon: float, lat: float, kind: str | None = None) -> list[Element]:
+        """Polygon elements (of `kind`) that contain lon/lat, smallest area first."""
+        point = Point(lon, lat)
+        return sorted(
+            (el for el, dist in self.near(lon, lat, 0.0, [kind] if kind else None)
+             if dist == 0.0 and el.geometry.geom_type in ("Polygon", "MultiPolygon")
+             and el.geometry.covers(point)),
+            key=lambda el: el.geometry.area,
+        )  # fmt: skip
+
+    def pick(self, lon: float, lat: float, radius_m: float = 15.0) -> Element | None:
+        """The element a click at lon/lat means: a building under the point first, then the
+        nearest camera/sensor/site/road/water within `radius_m`, then the jurisdiction."""
+        candidates = self.near(lon, lat, radius_m)
+        if not candidates:
+            return None
+        rank = {kind: i for i, kind in enumerate(PICK_ORDER)}
+        inside = [(el, d) for el, d in candidates if d == 0.0 and el.geometry.geom_type != "Point"]
+        pool = [c for c in inside if c[0].kind != "jurisdiction"] or candidates
+        pool.sort(key=lambda pair: (rank.get(pair[0].kind, 99), pair[1]))
+        return pool[0][0]
+
+
+class Catalog(CatalogQueries):
+    """Read-only access to a built catalog. Safe to share between threads (one connection each)."""
+
+    def __init__(self, path: Path) -> None:
+        if not Path(path).is_file():
+            raise WorkspaceError(f"no catalog at {path}", hint="run 'twin build SRC -o WS'")
+        self.path = Path(path)
+        with self._connect() as db:
+            self._indexed = (
+                db.execute("SELECT 1 FROM sqlite_master WHERE name = 'elements_search'").fetchone()
+                is not None
+            )
+            columns = {row[1] for row in db.execute("PRAGMA table_info(elements)")}
+        self._bounded = "maxlat" in columns  # a catalog built before has only the R-tree box
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+        db.row_factory = sqlite3.Row
+        return db
+
+    def get(self, element_id: str) -> Element | None:
+        """The element with this id, or None."""
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM elements WHERE id = ?", (element_id,)).fetchone()
+        return row_to_element(row) if row else None
+
     def all(self, kind: str | None = None) -> Iterator[Element]:
         """Every element (of one kind), in insertion order."""
         with self._connect() as db:
@@ -260,7 +349,7 @@ class Catalog:
             if kind:
                 sql, args = sql + " WHERE kind = ?", (kind,)
             rows = db.execute(sql + " ORDER BY rid", args).fetchall()
-        return (_row_to_element(r) for r in rows)
+        return (row_to_element(r) for r in rows)
 
     def counts(self) -> dict[str, int]:
         """Number of elements per kind."""
@@ -303,6 +392,9 @@ class Catalog:
             join += " JOIN elements_rtree r ON r.rid = e.rid"
             where.append("r.maxlon >= ? AND r.minlon <= ? AND r.maxlat >= ? AND r.minlat <= ?")
             args += [bbox[0], bbox[2], bbox[1], bbox[3]]
+            if self._bounded:  # the R-tree's single-precision box, then the exact bounds
+                where.append("e.maxlon >= ? AND e.minlon <= ? AND e.maxlat >= ? AND e.minlat <= ?")
+                args += [bbox[0], bbox[2], bbox[1], bbox[3]]
         found = f"FROM elements e{join}" + ((" WHERE " + " AND ".join(where)) if where else "")
         order = "ORDER BY kind, name IS NULL, name, id LIMIT ? OFFSET ?"
         if q:  # rank a bounded set of candidates by their small columns only
@@ -319,53 +411,17 @@ class Catalog:
             marks = ",".join("?" * len(rids))
             rows = db.execute(f"SELECT * FROM elements WHERE rid IN ({marks})", rids).fetchall()
         by_rid = {row["rid"]: row for row in rows}
-        return [_row_to_element(by_rid[rid]) for rid in rids], total
+        return [row_to_element(by_rid[rid]) for rid in rids], total
 
     def near(
         self, lon: float, lat: float, radius_m: float, kinds: Iterable[str] | None = None
     ) -> list[tuple[Element, float]]:
         """Elements within `radius_m` metres of lon/lat, nearest first, with their distance (m)."""
-        mx, my = metres_per_degree(lat)
-        dlon, dlat = radius_m / mx, radius_m / my
-        wanted = set(kinds) if kinds else None
+        box = radius_box(lon, lat, radius_m)
         with self._connect() as db:
             rows = db.execute(
                 "SELECT e.* FROM elements e JOIN elements_rtree r ON r.rid = e.rid"
                 " WHERE r.maxlon >= ? AND r.minlon <= ? AND r.maxlat >= ? AND r.minlat <= ?",
-                (lon - dlon, lon + dlon, lat - dlat, lat + dlat),
+                (box[0], box[2], box[1], box[3]),
             ).fetchall()
-        origin = np.array([lon, lat])
-        scale = np.array([mx, my])
-        found = []
-        for row in rows:
-            if wanted and row["kind"] not in wanted:
-                continue
-            el = _row_to_element(row)
-            local = shapely.transform(el.geometry, lambda xy: (xy - origin) * scale)
-            dist = float(local.distance(_ORIGIN))
-            if dist <= radius_m:
-                found.append((el, dist))
-        found.sort(key=lambda pair: pair[1])
-        return found
-
-    def containing(self, lon: float, lat: float, kind: str | None = None) -> list[Element]:
-        """Polygon elements (of `kind`) that contain lon/lat, smallest area first."""
-        point = Point(lon, lat)
-        return sorted(
-            (el for el, dist in self.near(lon, lat, 0.0, [kind] if kind else None)
-             if dist == 0.0 and el.geometry.geom_type in ("Polygon", "MultiPolygon")
-             and el.geometry.covers(point)),
-            key=lambda el: el.geometry.area,
-        )  # fmt: skip
-
-    def pick(self, lon: float, lat: float, radius_m: float = 15.0) -> Element | None:
-        """The element a click at lon/lat means: a building under the point first, then the
-        nearest camera/sensor/site/road/water within `radius_m`, then the jurisdiction."""
-        candidates = self.near(lon, lat, radius_m)
-        if not candidates:
-            return None
-        rank = {kind: i for i, kind in enumerate(PICK_ORDER)}
-        inside = [(el, d) for el, d in candidates if d == 0.0 and el.geometry.geom_type != "Point"]
-        pool = [c for c in inside if c[0].kind != "jurisdiction"] or candidates
-        pool.sort(key=lambda pair: (rank.get(pair[0].kind, 99), pair[1]))
-        return pool[0][0]
+        return within(map(row_to_element, rows), lon, lat, radius_m, kinds)
