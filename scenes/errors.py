@@ -63,6 +63,8 @@ class AppNotFound(SceneError):
 class AppConfigError(SceneError):
     """App settings that cannot apply (an unknown parameter, a value its rules refuse)."""
 
+    path: tuple[str | int, ...] = ("parameters",)
+
 
 class WatchlistNotFound(SceneError):
     """No watchlist with that name."""
