@@ -75,9 +75,12 @@ class LiveServer:
             self.process.wait(timeout=20)
 
 
-def start_server(ws: Path, extra_env: dict[str, str] | None = None) -> LiveServer:
-    """Start `twin serve WS` on a free loopback port and wait until /healthz answers."""
-    port = free_port()
+def start_server(
+    ws: Path, extra_env: dict[str, str] | None = None, port: int | None = None
+) -> LiveServer:
+    """Start `twin serve WS` on `port` (default: a free loopback port) and wait until /healthz
+    answers."""
+    port = port or free_port()
     env = {**os.environ, "TWIN_TOKENS": TOKENS_ENV, **(extra_env or {})}
     log = open(ws.parent / f"server-{port}.log", "wb")  # noqa: SIM115 - kept open for the process
     process = subprocess.Popen(
