@@ -9,7 +9,6 @@ same transaction as the observations and alerts they belong to: one fsync per in
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from collections.abc import Sequence
@@ -17,6 +16,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
+from scenes.db import DB_ERRORS, begin_write, connect
 from scenes.errors import WatchlistNotFound, WatchlistValueError
 from scenes.identifiers import WATCHLISTS, KeyedHasher, mask, normalise
 from scenes.models import Alert, Observation
@@ -24,8 +24,12 @@ from scenes.models import Alert, Observation
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS watchlist_entries (
     list TEXT NOT NULL, hash TEXT NOT NULL, masked TEXT NOT NULL, reason TEXT NOT NULL,
-    added_s REAL NOT NULL, added_by TEXT NOT NULL, PRIMARY KEY (list, hash)
+    added_s DOUBLE PRECISION NOT NULL, added_by TEXT NOT NULL, PRIMARY KEY (list, hash)
 );
+CREATE TABLE IF NOT EXISTS watchlist_state (
+    one INTEGER PRIMARY KEY CHECK (one = 1), version INTEGER NOT NULL
+);
+INSERT INTO watchlist_state (one, version) VALUES (1, 0) ON CONFLICT (one) DO NOTHING
 """
 REFRESH_S = 1.0
 
@@ -62,18 +66,27 @@ def _check_list(name: str) -> str:
 
 
 class WatchlistStore:
-    """The lists in one SQLite file (WAL, committed per call)."""
+    """The lists in one database (a SQLite file, or PostgreSQL at a URL), committed per call;
+    every change bumps a version that other processes look at to reload."""
 
-    def __init__(self, path: Path, hasher: KeyedHasher) -> None:
+    def __init__(self, target: Path | str, hasher: KeyedHasher) -> None:
         self.hasher = hasher
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
-        self._version = self._db.execute("PRAGMA data_version").fetchone()[0]
+        self._db = connect(target)
+        begin_write(self._db)
+        try:
+            for statement in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
+                self._db.execute(statement)
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+        self._version = self._read_version()
         self._checked = time.monotonic()
         self._members = self._load()
+
+    def _read_version(self) -> int:
+        return int(self._db.execute("SELECT version FROM watchlist_state").fetchone()[0])
 
     def _load(self) -> dict[str, dict[str, str]]:
         """Every list's members: keyed hash → reason."""
@@ -85,16 +98,30 @@ class WatchlistStore:
         return members
 
     def _refresh(self) -> None:
-        """Reload the members when another process changed the file (`twin import`), looking
-        at most once every `REFRESH_S` seconds."""
+        """Reload the members when another process changed them (another server, `twin
+        import`), looking at most once every `REFRESH_S` seconds."""
         now = time.monotonic()
         if now < self._checked + REFRESH_S:
             return
         with self._lock:
             self._checked = now
-            version = self._db.execute("PRAGMA data_version").fetchone()[0]
+            version = self._read_version()
             if version != self._version:
                 self._version, self._members = version, self._load()
+
+    def _change(self, sql: str, rows: Sequence[tuple[object, ...]]) -> int:
+        """Run `sql` for each of `rows` and bump the version, in one transaction; how many rows
+        changed. The caller holds ``_lock``."""
+        begin_write(self._db)
+        try:
+            changed = sum(self._db.execute(sql, row).rowcount for row in rows)
+            self._db.execute("UPDATE watchlist_state SET version = version + 1")
+            self._version += 1  # our own change: no reload needed
+        except DB_ERRORS:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+        return changed
 
     def close(self) -> None:
         with self._lock:
@@ -112,11 +139,11 @@ class WatchlistStore:
         digest, masked = self._digest(name, value)
         entry = Entry(hash=digest, masked=masked, reason=reason, added_s=time.time(), added_by=by)
         with self._lock:
-            self._db.execute(
+            self._change(
                 "INSERT INTO watchlist_entries VALUES (?,?,?,?,?,?) ON CONFLICT(list, hash)"
                 " DO UPDATE SET reason=excluded.reason, added_s=excluded.added_s,"
                 " added_by=excluded.added_by",
-                (name, digest, masked, reason, entry.added_s, by),
+                [(name, digest, masked, reason, entry.added_s, by)],
             )
             self._members[name][digest] = reason
         return entry
@@ -125,11 +152,11 @@ class WatchlistStore:
         """Take `value` off list `name`; False when it was not on it."""
         digest, _ = self._digest(name, value)
         with self._lock:
-            cur = self._db.execute(
-                "DELETE FROM watchlist_entries WHERE list = ? AND hash = ?", (name, digest)
+            removed = self._change(
+                "DELETE FROM watchlist_entries WHERE list = ? AND hash = ?", [(name, digest)]
             )
             self._members[name].pop(digest, None)
-        return cur.rowcount > 0
+        return removed > 0
 
     def entries(self, name: str) -> list[Entry]:
         """The entries of list `name`, newest first."""
@@ -148,17 +175,9 @@ class WatchlistStore:
         _check_list(name)
         rows = [(name, e.hash, e.masked, e.reason, e.added_s, e.added_by) for e in entries]
         with self._lock:
-            before = self._db.total_changes
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.executemany(
-                    "INSERT OR IGNORE INTO watchlist_entries VALUES (?,?,?,?,?,?)", rows
-                )
-            except sqlite3.Error:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
-            added = self._db.total_changes - before
+            added = self._change(
+                "INSERT INTO watchlist_entries VALUES (?,?,?,?,?,?) ON CONFLICT DO NOTHING", rows
+            )
             for entry in entries:
                 self._members[name].setdefault(entry.hash, entry.reason)
         return added
