@@ -132,6 +132,14 @@ def demo_tokens(path: Path) -> dict[str, str]:
     return tokens
 
 
+def demo_pages(url: str, tokens: dict[str, str]) -> dict[str, str]:
+    """The demo's page URLs: the operator's desk, and the wall (viewer token, wall mode)."""
+    return {
+        "desk": f"{url}/?token={tokens['operator']}",
+        "wall": f"{url}/?token={tokens['viewer']}&wall=1",
+    }
+
+
 def _feeds(url: str, tokens: dict[str, str], frames: Path, ws: Path, console: Console) -> None:
     """Once the server answers: configure the apps, then run the scenario, the detector and
     the PTZ sweeps (each on its own daemon thread)."""
@@ -171,10 +179,11 @@ def run_demo(src: Path, *, host: str, port: int, rebuild: bool, console: Console
     url = f"http://{host}:{port}"
     threading.Thread(target=_feeds, args=(url, tokens, frames, ws, console), daemon=True,
                      name="feeds").start()  # fmt: skip
+    pages = demo_pages(url, tokens)
     console.print(
         f"\n[bold green]District twin demo[/]\n"
-        f"  desk (operator): [link]{url}/?token={tokens['operator']}[/link]\n"
-        f"  wall (viewer, 4K/kiosk): [link]{url}/?token={tokens['viewer']}&wall=1[/link]\n"
+        f"  desk (operator): [link]{pages['desk']}[/link]\n"
+        f"  wall (viewer, fullscreen/kiosk): [link]{pages['wall']}[/link]\n"
         f"  English: add &lang=en · ingest token: {tokens['ingest']}\n"
         f"  live feeds: the sample scenario (every app), real YOLO on {frames} as {DEMO_CAMERA},"
         f" PTZ sweeps; Ctrl+C to stop\n",
