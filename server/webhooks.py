@@ -11,12 +11,15 @@ webhook secret (`signature`); a receiver recomputes it and rejects stale timesta
 
 Deliveries go through a bounded in-memory queue (a full queue drops the message and counts it:
 the publisher never waits) to one worker thread, which records each delivery and every attempt
-in ``WS/webhooks.sqlite`` before and after sending it, so pending deliveries resume after a
-restart. A 2xx answer delivers; a connection error, timeout, 408, 429 or 5xx is retried after
-``backoff_s × 2^(attempt−1)`` s (capped at `backoff_max_s`) up to `max_attempts`; any other
-answer fails the delivery at once. Deliveries of one alert are independent: a receiver should
-keep the record with the latest status (the body carries every status time). Deliveries done
-longer ago than the alert retention (``TWIN_ALERT_RETENTION_DAYS``) are forgotten.
+in ``WS/webhooks.sqlite`` (or PostgreSQL) before and after sending it, so pending deliveries
+resume after a restart. With several server processes each sends the alerts it published; a
+process that stops hands its pending deliveries over, and those of a process gone without a
+word for a minute are taken over by another. A 2xx answer delivers; a connection error,
+timeout, 408, 429 or 5xx is retried after ``backoff_s × 2^(attempt−1)`` s (capped at
+`backoff_max_s`) up to `max_attempts`; any other answer fails the delivery at once. Deliveries
+of one alert are independent: a receiver should keep the record with the latest status (the
+body carries every status time). Deliveries done longer ago than the alert retention
+(``TWIN_ALERT_RETENTION_DAYS``) are forgotten.
 """
 
 from __future__ import annotations
@@ -28,7 +31,6 @@ import hmac
 import json
 import logging
 import queue
-import sqlite3
 import threading
 import time
 import uuid
@@ -39,6 +41,7 @@ from typing import Any
 
 import httpx
 
+from scenes.db import POSTGRES, SQLITE, begin_write, connect
 from scenes.identifiers import load_or_create_secret
 from server.bus import EventBus
 from twin.errors import TwinError
@@ -56,20 +59,29 @@ CREATE TABLE IF NOT EXISTS deliveries (
     body TEXT NOT NULL,
     state TEXT NOT NULL,            -- pending | delivered | failed
     attempts INTEGER NOT NULL DEFAULT 0,
-    next_s REAL NOT NULL,
-    created_s REAL NOT NULL,
-    done_s REAL
+    next_s DOUBLE PRECISION NOT NULL,
+    created_s DOUBLE PRECISION NOT NULL,
+    done_s DOUBLE PRECISION
 );
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(state, next_s);
 CREATE TABLE IF NOT EXISTS attempts (
     delivery_id TEXT NOT NULL,
-    at_s REAL NOT NULL,
+    at_s DOUBLE PRECISION NOT NULL,
     http_status INTEGER,
     error TEXT,
-    duration_ms REAL NOT NULL
+    duration_ms DOUBLE PRECISION NOT NULL
 );
 CREATE INDEX IF NOT EXISTS attempts_delivery ON attempts(delivery_id);
+CREATE TABLE IF NOT EXISTS webhook_senders (
+    owner TEXT PRIMARY KEY,
+    seen_s DOUBLE PRECISION NOT NULL
+)
 """
+OWNER_TIMEOUT_S = 60.0  # a sender unseen this long is gone: its pending deliveries are taken
+_COLUMNS = {
+    SQLITE: "SELECT name FROM pragma_table_info('deliveries')",
+    POSTGRES: "SELECT column_name FROM information_schema.columns WHERE table_name = 'deliveries'",
+}
 RETRY_STATUSES = frozenset({408, 429})
 DB_FILE = "webhooks.sqlite"
 PRUNE_EVERY_S = 3600.0
@@ -125,7 +137,7 @@ class WebhookDispatcher:
 
     def __init__(
         self,
-        db_path: Path,
+        db_target: Path | str,
         urls: dict[str, str],
         secret: bytes,
         *,
@@ -145,10 +157,15 @@ class WebhookDispatcher:
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        self._db = sqlite3.connect(db_path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
-        self._db.executescript(_SCHEMA)
+        self.owner = uuid.uuid4().hex[:12]
+        self._db = connect(db_target)
+        begin_write(self._db)
+        for statement in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
+            self._db.execute(statement)
+        have = {r[0] for r in self._db.execute(_COLUMNS[self._db.dialect]).fetchall()}
+        if "owner" not in have:  # a deliveries table from before several senders
+            self._db.execute("ALTER TABLE deliveries ADD COLUMN owner TEXT")
+        self._db.execute("COMMIT")
 
     def url_for(self, unit: str | None) -> str | None:
         """The webhook URL of `unit` (or the ``*`` one), None when it has none."""
@@ -181,6 +198,11 @@ class WebhookDispatcher:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout_s)
+        self._db.execute(  # hand what is pending to whichever sender runs next
+            "UPDATE deliveries SET owner = NULL WHERE owner = ? AND state = 'pending'",
+            (self.owner,),
+        )
+        self._db.execute("DELETE FROM webhook_senders WHERE owner = ?", (self.owner,))
         self._db.close()
 
     def pending(self) -> int:
@@ -195,7 +217,7 @@ class WebhookDispatcher:
             return 0
         self._pruned_s = now
         before = now - self.retention_s
-        self._db.execute("BEGIN IMMEDIATE")
+        begin_write(self._db)
         self._db.execute(
             "DELETE FROM attempts WHERE delivery_id IN"
             " (SELECT id FROM deliveries WHERE state != 'pending' AND done_s < ?)",
@@ -236,23 +258,41 @@ class WebhookDispatcher:
         if rows:
             self._db.executemany(
                 "INSERT INTO deliveries (id, alert_id, alert_status, unit, url, body, state,"
-                " next_s, created_s) VALUES (?,?,?,?,?,?,'pending',?,?)",
-                rows,
+                " next_s, created_s, owner) VALUES (?,?,?,?,?,?,'pending',?,?,?)",
+                [(*row, self.owner) for row in rows],
             )
 
+    def _claim_orphans(self, now: float) -> None:
+        """Say this sender is alive; take the pending deliveries of senders (other server
+        processes) unseen for `OWNER_TIMEOUT_S` — each delivery has one sender at a time."""
+        self._db.execute(
+            "INSERT INTO webhook_senders (owner, seen_s) VALUES (?, ?) ON CONFLICT (owner) DO"
+            " UPDATE SET seen_s = excluded.seen_s",
+            (self.owner, now),
+        )
+        self._db.execute(
+            "UPDATE deliveries SET owner = ? WHERE state = 'pending' AND (owner IS NULL OR owner"
+            " IN (SELECT owner FROM webhook_senders WHERE seen_s < ?))",
+            (self.owner, now - OWNER_TIMEOUT_S),
+        )
+        self._db.execute("DELETE FROM webhook_senders WHERE seen_s < ?", (now - OWNER_TIMEOUT_S,))
+
     def _deliver_due(self, client: httpx.Client) -> float:
-        """Send every due delivery; seconds until the next one is due (at most 1 s)."""
+        """Send every due delivery of this sender; seconds until the next one is due (at most
+        1 s)."""
+        self._claim_orphans(time.time())
         due = self._db.execute(
-            "SELECT id, alert_status, url, body, attempts FROM deliveries"
-            " WHERE state='pending' AND next_s <= ? ORDER BY next_s LIMIT 100",
-            (time.time(),),
+            "SELECT id, alert_status, url, body, attempts FROM deliveries WHERE owner = ? AND"
+            " state = 'pending' AND next_s <= ? ORDER BY next_s LIMIT 100",
+            (self.owner, time.time()),
         ).fetchall()
         for delivery_id, status, url, body, attempts in due:
             if self._stopping.is_set():
                 break
             self._attempt(client, delivery_id, status, url, body.encode(), attempts + 1)
         row = self._db.execute(
-            "SELECT MIN(next_s) FROM deliveries WHERE state='pending'"
+            "SELECT MIN(next_s) FROM deliveries WHERE owner = ? AND state = 'pending'",
+            (self.owner,),
         ).fetchone()
         if row[0] is None:
             return 1.0
@@ -289,7 +329,7 @@ class WebhookDispatcher:
             state, next_s = "failed", now
             self.stats.failed += 1
             log.warning("webhook %s to %s failed after %d attempt(s)", delivery_id, url, n)
-        self._db.execute("BEGIN IMMEDIATE")
+        begin_write(self._db)
         self._db.execute(
             "INSERT INTO attempts (delivery_id, at_s, http_status, error, duration_ms)"
             " VALUES (?,?,?,?,?)",
@@ -304,7 +344,7 @@ class WebhookDispatcher:
 
 async def forward_alerts(bus: EventBus, dispatcher: WebhookDispatcher) -> None:
     """Hand every ``alert`` message published on `bus` to `dispatcher` (run as a task)."""
-    sub = bus.subscribe(["alert"], maxsize=10_000)
+    sub = bus.subscribe(["alert"], maxsize=10_000, own=True)  # each process sends its own
     try:
         while True:
             message = await sub.get()
@@ -332,8 +372,9 @@ async def forwarding(bus: EventBus, dispatcher: WebhookDispatcher | None) -> Asy
 
 
 def open_dispatcher(settings: TwinSettings, root: Path) -> WebhookDispatcher | None:
-    """The dispatcher for workspace folder `root` (deliveries in root/webhooks.sqlite), None
-    when no webhook is configured. Raises WebhookConfigError for a bad setting."""
+    """The dispatcher for workspace folder `root` (deliveries in root/webhooks.sqlite, or in
+    the PostgreSQL database of ``TWIN_DATABASE_URL``), None when no webhook is configured.
+    Raises WebhookConfigError for a bad setting."""
     urls = parse_webhooks(settings.webhooks)
     if not urls:
         return None
@@ -342,5 +383,6 @@ def open_dispatcher(settings: TwinSettings, root: Path) -> WebhookDispatcher | N
     else:
         secret = load_or_create_secret(root / KEY_FILE)
     return WebhookDispatcher(
-        root / DB_FILE, urls, secret, retention_s=settings.alert_retention_days * 86_400.0
-    )
+        settings.database_url or root / DB_FILE, urls, secret,
+        retention_s=settings.alert_retention_days * 86_400.0,
+    )  # fmt: skip
