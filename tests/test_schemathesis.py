@@ -50,7 +50,7 @@ def answered(server: LiveServer) -> dict[str, float]:
 @pytest.mark.slow
 @pytest.mark.parametrize("role", ["admin", None], ids=["admin", "no-token"])
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(
-    role: str | None, tiny_ws: Path, server_factory: Callable[..., LiveServer]
+    role: str | None, tiny_ws: Path, server_factory: Callable[..., LiveServer], tmp_path: Path
 ) -> None:
     server = server_factory(tiny_ws)
     before = answered(server)
@@ -63,7 +63,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
     if role is not None:
         command += ["--header", f"Authorization: Bearer {TOKENS[role]}"]
     start = time.monotonic()
-    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=tmp_path)
     wall_s = time.monotonic() - start
     after = answered(server)
     sent = sum(after.values()) - sum(before.values()) - 1  # less the scrape itself
