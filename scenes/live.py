@@ -12,7 +12,7 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -163,10 +163,7 @@ class LiveService:
         (group commit). Raises (nothing stored) `UnknownSourceError`, `ObservationTimeError`,
         or `DuplicateObservationError` for an id given twice, already stored in the hot window
         or taken by a batch still being stored."""
-        checked = self.checked(observations)
-        new_ids = iter(time_ordered_ids(sum(not obs.id for obs in checked)))
-        stamped = [self._stamp(obs, new_ids) for obs in checked]
-        given = [obs.id for obs in checked if obs.id]
+        checked, stamped, given = self._stamped(observations)
         images: dict[str, bytes] = {}
         with self._lock:
             self._claim(checked)
@@ -188,6 +185,63 @@ class LiveService:
         return IngestResult(
             stamped, [rec.entity for rec in saved], alerts, [rec.json for rec in saved]
         )
+
+    def accept(self, observations: Sequence[Observation]) -> IngestResult:
+        """The first half of `ingest` when the rules run in another process (several server
+        processes share one rules leader): check, stamp and store the batch and its entities,
+        committed before returning, without evaluating rules (``alerts`` is empty; the leader
+        runs `evaluate` on the batch)."""
+        checked, stamped, given = self._stamped(observations)
+        with self._lock:
+            self._claim(checked)
+        try:
+            saved = self._save(stamped, [], [], {})
+        finally:
+            with self._lock:
+                self._in_flight.difference_update(given)
+        return IngestResult(stamped, [rec.entity for rec in saved], [],
+                            [rec.json for rec in saved])  # fmt: skip
+
+    def evaluate(
+        self, batch: Sequence[Observation], crops: CropSource | None = None, *, key: str
+    ) -> list[Alert]:
+        """The second half: run the rules over an accepted `batch` and store what they raise
+        (new incidents, crops, watchlist hits) with `key` (the batch's id in the rules stream)
+        in one transaction; a batch whose `key` is stored already is not evaluated again (its
+        alerts are returned as they were), so a leader that takes over raises nothing twice."""
+        done = self.store.evaluated(key)
+        if done is not None:
+            return done
+        images: dict[str, bytes] = {}
+        with self._lock:
+            self._remember_boxed(batch)
+            alerts, opened = self._incidents(self.engine.process(batch), batch, crops, images)
+            hits = self.watchlists.hits_of(batch, alerts) if self.watchlists else []
+            self.store.save([], opened, received_s=time.time(), crops=images, hits=hits,
+                            evaluated=(key, alerts))  # fmt: skip
+        return alerts
+
+    def warm_up(self, batches: Iterable[Sequence[Observation]]) -> int:
+        """Run the rules over already evaluated `batches` (oldest first) to rebuild their state
+        (dwell timers, crowds, speeds, cooldowns) without raising anything — for a process that
+        has just become the rules leader; how many observations it saw."""
+        count = 0
+        with self._lock:
+            longest = max((rule.cooldown_s for rule in self.engine.rules), default=0.0)
+            self.engine.seed(self.store.alerts_since(time.time() - longest - 60.0))
+            for batch in batches:
+                self.engine.process(batch)
+                count += len(batch)
+        return count
+
+    def _stamped(
+        self, observations: Sequence[Observation]
+    ) -> tuple[list[Observation], list[Observation], list[str]]:
+        """The checked batch, the same with ids assigned, and the ids its sender gave."""
+        checked = self.checked(observations)
+        new_ids = iter(time_ordered_ids(sum(not obs.id for obs in checked)))
+        given = [obs.id for obs in checked if obs.id]
+        return checked, [self._stamp(obs, new_ids) for obs in checked], given
 
     def _save(
         self,

@@ -139,6 +139,16 @@ CREATE INDEX alerts_incident ON alerts(rule, incident_key, last_s) WHERE closed_
 """
 
 
+_V4 = """
+CREATE TABLE rules_done (
+    key TEXT PRIMARY KEY,
+    alerts TEXT NOT NULL,
+    at_s REAL NOT NULL
+);
+CREATE INDEX rules_done_at ON rules_done(at_s);
+"""
+
+
 def _v1(db: Connection) -> None:
     for statement in _statements(_V1):
         db.execute(statement)
@@ -169,12 +179,17 @@ def _v3(db: Connection) -> None:
         db.execute(statement)
 
 
+def _v4(db: Connection) -> None:
+    for statement in _statements(_V4):
+        db.execute(statement)
+
+
 def _statements(script: str) -> list[str]:
     """The statements of `script` (no statement here holds a ';' inside a literal)."""
     return [s.strip() for s in script.split(";") if s.strip()]
 
 
-STEPS: tuple[Callable[[Connection], None], ...] = (_v1, _v2, _v3)
+STEPS: tuple[Callable[[Connection], None], ...] = (_v1, _v2, _v3, _v4)
 VERSION = len(STEPS)
 
 

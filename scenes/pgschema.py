@@ -124,7 +124,16 @@ def _run(script: str) -> Callable[[Connection], None]:
     return step
 
 
-STEPS: tuple[Callable[[Connection], None], ...] = (_run(_V1),)
+_V2 = """
+CREATE TABLE rules_done (
+    key TEXT PRIMARY KEY,
+    alerts TEXT NOT NULL,
+    at_s DOUBLE PRECISION NOT NULL
+);
+CREATE INDEX rules_done_at ON rules_done (at_s)
+"""
+
+STEPS: tuple[Callable[[Connection], None], ...] = (_run(_V1), _run(_V2))
 VERSION = len(STEPS)
 
 

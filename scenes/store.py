@@ -97,6 +97,7 @@ class _Write:
     alerts: list[tuple[object, ...]]
     crops: list[tuple[object, ...]]
     hits: list[tuple[object, ...]]
+    evaluated: list[tuple[object, ...]] = field(default_factory=list)
     done: bool = False
     error: BaseException | None = field(default=None, repr=False)
 
@@ -295,6 +296,7 @@ class LiveStore:
         received_s: float,
         crops: Mapping[str, bytes] | None = None,
         hits: Sequence[Hit] = (),
+        evaluated: tuple[str, Sequence[Alert]] | None = None,
     ) -> list[EntityRecord]:
         """Store observations (with ids), their entities, new alerts, their evidence `crops`
         (alert id → JPEG bytes) and watchlist `hits` in one transaction, committed before
@@ -319,6 +321,10 @@ class LiveStore:
             for alert_id, data in (crops or {}).items()
         ]
         write.hits = [tuple(getattr(hit, name) for name in _HIT_FIELDS) for hit in hits]
+        if evaluated is not None:
+            key, raised = evaluated
+            text = "[" + ",".join(a.model_dump_json() for a in raised) + "]"
+            write.evaluated = [(key, text, received_s)]
         self._group_commit(write)
         return records
 
@@ -391,6 +397,9 @@ class LiveStore:
                 f" VALUES ({','.join('?' * len(_HIT_FIELDS))})",
                 rows("hits"),
             )
+            db.executemany(
+                "INSERT INTO rules_done (key, alerts, at_s) VALUES (?,?,?)", rows("evaluated")
+            )
 
     def transition(self, alert_id: str, status: AlertStatus, *, by: str) -> Alert:
         """Move an alert to `status` (see scenes.lifecycle); raise AlertNotFound /
@@ -433,6 +442,14 @@ class LiveStore:
         return bumped
 
     # -- reads ---------------------------------------------------------------------------------
+
+    def evaluated(self, key: str) -> list[Alert] | None:
+        """The alerts a batch of the rules stream raised when `key` was evaluated already,
+        else None (see `scenes.live.LiveService.evaluate`)."""
+        rows = self._query("SELECT alerts FROM rules_done WHERE key = ?", (key,))
+        if not rows:
+            return None
+        return [Alert.model_validate(a) for a in json.loads(str(rows[0][0]))]
 
     def get_alert(self, alert_id: str) -> Alert:
         rows = self._query("SELECT record FROM alerts WHERE id = ?", (alert_id,))

@@ -258,6 +258,8 @@ _EXPIRE = {
     " (SELECT alert_id FROM alert_crops WHERE created_s < ? LIMIT ?)",
     "hits": "DELETE FROM watchlist_hits WHERE rid IN"
     " (SELECT rid FROM watchlist_hits WHERE time_s < ? LIMIT ?)",
+    "evaluated": "DELETE FROM rules_done WHERE key IN"
+    " (SELECT key FROM rules_done WHERE at_s < ? LIMIT ?)",
 }
 
 

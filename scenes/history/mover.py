@@ -55,6 +55,7 @@ LOCK_FILE = ".lock"
 ALERT_BATCH = 200
 DUCKDB_MEMORY = "256MB"
 MEASURE_EVERY_S = 60.0  # how often the workspace is measured against the disk budget
+EVALUATED_KEPT_S = 86_400.0  # how long the rules stream's evaluated batches are remembered
 _SEC = OBSERVATION_COLUMNS.index("sec")
 _ORDER = {"observations": "entity_id, time, id", "alerts": "created_at, id"}
 _TIME_COLUMN = {"observations": "time", "alerts": "created_at"}
@@ -383,6 +384,7 @@ class HistoryMover:
             ("entities", now - policy.entity_ttl_s),
             ("crops", now - policy.alert_retention_s),
             ("hits", now - policy.alert_retention_s),
+            ("evaluated", now - EVALUATED_KEPT_S),
         ):
             while True:
                 with self.store.transaction() as db:
