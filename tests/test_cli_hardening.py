@@ -99,3 +99,16 @@ def test_calibrate_takes_the_camera_by_its_layer_id(tiny_ws: Path, tmp_path: Pat
     assert result.returncode == 0, result.stderr
     assert f"calibrated {LAYER_ID}" in result.stderr
     assert tiny.CAMERA_ID in (ws / "cameras.json").read_text()
+
+
+def test_view_looks_through_the_camera_named_by_its_layer_id(
+    sample_ws: Path, tmp_path: Path
+) -> None:
+    shots = {}
+    for name in (LAYER_ID, tiny.CAMERA_ID):  # the sample has the same road camera
+        shot = tmp_path / f"{name.replace(':', '_')}.png"
+        result = _twin("view", str(sample_ws), "--screenshot", str(shot), "--size", "320x200",
+                       "--camera", name, "--layers", "buildings,cameras", timeout=300)  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        shots[name] = shot.read_bytes()
+    assert shots[LAYER_ID][:8] == b"\x89PNG\r\n\x1a\n" and shots[LAYER_ID] == shots[tiny.CAMERA_ID]
