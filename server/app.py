@@ -5,19 +5,23 @@ from __future__ import annotations
 
 import errno
 import gc
+import os
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
+from uvicorn.supervisors import Multiprocess
 
 from server.access import AccessLog
 from server.allow import AllowMethods
 from server.cameras import camera_rig
+from server.crops import frame_crops
 from server.errors import add_exception_handlers
 from server.files import BINARY_TYPES
 from server.limits import GuardBodies, body_limits
@@ -50,6 +54,7 @@ from twin.settings import TwinSettings
 # defaults (700, 10, 10) run a full collection every ~70 k net allocations: with the catalog,
 # rules and live state in memory that pauses the event loop for 50-70 ms under ingest load.
 GC_THRESHOLDS = (20_000, 50, 100)
+WORKSPACE_ENV = "TWIN_SERVE_WORKSPACE"  # the workspace a `--workers N` worker opens
 
 
 def create_app(ws: Path, settings: TwinSettings | None = None) -> FastAPI:
@@ -59,13 +64,20 @@ def create_app(ws: Path, settings: TwinSettings | None = None) -> FastAPI:
     broker = configured_broker(settings)  # a bad TWIN_MQTT_URL fails here
     state = TwinState.open(Path(ws), settings)
 
+    if state.rules is not None:  # the leader's evidence crops come from this process's frames
+        rules = state.rules
+        rules.crops = lambda: frame_crops(state)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         _calm_garbage_collector()
-        state.mover.start()
-        async with forwarding(state.bus, state.webhooks), bridging(state, broker):
-            yield
-        state.close()
+        await state.start()
+        try:
+            async with forwarding(state.bus, state.webhooks), bridging(state, broker):
+                yield
+        finally:
+            await state.stop()
+            state.close()
 
     app = FastAPI(
         title=f"District twin · {state.manifest.name}",
@@ -138,15 +150,26 @@ def listen(host: str, port: int) -> socket.socket:
 
 def serve(ws: Path, settings: TwinSettings, sock: socket.socket | None = None) -> None:
     """Serve workspace `ws` on `sock` (default: `listen` on ``settings.host:settings.port``)
-    until interrupted (blocking).
+    until interrupted (blocking), in ``settings.workers`` processes sharing the socket.
 
     WebSocket messages go out uncompressed: permessage-deflate keeps a compressor per socket, so
     each message would be compressed once per client on the event loop (most of its time under
     load, measured with bench/ingest.py), while the text is otherwise built once for all."""
     sock = sock or listen(settings.host, settings.port)
-    app = create_app(ws, settings)
-    config = uvicorn.Config(
-        app, log_config=log_config(settings.log_format), access_log=False,
-        ws_per_message_deflate=False,
-    )  # fmt: skip
+    options: dict[str, Any] = {"log_config": log_config(settings.log_format),
+                               "access_log": False, "ws_per_message_deflate": False}  # fmt: skip
+    if settings.workers > 1:  # each worker opens the workspace (TwinSettings from the env)
+        os.environ[WORKSPACE_ENV] = str(Path(ws).resolve())
+        config = uvicorn.Config(
+            "server.app:app_from_environment", factory=True, workers=settings.workers, **options
+        )
+        Multiprocess(config, sockets=[sock]).run()
+        return
+    config = uvicorn.Config(create_app(ws, settings), **options)
     uvicorn.Server(config).run(sockets=[sock])
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one worker of ``twin serve --workers N``: the workspace named by the parent
+    process, settings from the environment."""
+    return create_app(Path(os.environ[WORKSPACE_ENV]), TwinSettings())

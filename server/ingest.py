@@ -18,8 +18,13 @@ async def ingest(state: TwinState, observations: Sequence[Observation]) -> Inges
     """Store `observations` durably (`scenes.live.LiveService.ingest`, committed before it
     returns; alert crops from the cameras' recent frames), mark their feeds seen, count them,
     and publish ``entity`` then ``alert`` messages (and coalesced ``entities`` batches, see
-    server.bus). Raises the service's `SceneError`s (nothing stored)."""
-    result = await run_in_threadpool(state.live.ingest, observations, frame_crops(state))
+    server.bus). With rules shared by several processes (`server.rules`), the batch is stored
+    here and the leader raises and publishes its alerts. Raises the service's `SceneError`s
+    (nothing stored)."""
+    if state.rules is not None:  # several processes: the rules leader raises and publishes
+        result = await run_in_threadpool(state.rules.ingest, observations)
+    else:
+        result = await run_in_threadpool(state.live.ingest, observations, frame_crops(state))
     state.feeds.seen(obs.source for obs in result.observations)
     counters = server_metrics(state)
     counters.observations.inc(len(result.observations))
@@ -28,8 +33,9 @@ async def ingest(state: TwinState, observations: Sequence[Observation]) -> Inges
     if state.bus.wants("entity"):
         for entity in result.entities:
             state.bus.publish("entity", entity.model_dump(mode="json"))
-    for alert in result.alerts:
-        state.bus.publish("alert", alert.model_dump(mode="json"))
+    if state.rules is None:
+        for alert in result.alerts:
+            state.bus.publish("alert", alert.model_dump(mode="json"))
     state.bus.publish_entities(
         zip((e.id for e in result.entities), result.entity_json, strict=True)
     )

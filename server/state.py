@@ -23,8 +23,11 @@ from server.auth import TokenTable
 from server.bus import LocalBus
 from server.feeds import FeedTracker
 from server.files import TileFiles, TileSource
+from server.redisbus import RedisBus
+from server.rules import SharedRules
 from server.webhooks import WebhookDispatcher, open_dispatcher
 from twin.catalog import Catalog
+from twin.catalog_pg import PgCatalog, load_catalog
 from twin.errors import WorkspaceError
 from twin.settings import TwinSettings
 from twin.workspace import Manifest, WorkspacePaths, open_workspace
@@ -42,13 +45,14 @@ class TwinState:
     manifest: Manifest
     catalog: Catalog
     live: LiveService
-    bus: LocalBus
+    bus: LocalBus | RedisBus
     tokens: TokenTable
     tiles: TileSource
     history: HistoryReader
     mover: MoverProcess
     feeds: FeedTracker
     webhooks: WebhookDispatcher | None = None
+    rules: SharedRules | None = None
     _shared: dict[str, Any] = field(default_factory=dict, repr=False)
     _shared_lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
@@ -65,27 +69,31 @@ class TwinState:
     def open(cls, ws: Path, settings: TwinSettings) -> TwinState:
         """Open workspace `ws` (raise WorkspaceError when it is not one) and its rules."""
         paths, manifest = open_workspace(ws)
-        catalog = Catalog(paths.catalog)
+        database = settings.database_url
+        catalog = _catalog(paths, database)
         rules_file = settings.rules or paths.rules
         rules = load_rules(rules_file) if settings.rules or rules_file.exists() else RuleSet()
         log.info("%d rule(s) from %s", len(rules.rules), rules_file)
         hasher = KeyedHasher(site_secret(settings.watchlist_secret, paths.secret))
-        watchlists = WatchlistStore(paths.watchlists, hasher)
+        watchlists = WatchlistStore(database or paths.watchlists, hasher)
         engine = Engine(rules, catalog, watchlists=watchlists)
-        store = LiveStore(paths.live)
+        store = LiveStore(database or paths.live)
         history = HistoryReader(store, paths.history)
         bounds = TimeBounds(settings.max_observation_age_s, settings.max_clock_skew_s)
         live = LiveService(catalog, store, engine, ttl_s=settings.live_ttl_s,
                            apps=shipped_apps(), hasher=hasher, watchlists=watchlists,
                            history=history, time_bounds=bounds)  # fmt: skip
-        mover = MoverProcess(paths.root, history_policy(settings))
-        return cls(
+        mover = MoverProcess(paths.root, history_policy(settings), database or paths.live)
+        bus: LocalBus | RedisBus = LocalBus()
+        if settings.bus_url:
+            bus = RedisBus(settings.bus_url, replay=settings.bus_replay)
+        state = cls(
             settings=settings,
             paths=paths,
             manifest=manifest,
             catalog=catalog,
             live=live,
-            bus=LocalBus(),
+            bus=bus,
             tokens=TokenTable(settings),
             tiles=_tile_source(paths),
             history=history,
@@ -93,6 +101,23 @@ class TwinState:
             feeds=FeedTracker(live.sources, settings.feed_stale_s),
             webhooks=open_dispatcher(settings, paths.root),
         )
+        if settings.bus_url:
+            state.rules = SharedRules(settings.bus_url, live, bus)  # crops: set by create_app
+        return state
+
+    async def start(self) -> None:
+        """Start what runs beside the requests: the history mover, the bus, the rules."""
+        self.mover.start()
+        if isinstance(self.bus, RedisBus):
+            await self.bus.start()
+        if self.rules is not None:
+            self.rules.start()
+
+    async def stop(self) -> None:
+        if self.rules is not None:
+            await self.rules.stop()
+        if isinstance(self.bus, RedisBus):
+            await self.bus.stop()
 
     def close(self) -> None:
         self.mover.stop()
@@ -125,6 +150,14 @@ def history_policy(settings: TwinSettings) -> HistoryPolicy:
         disk_budget_bytes=None if budget is None else int(budget * 1e9),
         interval_s=settings.history_interval_s,
     )
+
+
+def _catalog(paths: WorkspacePaths, database: str | None) -> Catalog:
+    """The workspace's catalog: its SQLite file, or that file loaded into PostgreSQL once."""
+    if database is None:
+        return Catalog(paths.catalog)
+    load_catalog(paths.catalog, database)
+    return PgCatalog(database, paths.catalog)
 
 
 def _tile_source(paths: WorkspacePaths) -> TileSource:

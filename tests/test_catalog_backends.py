@@ -28,7 +28,7 @@ def engines(sample_ws: Path, postgres: object, tmp_path_factory: pytest.TempPath
     url = postgres.create_database(f"catalog_{tmp_path_factory.getbasetemp().name[-8:]}")
     assert load_catalog(sample_ws / "catalog.sqlite", url) > 3000
     assert load_catalog(sample_ws / "catalog.sqlite", url) == 0  # the same build: nothing to do
-    pg = PgCatalog(url)
+    pg = PgCatalog(url, sample_ws / "catalog.sqlite")
     yield Catalog(sample_ws / "catalog.sqlite"), pg
     pg.close()
 

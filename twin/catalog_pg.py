@@ -27,7 +27,7 @@ from psycopg_pool import ConnectionPool
 
 from twin.catalog import (
     SEARCH_CANDIDATES,
-    CatalogQueries,
+    Catalog,
     Element,
     element_tokens,
     radius_box,
@@ -133,11 +133,13 @@ def _copy(path: Path, db: psycopg.Connection[Any], batch: int = 20_000) -> int:
     return count
 
 
-class PgCatalog(CatalogQueries):
-    """Read access to the catalog in PostgreSQL at `url` (loaded by `load_catalog`); safe to
-    share between threads (a small pool of connections)."""
+class PgCatalog(Catalog):
+    """Read access to the catalog in PostgreSQL at `url` (loaded by `load_catalog` from the
+    workspace's file at `path`); safe to share between threads (a small pool of connections).
+    A `Catalog` in every answer, so everything that takes one takes this."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, path: Path) -> None:
+        self.path = Path(path)
         self.pool: ConnectionPool[Any] = ConnectionPool(
             url, min_size=1, max_size=POOL_SIZE, open=True,
             kwargs={"autocommit": True, "row_factory": dict_row},

@@ -54,6 +54,8 @@ def _settings(**values: Any) -> TwinSettings:
         settings.token_roles  # noqa: B018 - parse TWIN_TOKENS now
     except ValidationError as exc:
         first = exc.errors()[0]
+        if not first["loc"]:  # a rule across settings: its message names them
+            raise _fail(TwinError(str(first["msg"]).removeprefix("Value error, "))) from None
         name = "TWIN_" + "_".join(str(part) for part in first["loc"]).upper()
         raise _fail(TwinError(f"setting {name}: {first['msg']}")) from None
     except ValueError as exc:
@@ -160,11 +162,20 @@ def serve(
     ws: Annotated[Path, typer.Argument(help="Workspace folder (from 'twin build')")],
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on", min=1, max=65535)] = 8000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            help="Server processes on the port (more than 1 needs TWIN_DATABASE_URL "
+            "and TWIN_BUS_URL)",
+            min=1,
+            max=64,
+        ),
+    ] = 1,
 ) -> None:
     """Serve a workspace: API, 3D Tiles, live WebSocket and the war-room page at /."""
     from server.app import serve as run_server
 
-    settings = _settings(host=host, port=port)
+    settings = _settings(host=host, port=port, workers=workers)
     try:
         run_server(ws, settings=settings)
     except _domain_errors() as err:

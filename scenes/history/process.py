@@ -41,11 +41,13 @@ def _write_status(path: Path, status: MoverStatus) -> None:
     os.replace(tmp, path)
 
 
-def _child(workspace: str, policy: HistoryPolicy, stop: Connection, level: int) -> None:
+def _child(
+    workspace: str, store_target: str, policy: HistoryPolicy, stop: Connection, level: int
+) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s history: %(message)s")
     ws = Path(workspace)
-    store = LiveStore(ws / "live.sqlite", checkpoints=False)
+    store = LiveStore(store_target, checkpoints=False)
     mover = HistoryMover(store, ws / "history", ws, policy)
     status_path = ws / "history" / STATUS_FILE
 
@@ -59,11 +61,12 @@ def _child(workspace: str, policy: HistoryPolicy, stop: Connection, level: int) 
 
 
 class MoverProcess:
-    """Runs a `HistoryMover` for workspace `workspace` in a child process (`start`/`stop`)
+    """Runs a `HistoryMover` for workspace `workspace` and its live store at `store_target`
+    (the workspace's SQLite file, or a PostgreSQL URL) in a child process (`start`/`stop`)
     and reads back what it reports (`status`)."""
 
-    def __init__(self, workspace: Path, policy: HistoryPolicy) -> None:
-        self.workspace, self.policy = Path(workspace), policy
+    def __init__(self, workspace: Path, policy: HistoryPolicy, store_target: Path | str) -> None:
+        self.workspace, self.policy, self.store_target = Path(workspace), policy, store_target
         self._context = multiprocessing.get_context("spawn")
         self._process: multiprocessing.process.BaseProcess | None = None
         self._stop: Connection | None = None
@@ -73,7 +76,8 @@ class MoverProcess:
         listen, self._stop = self._context.Pipe(duplex=False)
         self._process = self._context.Process(
             target=_child,
-            args=(str(self.workspace), self.policy, listen, log.getEffectiveLevel()),
+            args=(str(self.workspace), str(self.store_target), self.policy, listen,
+                  log.getEffectiveLevel()),  # fmt: skip
             name="twin-history",
             daemon=True,
         )

@@ -11,6 +11,10 @@ then open alerts), then ``{"topic": "ready", "payload": {"entities": n, "alerts"
 "truncated": bool}}``, then every ``entity`` and ``alert`` published. Without a valid token
 (and no public reads) it is closed with code 4401.
 
+With a shared stream (``TWIN_BUS_URL``) every message carries its stream ``"id"``; a client
+that reconnects (to any server process) with ``?since=<the last id it saw>`` first gets the
+alert, camera and drone messages it missed (``TWIN_BUS_REPLAY`` at most), then the snapshot.
+
 ``?topics=`` (comma-separated) picks what a socket gets; the default is
 ``entity,alert,camera,drone`` (every entity update as its own message, in publish order).
 ``entities`` instead takes entity updates coalesced: the latest state per entity at most every
@@ -35,6 +39,7 @@ from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
 from server.bus import ENTITIES, Subscription
+from server.redisbus import RedisBus
 from server.state import TwinState
 
 router = APIRouter(tags=["live"])
@@ -129,9 +134,26 @@ async def _drain(websocket: WebSocket) -> None:
             await websocket.receive_text()
 
 
+async def _send_missed(
+    sender: Sender, state: TwinState, since: str, topics: frozenset[str]
+) -> tuple[int, bool]:
+    """With a shared stream: the messages of `topics` after stream id `since` (alerts,
+    camera and drone poses the client missed while away); how many, and whether some may be
+    missing (older than the stream keeps)."""
+    if not isinstance(state.bus, RedisBus):
+        return 0, False
+    missed, gap = await state.bus.replay_since(since, topics)
+    for message in missed:
+        await sender.send(message.text)
+    return len(missed), gap
+
+
 @router.websocket("/ws/live")
 async def live_socket(
-    websocket: WebSocket, token: str | None = None, topics: str | None = None
+    websocket: WebSocket,
+    token: str | None = None,
+    topics: str | None = None,
+    since: str | None = None,
 ) -> None:
     state: TwinState = websocket.app.state.twin
     if not origin_allowed(websocket, state.settings.ws_origins):
@@ -153,6 +175,12 @@ async def live_socket(
     sub = state.bus.subscribe(wanted)
     sender = Sender(websocket, state.settings.ws_send_timeout_s)
     try:
+        if since is not None:
+            try:
+                await _send_missed(sender, state, since, wanted)
+            except ValueError as exc:
+                await websocket.close(code=CLOSE_BAD_REQUEST, reason=str(exc)[:120])
+                return
         await _send_snapshot(sender, state, wanted)
         tasks = [asyncio.create_task(_pump(sender, sub)), asyncio.create_task(_drain(websocket))]
         done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
