@@ -164,6 +164,22 @@ def begin_write(db: Connection) -> None:
     db.execute("BEGIN IMMEDIATE" if db.dialect == SQLITE else "BEGIN")
 
 
+def create_schema(db: Connection, script: str, *, lock_key: int) -> None:
+    """Run the ``;``-separated `script` (``CREATE ... IF NOT EXISTS`` statements) in one write
+    transaction; on PostgreSQL under advisory lock `lock_key`, since two processes creating the
+    same table at once collide there."""
+    begin_write(db)
+    try:
+        if db.dialect == POSTGRES:
+            db.execute("SELECT pg_advisory_xact_lock(?)", (lock_key,))
+        for statement in filter(None, (s.strip() for s in script.split(";"))):
+            db.execute(statement)
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
 def begin_read(db: Connection) -> None:
     """Start a read transaction in which every statement sees one snapshot (PostgreSQL's
     default, READ COMMITTED, gives each statement its own)."""

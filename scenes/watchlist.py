@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from scenes.db import DB_ERRORS, begin_write, connect
+from scenes.db import DB_ERRORS, begin_write, connect, create_schema
 from scenes.errors import WatchlistNotFound, WatchlistValueError
 from scenes.identifiers import WATCHLISTS, KeyedHasher, mask, normalise
 from scenes.models import Alert, Observation
@@ -32,6 +32,7 @@ CREATE TABLE IF NOT EXISTS watchlist_state (
 INSERT INTO watchlist_state (one, version) VALUES (1, 0) ON CONFLICT (one) DO NOTHING
 """
 REFRESH_S = 1.0
+SCHEMA_LOCK = 8_151_053  # PostgreSQL advisory lock key of this schema
 
 
 class Entry(BaseModel):
@@ -73,14 +74,7 @@ class WatchlistStore:
         self.hasher = hasher
         self._lock = threading.Lock()
         self._db = connect(target)
-        begin_write(self._db)
-        try:
-            for statement in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
-                self._db.execute(statement)
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+        create_schema(self._db, _SCHEMA, lock_key=SCHEMA_LOCK)
         self._version = self._read_version()
         self._checked = time.monotonic()
         self._members = self._load()

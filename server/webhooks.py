@@ -41,7 +41,7 @@ from typing import Any
 
 import httpx
 
-from scenes.db import POSTGRES, SQLITE, begin_write, connect
+from scenes.db import POSTGRES, SQLITE, begin_write, connect, create_schema
 from scenes.identifiers import load_or_create_secret
 from server.bus import EventBus
 from twin.errors import TwinError
@@ -61,7 +61,8 @@ CREATE TABLE IF NOT EXISTS deliveries (
     attempts INTEGER NOT NULL DEFAULT 0,
     next_s DOUBLE PRECISION NOT NULL,
     created_s DOUBLE PRECISION NOT NULL,
-    done_s DOUBLE PRECISION
+    done_s DOUBLE PRECISION,
+    owner TEXT
 );
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(state, next_s);
 CREATE TABLE IF NOT EXISTS attempts (
@@ -77,6 +78,7 @@ CREATE TABLE IF NOT EXISTS webhook_senders (
     seen_s DOUBLE PRECISION NOT NULL
 )
 """
+SCHEMA_LOCK = 8_151_054  # PostgreSQL advisory lock key of this schema
 OWNER_TIMEOUT_S = 60.0  # a sender unseen this long is gone: its pending deliveries are taken
 _COLUMNS = {
     SQLITE: "SELECT name FROM pragma_table_info('deliveries')",
@@ -159,11 +161,9 @@ class WebhookDispatcher:
         self._thread: threading.Thread | None = None
         self.owner = uuid.uuid4().hex[:12]
         self._db = connect(db_target)
-        begin_write(self._db)
-        for statement in filter(None, (s.strip() for s in _SCHEMA.split(";"))):
-            self._db.execute(statement)
-        have = {r[0] for r in self._db.execute(_COLUMNS[self._db.dialect]).fetchall()}
-        if "owner" not in have:  # a deliveries table from before several senders
+        create_schema(self._db, _SCHEMA, lock_key=SCHEMA_LOCK)
+        begin_write(self._db)  # a deliveries table from before several senders: add the column
+        if "owner" not in {r[0] for r in self._db.execute(_COLUMNS[self._db.dialect])}:
             self._db.execute("ALTER TABLE deliveries ADD COLUMN owner TEXT")
         self._db.execute("COMMIT")
 

@@ -76,8 +76,13 @@ class MoverProcess:
         listen, self._stop = self._context.Pipe(duplex=False)
         self._process = self._context.Process(
             target=_child,
-            args=(str(self.workspace), str(self.store_target), self.policy, listen,
-                  log.getEffectiveLevel()),  # fmt: skip
+            args=(
+                str(self.workspace),
+                str(self.store_target),
+                self.policy,
+                listen,
+                log.getEffectiveLevel(),
+            ),
             name="twin-history",
             daemon=True,
         )
