@@ -8,6 +8,7 @@ import sys
 from bench import (
     build,
     build100k,
+    connectors,
     detect,
     history,
     ingest,
@@ -37,9 +38,10 @@ BENCHES = {
     "soak": soak.main,
     "history": history.main,
     "viewer": viewer.main,
+    "connectors": connectors.main,
 }
 # Benchmarks that take options (argparse): `python -m bench NAME --option ...`.
-WITH_OPTIONS = {"build100k", "pointcloud", "soak", "history", "viewer"}
+WITH_OPTIONS = {"build100k", "pointcloud", "soak", "history", "viewer", "connectors"}
 
 
 def main(argv: list[str]) -> None:

@@ -55,8 +55,8 @@ RECONNECT_MAX_S = 30
 MAX_QUEUED = 10_000
 """Most outgoing messages paho holds while the broker is away; the bus holds as many more."""
 MAX_WAITING = 2_000
-"""Most received messages waiting to be ingested (QoS 1 ones are also capped by the broker's
-in-flight window, as they are acknowledged only once stored)."""
+"""Most QoS 0 messages waiting to be ingested (QoS 1 ones are capped by the broker's in-flight
+window, as they are acknowledged only once stored)."""
 BATCH = 1_000
 COMPLAIN_EVERY_S = 1.0
 
@@ -104,7 +104,7 @@ class MqttBridge:
         self.stats = MqttStats()
         self._connection = 0
         self._complaints = _Complaints()
-        self._incoming: asyncio.Queue[_Received] = asyncio.Queue(MAX_WAITING)
+        self._incoming: asyncio.Queue[_Received] = asyncio.Queue()
         self._sub = state.bus.subscribe(["alert", *(["entity"] if entities else [])], MAX_QUEUED)
         self._tasks: list[asyncio.Task[None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -169,11 +169,13 @@ class MqttBridge:
     # -- the event loop ------------------------------------------------------------------
 
     def _offer(self, item: _Received) -> None:
-        try:
-            self._incoming.put_nowait(item)
-        except asyncio.QueueFull:  # QoS 0 messages beyond the waiting room
+        """Queue a received message; a QoS 0 one is dropped (counted) past `MAX_WAITING`. QoS 1
+        ones always wait: the broker sends no more than its in-flight window unacknowledged."""
+        if item.qos == 0 and self._incoming.qsize() >= MAX_WAITING:
             self.stats.overflow += 1
             self._complaints.warn("message dropped", f"{MAX_WAITING} messages already waiting")
+            return
+        self._incoming.put_nowait(item)
 
     async def _ingest(self) -> None:
         """Take waiting messages in order, a batch at a time, store them, acknowledge them."""
