@@ -17,6 +17,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from scenes.db import StoreUnavailable
 from scenes.errors import (
     AlertNotFound,
     AlertTransitionError,
@@ -45,11 +46,13 @@ STATUS_CODES: tuple[tuple[type[Exception], int], ...] = (
     (ObservationError, 422),
     (InputError, 422),
     (WorkspaceError, 503),
+    (StoreUnavailable, 503),
     (RuleError, 500),
     (SceneError, 500),
     (TilesError, 500),
     (TwinError, 500),
 )
+RETRY_AFTER_S = 1  # a 503's hint: the database or workspace may be back in a moment
 ECHO_CHARS = 120
 """Longest echo of a bad input in a 422 (characters of its JSON): a 20 MiB bad body must not
 come back as a 60 MB answer."""
@@ -149,7 +152,10 @@ async def domain_error_handler(request: Request, exc: Exception) -> JSONResponse
     status = status_for(exc)
     if status == 422:
         return _unprocessable([problem(_loc(exc), _message(exc))])
-    return JSONResponse({"detail": _message(exc), "error": type(exc).__name__}, status)
+    headers = {"Retry-After": str(RETRY_AFTER_S)} if status == 503 else None
+    return JSONResponse(
+        {"detail": _message(exc), "error": type(exc).__name__}, status, headers=headers
+    )
 
 
 def add_exception_handlers(app: FastAPI) -> None:

@@ -23,7 +23,7 @@ import numpy as np
 import psycopg
 import shapely
 from psycopg.rows import dict_row
-from psycopg_pool import ConnectionPool
+from psycopg_pool import ConnectionPool, PoolTimeout
 
 from twin.catalog import (
     SEARCH_CANDIDATES,
@@ -40,6 +40,7 @@ from twin.errors import WorkspaceError
 log = logging.getLogger("twin.catalog")
 LOCK_KEY = 8_151_052  # pg_advisory_xact_lock key of catalog loads and schema
 POOL_SIZE = 8
+POOL_WAIT_S = 5.0
 _COLUMNS = (
     "rid", "id", "kind", "name", "layer", "source_id", "lon", "lat", "base_height", "height",
     "geometry", "attributes", "jurisdiction_id", "unit", "site_id", "minlon", "minlat",
@@ -141,7 +142,7 @@ class PgCatalog(Catalog):
     def __init__(self, url: str, path: Path) -> None:
         self.path = Path(path)
         self.pool: ConnectionPool[Any] = ConnectionPool(
-            url, min_size=1, max_size=POOL_SIZE, open=True,
+            url, min_size=1, max_size=POOL_SIZE, open=True, check=ConnectionPool.check_connection,
             kwargs={"autocommit": True, "row_factory": dict_row},
         )  # fmt: skip
         [row] = self._rows("SELECT to_regclass('catalog_build') IS NOT NULL AS loaded")
@@ -152,9 +153,14 @@ class PgCatalog(Catalog):
         self.pool.close()
 
     def _rows(self, sql: str, args: Iterable[object] = ()) -> list[Any]:
-        """Rows of `sql` as dicts."""
-        with self.pool.connection() as db:
-            return list(db.execute(sql, tuple(args)).fetchall())
+        """Rows of `sql` as dicts; `WorkspaceError` (503) while the database is unreachable
+        (the pool drops the broken connection and opens another next time)."""
+        try:
+            with self.pool.connection(timeout=POOL_WAIT_S) as db:
+                return list(db.execute(sql, tuple(args)).fetchall())
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise WorkspaceError(f"the catalog's database is unreachable: {first}") from exc
 
     def get(self, element_id: str) -> Element | None:
         rows = self._rows("SELECT * FROM elements WHERE id = %s", (element_id,))

@@ -24,6 +24,7 @@ import signal
 from multiprocessing.connection import Connection
 from pathlib import Path
 
+from scenes.db import StoreUnavailable
 from scenes.history.mover import HistoryMover, MoverStatus
 from scenes.history.policy import HistoryPolicy
 from scenes.store import LiveStore
@@ -31,6 +32,7 @@ from scenes.store import LiveStore
 log = logging.getLogger("twin.scenes")
 STATUS_FILE = ".status.json"
 STOP_TIMEOUT_S = 15.0
+RETRY_S = 5.0
 
 
 def _write_status(path: Path, status: MoverStatus) -> None:
@@ -47,7 +49,9 @@ def _child(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s history: %(message)s")
     ws = Path(workspace)
-    store = LiveStore(store_target, checkpoints=False)
+    store = _open_store(store_target, stop)
+    if store is None:
+        return
     mover = HistoryMover(store, ws / "history", ws, policy)
     status_path = ws / "history" / STATUS_FILE
 
@@ -58,6 +62,18 @@ def _child(
         mover.run_forever(wait, lambda status: _write_status(status_path, status))
     finally:
         store.close()
+
+
+def _open_store(target: str, stop: Connection) -> LiveStore | None:
+    """The live store, waiting (and retrying) while its database is unreachable; None when
+    told to stop meanwhile."""
+    while True:
+        try:
+            return LiveStore(target, checkpoints=False)
+        except StoreUnavailable as exc:
+            log.warning("history: %s; trying again in %.0f s", exc, RETRY_S)
+            if stop.poll(RETRY_S):
+                return None
 
 
 class MoverProcess:
