@@ -131,3 +131,15 @@ def test_history_moves_and_pages_alike(store: LiveStore, tmp_path: Path) -> None
         reader.close()
     finally:
         mover.release()
+
+
+def test_one_mover_per_store(store: LiveStore, tmp_path: Path) -> None:
+    """A file lock for SQLite, an advisory lock for PostgreSQL (movers on several hosts)."""
+    policy = HistoryPolicy()
+    first = HistoryMover(store, tmp_path / "a" / "history", tmp_path / "a", policy)
+    second = HistoryMover(store, (tmp_path / "a" if store.dialect == "sqlite" else tmp_path / "b")
+                          / "history", tmp_path / "b", policy)  # fmt: skip
+    assert first.acquire() and not second.acquire()
+    first.release()
+    assert second.acquire()
+    second.release()

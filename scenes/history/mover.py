@@ -27,7 +27,7 @@ from typing import IO, Any
 import duckdb
 import pyarrow.parquet as pq
 
-from scenes.db import Connection
+from scenes.db import DB_ERRORS, POSTGRES, Connection, StoreUnavailable
 from scenes.history import manifest as mf
 from scenes.history.files import (
     TMP_PREFIX,
@@ -52,6 +52,7 @@ from scenes.store import LiveStore
 
 log = logging.getLogger("twin.scenes")
 LOCK_FILE = ".lock"
+PG_LOCK_KEY = 8_151_055  # the mover's advisory lock when the store is in PostgreSQL
 ALERT_BATCH = 200
 DUCKDB_MEMORY = "256MB"
 MEASURE_EVERY_S = 60.0  # how often the workspace is measured against the disk budget
@@ -117,6 +118,7 @@ class HistoryMover:
         self.status = MoverStatus(budget_bytes=policy.disk_budget_bytes)
         self._lock_file: IO[bytes] | None = None
         self._reader: Connection | None = None
+        self._lock_db: Connection | None = None
         self._measured_s: float | None = None
         self._duck: duckdb.DuckDBPyConnection | None = None
 
@@ -148,18 +150,28 @@ class HistoryMover:
             self.release()
 
     def acquire(self) -> bool:
-        """Take the workspace's mover lock (without waiting) and, when newly taken, finish
-        what a crashed holder left; False when another process holds it."""
-        if self._lock_file is not None:
+        """Take the mover lock (without waiting) and, when newly taken, finish what a crashed
+        holder left; False when another process holds it. The lock is a file lock on
+        ``history/.lock`` for a SQLite store, and a PostgreSQL advisory lock (held by a
+        connection of its own) for a store there: several hosts share one database and must
+        share one mover."""
+        if self._lock_file is not None or self._lock_db is not None:
             return True
         self.root.mkdir(parents=True, exist_ok=True)
-        handle = open(self.root / LOCK_FILE, "ab")  # noqa: SIM115 - held while moving
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            return False
-        self._lock_file = handle
+        if self.store.dialect == POSTGRES:
+            db = self.store.connect()
+            if not db.execute("SELECT pg_try_advisory_lock(?)", (PG_LOCK_KEY,)).fetchone()[0]:
+                db.close()
+                return False
+            self._lock_db = db
+        else:
+            handle = open(self.root / LOCK_FILE, "ab")  # noqa: SIM115 - held while moving
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                return False
+            self._lock_file = handle
         self.status.active = True
         self.recover()
         return True
@@ -168,7 +180,11 @@ class HistoryMover:
         if self._lock_file is not None:
             self._lock_file.close()  # closing drops the lock
             self._lock_file = None
-            self.status.active = False
+        if self._lock_db is not None:
+            with suppress(*DB_ERRORS, StoreUnavailable):
+                self._lock_db.close()  # closing drops the advisory lock
+            self._lock_db = None
+        self.status.active = False
         if self._reader is not None:
             self._reader.close()
             self._reader = None
