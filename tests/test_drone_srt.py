@@ -17,8 +17,8 @@ import cv2
 import numpy as np
 import pytest
 from conftest import TOKENS, TWIN, LiveServer
-from pyproj import Geod
 from shapely.geometry import Point, shape
+from srt_flights import CLOCK, GEOD, air2s, flight_path, m300, mavic3, mavic_pro, srt_text
 
 from twin.cameras.camera import Camera
 from twin.errors import InputError
@@ -26,10 +26,7 @@ from twin.flights.pose import PoseOptions, flight_poses, hfov_from_focal, surfac
 from twin.flights.srt import parse_srt, read_srt
 
 SRT = Path(__file__).resolve().parent / "data" / "srt"
-GEOD = Geod(ellps="WGS84")
 SHANGHAI = ZoneInfo("Asia/Shanghai")
-START = (121.4890, 31.2380)  # over the Bund promenade
-CLOCK = datetime(2026, 5, 1, 10, 0, 0)  # the drone's clock (local time, no zone)
 DRONE = "drone:srt-test"
 VIDEO_SIZE = (320, 180)
 
@@ -131,76 +128,12 @@ def test_a_file_with_nothing_readable_fails_in_one_line(tmp_path: Path) -> None:
 # --- flights over the sample district, one per family ------------------------------------
 
 
-def _path(step_s: float, duration_s: float, bearing: float, speed_mps: float) -> list[tuple]:
-    """(video s, lon, lat) every `step_s` along a straight line from START."""
-    points = []
-    for i in range(round(duration_s / step_s)):
-        t = i * step_s
-        lon, lat, _ = GEOD.fwd(START[0], START[1], bearing, speed_mps * t)
-        points.append((t, lon, lat))
-    return points
-
-
-def _code(t: float, step: float) -> str:
-    def fmt(s: float) -> str:
-        ms = round(s * 1000)
-        return (
-            f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d},{ms % 1000:03d}"
-        )
-
-    return f"{fmt(t)} --> {fmt(t + step)}"
-
-
-def _srt(points: list[tuple], step: float, body: Callable[..., str]) -> str:
-    """An SRT file: for each (t, lon, lat), its number, time code and `body(i, t, lon, lat,
-    clock, step)` (``clock``: the drone's local time then)."""
-    return (
-        "\n\n".join(
-            f"{i}\n{_code(t, step)}\n{body(i, t, lon, lat, CLOCK + timedelta(seconds=t), step)}"
-            for i, (t, lon, lat) in enumerate(points, start=1)
-        )
-        + "\n"
-    )
-
-
-def _mavic3(i: int, t: float, lon: float, lat: float, clock: datetime, step: float) -> str:
-    """Mavic 3 line format with the Avata 360's gimbal angles: looking 45° down, yaw 30°."""
-    return (
-        f'<font size="28">FrameCnt: {i}, DiffTime: {round(step * 1000)}ms\n'
-        f"{clock.isoformat(sep=' ', timespec='milliseconds')}\n[iso: 160] [shutter: 1/1000.0] "
-        f"[fnum: 2.8] [ev: 0] [color_md: default] [focal_len: 24.00] [latitude: {lat:.6f}] "
-        f"[longitude: {lon:.6f}] [rel_alt: {40 + t:.3f} abs_alt: {50 + t:.3f}] "
-        f"[gb_yaw: 30.0 gb_pitch: -45.0 gb_roll: 0.0] [ct: 5574, tint: 8] </font>"
-    )
-
-
-def _air2s(i: int, t: float, lon: float, lat: float, clock: datetime, step: float) -> str:
-    return (
-        f'<font size="36">SrtCnt : {i}, DiffTime : {round(step * 1000)}ms\n'
-        f"{clock:%Y-%m-%d %H:%M:%S},{clock.microsecond // 1000:03d},000\n[iso : 100] "
-        "[shutter : 1/80.0] [fnum : 280] [ev : 0] [ct : 5744] [color_md : default] "
-        f"[focal_len : 240] [latitude: {lat:.6f}] [longitude: {lon:.6f}] "
-        f"[altitude: {60 + t:.6f}] </font>"
-    )
-
-
-def _mavic_pro(i: int, t: float, lon: float, lat: float, clock: datetime, step: float) -> str:
-    return (
-        f"HOME({START[0]:.4f},{START[1]:.4f}) {clock:%Y.%m.%d %H:%M:%S}\n"
-        f"GPS({lon:.4f},{lat:.4f},14) BAROMETER:{30 + t:.1f}\nISO:100 Shutter:60 EV: Fnum:2.2 "
-    )
-
-
-def _m300(i: int, t: float, lon: float, lat: float, clock: datetime, step: float) -> str:
-    return f"{clock:%Y.%m.%d %H:%M:%S}\nGPS({lat:.4f},{lon:.4f},0.0M) BAROMETER:{30 + t:.1f}M"
-
-
 # family: (writer, block length s, command options)
 FLIGHTS: dict[str, tuple[Callable[..., str], float, list[str]]] = {
-    "mavic3": (_mavic3, 0.1, ["--takeoff-height", "12.5"]),
-    "air2s": (_air2s, 0.1, []),
-    "mavic-pro": (_mavic_pro, 1.0, ["--workspace", "{ws}", "--pitch", "-60"]),
-    "m300": (_m300, 1.0, ["--takeoff-height", "7.0"]),
+    "mavic3": (mavic3, 0.1, ["--takeoff-height", "12.5"]),
+    "air2s": (air2s, 0.1, []),
+    "mavic-pro": (mavic_pro, 1.0, ["--workspace", "{ws}", "--pitch", "-60"]),
+    "m300": (m300, 1.0, ["--takeoff-height", "7.0"]),
 }
 
 
@@ -240,10 +173,10 @@ def test_flight_replays_in_step_with_its_video(
 ) -> None:
     writer, step, options = FLIGHTS[family]
     fast = step >= 1.0  # 1 Hz logs keep 1e-4 deg: fly fast enough for a course
-    points = _path(step, 5.0 if fast else 4.0, bearing=60.0, speed_mps=20.0 if fast else 8.0)
+    points = flight_path(step, 5.0 if fast else 4.0, bearing=60.0, speed_mps=20.0 if fast else 8.0)
     end = len(points) * step
     flight = tmp_path / f"{family}.SRT"
-    flight.write_text(_srt(points, step, writer))
+    flight.write_text(srt_text(points, step, writer))
     video = _video(tmp_path / f"{family}.avi", end)
     args = [a.replace("{ws}", str(district.ws)) for a in options]
     result = _import(
@@ -307,9 +240,9 @@ def _check_projection(record: dict[str, object]) -> None:
 
 
 def test_without_a_server_the_flight_becomes_a_geojson_track(tmp_path: Path) -> None:
-    points = _path(0.1, 2.0, bearing=90.0, speed_mps=5.0)
+    points = flight_path(0.1, 2.0, bearing=90.0, speed_mps=5.0)
     flight = tmp_path / "DJI_0001.SRT"
-    flight.write_text(_srt(points, 0.1, _mavic3))
+    flight.write_text(srt_text(points, 0.1, mavic3))
     result = _import(flight, "--takeoff-height", "10")
     assert result.returncode == 0, result.stderr
     track = json.loads((tmp_path / "DJI_0001.geojson").read_text())
