@@ -52,6 +52,7 @@ SOURCE_KINDS = ("camera", "sensor")
 # Recent observations with a box kept in memory for evidence crops, so an alert finds the
 # boxed observation of an earlier batch even while that batch's commit is still in flight.
 RECENT_BOXED = 20_000
+APPS_SYNC_S = 2.0  # how stale app settings saved by another process may be, s
 log = logging.getLogger("twin.scenes")
 
 
@@ -140,16 +141,10 @@ class LiveService:
         self._in_flight: set[str] = set()  # given ids of batches between their rules and commit
         self._recent_boxed: OrderedDict[str, Observation] = OrderedDict()
         self.apps: dict[str, AppConfig] = {}
-        saved = store.app_settings()
-        for spec in apps:
-            enabled, parameters = saved.get(spec.id, (None, {}))
-            try:
-                config = configure(spec, enabled=enabled, parameters=parameters)
-            except SceneError as exc:
-                log.warning("app %s: saved settings ignored (%s)", spec.id, exc)
-                config = configure(spec)
-            engine.configure(config)
-            self.apps[spec.id] = config
+        self._saved_apps: dict[str, tuple[bool, dict[str, Any]]] = {}
+        self._apps_read_at = 0.0  # monotonic time the saved settings were last read
+        self._specs = list(apps)
+        self._apply_saved_apps(store.app_settings())
         longest = max((rule.cooldown_s for rule in engine.rules), default=0.0)
         engine.seed(store.alerts_since(time.time() - longest - 60.0))
 
@@ -163,6 +158,7 @@ class LiveService:
         (group commit). Raises (nothing stored) `UnknownSourceError`, `ObservationTimeError`,
         or `DuplicateObservationError` for an id given twice, already stored in the hot window
         or taken by a batch still being stored."""
+        self.sync_apps()
         checked, stamped, given = self._stamped(observations)
         images: dict[str, bytes] = {}
         with self._lock:
@@ -212,6 +208,7 @@ class LiveService:
         done = self.store.evaluated(key)
         if done is not None:
             return done
+        self.sync_apps()
         images: dict[str, bytes] = {}
         with self._lock:
             self._remember_boxed(batch)
@@ -386,6 +383,34 @@ class LiveService:
                 refused[alert_id] = exc
         return moved, refused
 
+    def _apply_saved_apps(self, saved: dict[str, tuple[bool, dict[str, Any]]]) -> None:
+        """Configure every app whose saved settings differ from the ones last applied (all of
+        them at start); settings the rules refuse are logged and the defaults used."""
+        for spec in self._specs:
+            entry = saved.get(spec.id)
+            if spec.id in self.apps and entry == self._saved_apps.get(spec.id):
+                continue
+            enabled, parameters = entry if entry is not None else (None, {})
+            try:
+                config = configure(spec, enabled=enabled, parameters=parameters)
+            except SceneError as exc:
+                log.warning("app %s: saved settings ignored (%s)", spec.id, exc)
+                config = configure(spec)
+            self.engine.configure(config)
+            self.apps[spec.id] = config
+        self._saved_apps = saved
+        self._apps_read_at = time.monotonic()
+
+    def sync_apps(self, max_age_s: float = APPS_SYNC_S) -> None:
+        """Pick up app settings another process saved (several processes on one database):
+        read them again when the last read is older than `max_age_s` seconds and reconfigure
+        the apps that changed (their rules restart with fresh state, as in `configure_app`)."""
+        if time.monotonic() - self._apps_read_at < max_age_s:
+            return
+        saved = self.store.app_settings()
+        with self._lock:
+            self._apply_saved_apps(saved)
+
     def app(self, app_id: str) -> AppConfig:
         """An app's current settings; `AppNotFound` when unknown."""
         try:
@@ -399,6 +424,7 @@ class LiveService:
         """Enable/disable or retune an app now (its rules restart with fresh state) and keep
         the settings. Parameters given are merged over the current ones. `AppConfigError` when
         a parameter is unknown or its value is refused by the rules."""
+        self.sync_apps(0.0)  # merge over what another process may have saved meanwhile
         current = self.app(app_id)
         merged = {**current.parameters, **(parameters or {})}
         overrides = {k: v for k, v in merged.items() if current.spec.parameters.get(k) != v}
@@ -413,6 +439,7 @@ class LiveService:
             self.engine.configure(config)
             self.store.save_app_settings(app_id, config.enabled, overrides)
             self.apps[app_id] = config
+            self._saved_apps = {**self._saved_apps, app_id: (config.enabled, overrides)}
         return config
 
     def boards(self, tz: str = DEFAULT_TZ) -> dict[str, Any]:

@@ -142,6 +142,34 @@ def test_a_client_resumes_on_the_other_process(
     assert missed["payload"]["status"] == "acknowledged" and missed["id"] > last_id
 
 
+def test_app_settings_saved_through_one_process_apply_on_both(
+    pair: tuple[LiveServer, LiveServer, dict[str, str]], database: str
+) -> None:
+    a, b, _ = pair
+    settings = {
+        "enabled": True,
+        "parameters": {
+            "zone": {"element": "site:bund-lane"},
+            "min_count": 3,
+            "for_s": 0,
+            "window_s": 120,
+        },
+    }
+    with a.client("admin") as c:
+        assert c.put("/api/apps/crowd", json=settings).status_code == 200
+    deadline = time.monotonic() + 10
+    with b.client("viewer") as c:  # B reloads what A saved, whichever process leads the rules
+        while c.get("/api/apps/crowd").json()["parameters"]["min_count"] != 3:
+            assert time.monotonic() < deadline, "B kept the old settings"
+            time.sleep(0.2)
+    post(b, person("r1"))
+    post(a, person("r2"))
+    [alert_id] = post(b, person("r3"))["alerts"]  # three people: the retuned app, not the rule
+    with psycopg.connect(database) as db:
+        rows = db.execute("SELECT id, rule FROM alerts").fetchall()
+    assert rows == [(alert_id, "crowd-gathering")]
+
+
 def test_kill_9_of_one_process_loses_nothing_acknowledged(
     pair: tuple[LiveServer, LiveServer, dict[str, str]], database: str
 ) -> None:

@@ -35,6 +35,7 @@ class AppUpdate(BaseModel):
 @router.get("/apps")
 def list_apps(_: Reader, state: TwinState = Depends(get_state)) -> dict[str, Any]:
     """Every app with its board, settings and rule ids: ``{"items": [...], "total": N}``."""
+    state.live.sync_apps()
     items = [app.to_dict() for app in state.live.apps.values()]
     return {"items": items, "total": len(items)}
 
@@ -42,6 +43,7 @@ def list_apps(_: Reader, state: TwinState = Depends(get_state)) -> dict[str, Any
 @router.get("/apps/{app_id}", responses=errors(404))
 def get_app(app_id: str, _: Reader, state: TwinState = Depends(get_state)) -> dict[str, Any]:
     """One app; 404 when unknown."""
+    state.live.sync_apps()
     return state.live.app(app_id).to_dict()
 
 
