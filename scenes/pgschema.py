@@ -203,6 +203,9 @@ def drop_empty_days(db: Connection, before_s: float) -> list[str]:
         day = datetime.strptime(name.removeprefix("observations_"), "%Y%m%d").replace(tzinfo=UTC)
         if day.timestamp() + DAY_S > before_s:
             continue
+        # Locked before it is looked at: a late row inserted meanwhile waits, then goes to
+        # the default partition once this one is gone.
+        db.execute(f"LOCK TABLE {name} IN ACCESS EXCLUSIVE MODE")
         if db.execute(f"SELECT 1 FROM {name} LIMIT 1").fetchone() is None:
             db.execute(f"DROP TABLE {name}")
             dropped.append(name)

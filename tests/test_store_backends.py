@@ -143,3 +143,29 @@ def test_one_mover_per_store(store: LiveStore, tmp_path: Path) -> None:
     first.release()
     assert second.acquire()
     second.release()
+
+
+def test_day_partitions_follow_the_clock(database: str, tmp_path: Path) -> None:
+    """PostgreSQL only: the mover makes the coming days' partitions and drops the days it
+    emptied into the archive; a late row of a dropped day lands in the default partition."""
+    store = LiveStore(database)
+    old_day = NOW - timedelta(days=5)
+    store.save([obs(1, at=old_day)], [], received_s=NOW.timestamp())  # default partition
+    later = NOW + timedelta(days=4)
+    mover = HistoryMover(store, tmp_path / "history", tmp_path, HistoryPolicy(hot_s=3600.0))
+    assert mover.acquire()
+    try:
+        mover.run_once(later.timestamp())
+        names = {row[0] for row in store.connect().execute(
+            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
+            " JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'observations'"
+        ).fetchall()}  # fmt: skip
+        days = {later.date() + timedelta(days=d) for d in range(-1, 4)}
+        assert {f"observations_{d:%Y%m%d}" for d in days} <= names
+        assert f"observations_{NOW:%Y%m%d}" not in names  # emptied into the archive, dropped
+        assert mover.status.day_partitions_made == 4 and mover.status.day_partitions_dropped >= 1
+        store.save([obs(2, at=NOW)], [], received_s=later.timestamp())  # a late row still fits
+        assert store.count_observations() == 1
+    finally:
+        mover.release()
+        store.close()

@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from itertools import groupby
 from pathlib import Path
 from typing import IO, Any
@@ -27,6 +28,7 @@ from typing import IO, Any
 import duckdb
 import pyarrow.parquet as pq
 
+from scenes import pgschema
 from scenes.db import DB_ERRORS, POSTGRES, Connection, StoreUnavailable
 from scenes.history import manifest as mf
 from scenes.history.files import (
@@ -56,6 +58,7 @@ PG_LOCK_KEY = 8_151_055  # the mover's advisory lock when the store is in Postgr
 ALERT_BATCH = 200
 DUCKDB_MEMORY = "256MB"
 MEASURE_EVERY_S = 60.0  # how often the workspace is measured against the disk budget
+PARTITIONS_EVERY_S = 3600.0  # how often PostgreSQL's day partitions are made and dropped
 EVALUATED_KEPT_S = 86_400.0  # how long the rules stream's evaluated batches are remembered
 _SEC = OBSERVATION_COLUMNS.index("sec")
 _ORDER = {"observations": "entity_id, time, id", "alerts": "created_at, id"}
@@ -72,6 +75,8 @@ class MoverStatus:
     alerts_moved: int = 0
     compactions: int = 0
     partitions_dropped: int = 0
+    day_partitions_made: int = 0  # PostgreSQL's observation partitions
+    day_partitions_dropped: int = 0
     entities_expired: int = 0
     longest_delete_ms: float = 0.0
     workspace_bytes: int = 0
@@ -120,6 +125,7 @@ class HistoryMover:
         self._reader: Connection | None = None
         self._lock_db: Connection | None = None
         self._measured_s: float | None = None
+        self._partitioned_s: float | None = None
         self._duck: duckdb.DuckDBPyConnection | None = None
 
     # -- life cycle ------------------------------------------------------------------------
@@ -229,6 +235,11 @@ class HistoryMover:
         self._compact(now, int(cutoff // 1))
         self._expire(now)
         self._retain(now)
+        if self.store.dialect == POSTGRES and (
+            self._partitioned_s is None or now - self._partitioned_s >= PARTITIONS_EVERY_S
+        ):
+            self._partitioned_s = now
+            self._keep_partitions(now, cutoff)
         if self._measured_s is None or now - self._measured_s >= MEASURE_EVERY_S:
             self._measured_s = now
             self._enforce_budget()
@@ -237,6 +248,19 @@ class HistoryMover:
         self.status.passes += 1
         self.status.last_pass_s = now
         return more
+
+    def _keep_partitions(self, now: float, cutoff: float) -> None:
+        """PostgreSQL: make the day partitions of yesterday and the coming days, drop the empty
+        ones wholly before both `cutoff` and yesterday (their rows are in the archive); epoch
+        seconds."""
+        today = int(now // pgschema.DAY_S) * pgschema.DAY_S
+        with self.store.transaction() as db:
+            made = pgschema.ensure_partitions(db, datetime.fromtimestamp(now, UTC))
+            dropped = pgschema.drop_empty_days(db, min(cutoff, today - pgschema.DAY_S))
+        self.status.day_partitions_made += made
+        self.status.day_partitions_dropped += len(dropped)
+        if made or dropped:
+            log.info("day partitions: %d made, %s dropped", made, ", ".join(dropped) or "none")
 
     def _connection(self) -> Connection:
         if self._reader is None:
