@@ -90,6 +90,7 @@ def test_every_member_of_a_message_family_is_in_the_catalog(
                    "last1440"],
         "boards": [f"{fig}{end}" for fig in ("today", "week", "handled", "response")
                    for end in ("", "Title")],
+        "weekday": [str(day) for day in range(7)],
         "history.col": ["created", "alert", "count", "unit", "severity", "status", "acked",
                         "dispatched", "onScene", "closedAt", "response"],
     }  # fmt: skip

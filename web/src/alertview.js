@@ -60,13 +60,11 @@ export function alertContent(alert, ctx) {
     section(
       t("panel.evidence"),
       evidenceCrop(alert, "panel-crop"),
-      h("p", { class: "alert-evidence" }, evidenceLine(alert)),
+      h("p", { class: "alert-evidence", title: observationIds(alert).join("\n") }, evidenceLine(alert)),
       alert.entity_id && ctx.entityOnMap
         ? h("p", {}, h("a", { href: "#", class: "link", id: "alert-entity",
             onclick: (e) => (e.preventDefault(), ctx.onEntity(alert.entity_id)) }, t("panel.showEntity")))
         : null,
-      h("p", { class: "muted mono", translate: "no", title: observationIds(alert).join("\n") },
-        t("evidence.observations", { n: observationIds(alert).length })),
     ),
     section(
       t("panel.cameras"),

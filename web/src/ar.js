@@ -87,7 +87,9 @@ export class ArView {
     this.closeButton.title = t("common.close");
     this.closeButton.setAttribute("aria-label", t("common.close"));
     this.placeholder.textContent = t("ar.noVideo");
-    if (this.record) this.setRecord(this.record);
+    if (!this.record) return;
+    this.setRecord(this.record);
+    this.renderStatus();
   }
 
   get isOpen() {

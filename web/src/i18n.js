@@ -97,7 +97,7 @@ export function isoDate(date) {
 
 /** The weekday of `date` in the current language ("周五", "Fri"). */
 export function weekday(date) {
-  return new Intl.DateTimeFormat(current, { weekday: "short" }).format(date);
+  return t(`weekday.${date.getDay()}`);
 }
 
 /**

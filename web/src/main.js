@@ -424,6 +424,7 @@ window.addEventListener("resize", () => (live.setScale(textScale()), vectors.set
 
 $("lang-switch").addEventListener("click", () => setLang(lang() === "en" ? "zh-CN" : "en"));
 onLang(() => {
+  clock.tick();
   showConnection();
   showTiles();
   showSound();
@@ -438,7 +439,7 @@ onLang(() => {
   document.title = `${$("district-name").textContent} · ${t("brand.sub")}`;
 });
 
-new Clock({ time: $("clock-time"), date: $("clock-date"), zone: $("clock-zone") });
+const clock = new Clock({ time: $("clock-time"), date: $("clock-date"), weekday: $("clock-weekday"), zone: $("clock-zone") });
 
 // -- live socket ------------------------------------------------------------------------------
 
@@ -508,11 +509,12 @@ async function loadModel() {
     });
     const sphere = tileset.boundingSphere;
     const home = new Cesium.HeadingPitchRange(0, Cesium.Math.toRadians(-35), sphere.radius * 1.6);
+    twin.home = () => viewer.zoomTo(tileset, home);
     viewer.homeButton.viewModel.command.beforeExecute.addEventListener((event) => {
       event.cancel = true;
-      viewer.zoomTo(tileset, home);
+      twin.home();
     });
-    await viewer.zoomTo(tileset, home);
+    await twin.home();
     await settle(viewer, tileset);
     performance.mark("twin:tiles-loaded");
     page.tileStatus = "tiles.loaded";
