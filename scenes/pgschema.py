@@ -140,11 +140,12 @@ VERSION = len(STEPS)
 def migrate(db: Connection) -> int:
     """Bring the PostgreSQL store behind `db` to `VERSION` (see the module docstring);
     returns the version it found."""
-    db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
-               " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")  # fmt: skip
     db.execute("BEGIN")
     try:
+        # The lock first: two servers creating even the versions table at once collide.
         db.execute("SELECT pg_advisory_xact_lock(?)", (LOCK_KEY,))
+        db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY,"
+                   " applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")  # fmt: skip
         found = int(db.execute("SELECT coalesce(max(version), 0) FROM schema_migrations")
                     .fetchone()[0])  # fmt: skip
         for version in range(found + 1, VERSION + 1):

@@ -43,6 +43,10 @@ class Message:
     id: str | None = None
     remote: bool = False
 
+    def data(self) -> Any:
+        """The payload as Python data (a `RawMessage` parses its JSON text)."""
+        return self.payload
+
     def to_dict(self) -> dict[str, Any]:
         data = {"topic": self.topic, "payload": self.payload}
         if self.id is not None:
@@ -71,6 +75,10 @@ class RawMessage(Message):
         super().__init__(topic, None, id, remote)
         tail = "" if id is None else f',"id":{json.dumps(id)}'
         self.__dict__["text"] = f'{{"topic":{json.dumps(topic)},"payload":{payload_json}{tail}}}'
+        self.__dict__["payload_json"] = payload_json
+
+    def data(self) -> Any:
+        return json.loads(self.__dict__["payload_json"])
 
 
 class EntityBatch:

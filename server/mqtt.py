@@ -18,8 +18,11 @@
 - **Reconnection.** paho's network thread reconnects by itself, `RECONNECT_MIN_S` doubling to
   `RECONNECT_MAX_S`, and the bridge subscribes again on every connection.
 
-Run one bridge per workspace: several server processes with ``TWIN_MQTT_URL`` would each
-publish every alert.
+- **Several processes** (``TWIN_BUS_URL``): one bridge runs at a time, in the process that
+  holds the lease ``twin:mqtt:bridge`` in Redis (`server.lease`); it ingests for all and
+  publishes every alert of the shared stream once. When that process dies the lease lapses, another
+  takes it, resumes the broker session (one client id for the deployment) and first publishes
+  the alerts after the last one its predecessor published (kept in ``twin:mqtt:published``).
 """
 
 from __future__ import annotations
@@ -36,14 +39,19 @@ from dataclasses import dataclass
 from typing import Any
 
 import paho.mqtt.client as paho
+import redis.asyncio as aioredis
 from paho.mqtt.enums import CallbackAPIVersion
+from redis.exceptions import RedisError
 
 from scenes.errors import SceneError
 from scenes.models import Observation
+from server.bus import EventBus, Message
 from server.ingest import ingest
+from server.lease import RENEW_S, Lease
 from server.metrics import server_metrics
 from server.mqttstats import MqttCollector, MqttStats
 from server.mqttwire import IN_TOPIC, Broker, alert_topic, entity_topic, observations_of
+from server.redisbus import RedisBus, stream_key
 from server.state import TwinState
 from twin.settings import TwinSettings
 
@@ -59,6 +67,8 @@ MAX_WAITING = 2_000
 window, as they are acknowledged only once stored)."""
 BATCH = 1_000
 COMPLAIN_EVERY_S = 1.0
+LEASE_KEY = "twin:mqtt:bridge"
+PUBLISHED_KEY = "twin:mqtt:published"  # stream id of the last alert the bridge published
 
 
 @dataclass(frozen=True)
@@ -90,8 +100,10 @@ class _Complaints:
 
 
 def default_client_id(state: TwinState) -> str:
-    """``twin-`` and 12 hex digits of the workspace path's SHA-1: the same at every start."""
-    digest = hashlib.sha1(str(state.paths.root.resolve()).encode()).hexdigest()[:12]
+    """``twin-`` and 12 hex digits of the SHA-1 of the workspace path, or of the bus URL when
+    several processes share one: the same at every start, on every host."""
+    shared = state.settings.bus_url
+    digest = hashlib.sha1((shared or str(state.paths.root.resolve())).encode()).hexdigest()[:12]
     return f"twin-{digest}"
 
 
@@ -99,8 +111,16 @@ class MqttBridge:
     """The bridge of one server (see the module docstring); `start` and `stop` it on the
     event loop."""
 
-    def __init__(self, state: TwinState, broker: Broker, client_id: str, *, entities: bool) -> None:
-        self.state, self.broker = state, broker
+    def __init__(
+        self,
+        state: TwinState,
+        broker: Broker,
+        client_id: str,
+        *,
+        entities: bool,
+        resume: _ResumePoint | None = None,
+    ) -> None:
+        self.state, self.broker, self.resume = state, broker, resume
         self.stats = MqttStats()
         self._connection = 0
         self._complaints = _Complaints()
@@ -219,18 +239,33 @@ class MqttBridge:
         return None
 
     async def _publish(self) -> None:
-        """Publish each alert (and entity) message of the bus."""
+        """Publish each alert (and entity) message of the bus; with a `resume` point, first
+        the alerts of the shared stream after the last one a previous holder published."""
+        last: tuple[int, int] | None = None
+        if self.resume is not None:
+            missed = await self.resume.missed(self.state.bus)
+            for message in missed:
+                self._send(message)
+            last = stream_key(missed[-1].id) if missed and missed[-1].id else None
         while True:
             message = await self._sub.get()
-            payload = message.payload
-            topic = alert_topic(payload) if message.topic == "alert" else entity_topic(payload)
-            text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-            info = self._client.publish(topic, text, qos=QOS, retain=False)
-            if info.rc == paho.MQTT_ERR_QUEUE_SIZE:
-                self.stats.dropped += 1
-                self._complaints.warn("not published", f"{MAX_QUEUED} messages already queued")
-            else:  # sent, or kept until the broker is back
-                self.stats.published[message.topic] += 1
+            if last is not None and message.id and stream_key(message.id) <= last:
+                continue  # published from the replay already
+            self._send(message)
+            if self.resume is not None and message.id:
+                self.resume.passed(message.id)
+
+    def _send(self, message: Message) -> None:
+        """Publish one bus message on its MQTT topic (QoS 1)."""
+        payload = message.data()
+        topic = alert_topic(payload) if message.topic == "alert" else entity_topic(payload)
+        text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+        info = self._client.publish(topic, text, qos=QOS, retain=False)
+        if info.rc == paho.MQTT_ERR_QUEUE_SIZE:
+            self.stats.dropped += 1
+            self._complaints.warn("not published", f"{MAX_QUEUED} messages already queued")
+        else:  # sent, or kept until the broker is back
+            self.stats.published[message.topic] += 1
 
 
 def _groups(
@@ -255,15 +290,44 @@ def configured_broker(settings: TwinSettings) -> Broker | None:
     return None if settings.mqtt_url is None else Broker.parse(settings.mqtt_url.get_secret_value())
 
 
+class _ResumePoint:
+    """The stream id of the last message the bridge published, kept in Redis for the next
+    holder of the bridge (saved every `RENEW_S`: a takeover may publish a few alerts twice,
+    never skip one the stream still holds)."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        self.latest: str | None = None
+        self._saved: str | None = None
+
+    async def missed(self, bus: EventBus) -> list[Message]:
+        """The alerts of the shared stream after the saved id (none the first time)."""
+        since = await self.client.get(PUBLISHED_KEY)
+        if since is None or not isinstance(bus, RedisBus):
+            return []
+        messages, gap = await bus.replay_since(since.decode(), ["alert"])
+        if gap:
+            log.warning("mqtt: the stream no longer holds every alert since %s", since.decode())
+        log.info("mqtt: publishing %d alert(s) raised since the last holder", len(messages))
+        return messages
+
+    def passed(self, stream_id: str) -> None:
+        self.latest = stream_id
+
+    async def save(self) -> None:
+        if self.latest is not None and self.latest != self._saved:
+            await self.client.set(PUBLISHED_KEY, self.latest)
+            self._saved = self.latest
+
+
 @contextlib.asynccontextmanager
-async def bridging(state: TwinState, broker: Broker | None) -> AsyncIterator[MqttBridge | None]:
-    """While inside: the MQTT bridge to `broker` runs (nothing for None)."""
-    if broker is None:
-        yield None
-        return
+async def _running(
+    state: TwinState, broker: Broker, resume: _ResumePoint | None = None
+) -> AsyncIterator[MqttBridge]:
+    """A started bridge with its figures on /metrics; stopped on leaving."""
     settings = state.settings
     bridge = MqttBridge(state, broker, settings.mqtt_client_id or default_client_id(state),
-                        entities=settings.mqtt_entities)  # fmt: skip
+                        entities=settings.mqtt_entities, resume=resume)  # fmt: skip
     registry = server_metrics(state).registry
     collector = MqttCollector(bridge.stats)
     registry.register(collector)
@@ -273,3 +337,51 @@ async def bridging(state: TwinState, broker: Broker | None) -> AsyncIterator[Mqt
     finally:
         await bridge.stop()
         registry.unregister(collector)
+
+
+async def _hold(state: TwinState, broker: Broker, url: str) -> None:
+    """Run the bridge whenever this process holds the lease (a task, cancelled at stop)."""
+    client = aioredis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
+    lease = Lease(client, LEASE_KEY)
+    try:
+        while True:
+            try:
+                if await lease.take():
+                    log.info("mqtt: this process runs the bridge")
+                    resume = _ResumePoint(client)
+                    async with _running(state, broker, resume):
+                        try:
+                            while await lease.renew():
+                                await resume.save()
+                                await asyncio.sleep(RENEW_S)
+                            log.warning("mqtt: the bridge's lease lapsed; stopping it here")
+                        finally:
+                            with contextlib.suppress(RedisError, OSError):
+                                await resume.save()
+                await asyncio.sleep(RENEW_S)
+            except (RedisError, OSError) as exc:
+                log.warning("mqtt: Redis unreachable (%s); trying again", exc)
+                await asyncio.sleep(RENEW_S)
+    finally:
+        with contextlib.suppress(RedisError, OSError):
+            await lease.release()
+            await client.aclose()
+
+
+@contextlib.asynccontextmanager
+async def bridging(state: TwinState, broker: Broker | None) -> AsyncIterator[None]:
+    """While inside: the MQTT bridge to `broker` runs (nothing for None) — in this process,
+    or, with a shared bus, in whichever process holds the bridge's lease."""
+    if broker is None:
+        yield
+        return
+    if state.settings.bus_url is None:
+        async with _running(state, broker):
+            yield
+        return
+    task = asyncio.create_task(_hold(state, broker, state.settings.bus_url), name="mqtt-lease")
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

@@ -214,7 +214,7 @@ class RedisBus:
         wanted = set(topics)
         entries = await self._redis.xrange(self.stream, min=f"({since}", count=self.replay)
         first = await self._redis.xrange(self.stream, count=1)
-        gap = bool(first) and _stream_key(_text(first[0][0])) > _stream_key(since)
+        gap = bool(first) and stream_key(_text(first[0][0])) > stream_key(since)
         found: list[Message] = []
         for entry_id, fields in entries:
             topic = _text(fields[b"t"])
@@ -253,7 +253,8 @@ class RedisBus:
         return stats
 
 
-def _stream_key(stream_id: str) -> tuple[int, int]:
+def stream_key(stream_id: str) -> tuple[int, int]:
+    """A stream id (``ms-seq``) as numbers, in stream order."""
     ms, _, seq = stream_id.partition("-")
     return int(ms), int(seq or 0)
 

@@ -37,24 +37,18 @@ from scenes.crops import CropSource
 from scenes.live import IngestResult, LiveService
 from scenes.models import Alert, Observation
 from server.bus import EventBus
+from server.lease import RENEW_S, Lease
+from server.redisbus import stream_key
 
 log = logging.getLogger("twin.server")
 STREAM = "twin:rules"
 GROUP = "rules"
 LEADER_KEY = "twin:rules:leader"
-LEASE_MS = 10_000
-RENEW_S = 2.0
 ANSWER_WAIT_S = 3.0  # how long a taking process waits for the leader's answer
 ANSWER_KEPT_S = 60
 WARM_UP_S = 120.0
 STREAM_MAX = 1_000_000  # batches kept in the rules stream (trimmed, approximately)
 READ_COUNT = 50
-_RENEW = """
-if redis.call('get', KEYS[1]) == ARGV[1] then
-  return redis.call('pexpire', KEYS[1], ARGV[2])
-end
-return 0
-"""
 
 
 @dataclass
@@ -138,13 +132,16 @@ class SharedRules:
 
     async def _run(self) -> None:
         client = aioredis.from_url(self.url, socket_timeout=10, socket_connect_timeout=5)
+        lease = Lease(client, LEADER_KEY)
         try:
             with contextlib.suppress(ResponseError):  # BUSYGROUP: made already
                 await client.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
             while True:
                 try:
-                    if await self._lead(client):
-                        await self._serve(client)
+                    if await lease.take():
+                        self.stats.leaderships += 1
+                        log.info("rules: this process leads the rules")
+                        await self._serve(client, lease)
                     await asyncio.sleep(RENEW_S)
                 except (RedisError, OSError) as exc:
                     self._failed(exc)
@@ -153,22 +150,10 @@ class SharedRules:
                     await asyncio.sleep(RENEW_S)
         finally:
             with contextlib.suppress(RedisError, OSError):
-                if self.stats.leader:
-                    await client.eval(
-                        "if redis.call('get', KEYS[1]) == ARGV[1] then return "
-                        "redis.call('del', KEYS[1]) end return 0", 1, LEADER_KEY, self.origin,
-                    )  # fmt: skip
+                await lease.release()
                 await client.aclose()
 
-    async def _lead(self, client: Any) -> bool:
-        """Take the leadership when free; True when this process holds it."""
-        taken = await client.set(LEADER_KEY, self.origin, nx=True, px=LEASE_MS)
-        if taken:
-            self.stats.leaderships += 1
-            log.info("rules: this process leads the rules")
-        return bool(taken)
-
-    async def _serve(self, client: Any) -> None:
+    async def _serve(self, client: Any, lease: Lease) -> None:
         """Evaluate the stream while the lease is renewed; returns when it is lost."""
         self.stats.leader = True
         await self._warm_up(client)
@@ -176,7 +161,7 @@ class SharedRules:
         pending = True  # first the batches a lapsed leader read but did not acknowledge
         while True:
             if time.monotonic() - renewed >= RENEW_S:
-                if not await client.eval(_RENEW, 1, LEADER_KEY, self.origin, LEASE_MS):
+                if not await lease.renew():
                     log.warning("rules: the leadership lapsed")
                     self.stats.leader = False
                     return
@@ -225,9 +210,9 @@ class SharedRules:
                 delivered = info["last-delivered-id"]
 
         def done_batches() -> Iterator[list[Observation]]:
-            last = _stream_key(delivered)
+            last = stream_key(_text(delivered))
             for entry_id, fields in entries:
-                if _stream_key(entry_id) <= last and b"b" in fields:
+                if stream_key(_text(entry_id)) <= last and b"b" in fields:
                     yield _decode(fields[b"b"])
 
         count = await run_in_threadpool(self.live.warm_up, list(done_batches()))
@@ -241,8 +226,3 @@ class SharedRules:
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
-
-
-def _stream_key(stream_id: bytes | str) -> tuple[int, int]:
-    ms, _, seq = _text(stream_id).partition("-")
-    return int(ms), int(seq or 0)

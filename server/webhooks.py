@@ -348,7 +348,7 @@ async def forward_alerts(bus: EventBus, dispatcher: WebhookDispatcher) -> None:
     try:
         while True:
             message = await sub.get()
-            dispatcher.submit(message.payload)
+            dispatcher.submit(message.data())
     finally:
         bus.unsubscribe(sub)
 

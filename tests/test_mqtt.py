@@ -18,6 +18,7 @@ import httpx
 import paho.mqtt.client as paho
 import pytest
 from conftest import LiveServer
+from engines import Redis
 from mosquitto import Mosquitto, client
 
 IN = "twin/in/observations"
@@ -192,3 +193,53 @@ def test_the_broker_restarts_mid_stream_and_nothing_is_lost(
     print(f"\nmqtt: {count} observations at {rate:.0f}/s across a broker restart in {took:.1f} s;"
           f" bridge back {reconnect_s:.1f} s after the broker ({time.monotonic() - back:.1f} s"
           " to the end)")  # fmt: skip
+
+
+def test_several_processes_run_one_bridge_and_hand_it_over(
+    broker: Mosquitto,
+    sample_ws: Path,
+    server_factory: Callable[..., LiveServer],
+    database: str,
+    redis: Redis,
+) -> None:
+    """Two processes on PostgreSQL + Redis: one runs the bridge, every alert goes out once
+    whichever process raised it; kill -9 of the holder hands the bridge (its broker session
+    and the alerts raised meanwhile) to the other."""
+    env = {"TWIN_MQTT_URL": broker.url(), "TWIN_DATABASE_URL": database,
+           "TWIN_BUS_URL": redis.url, "TWIN_METRICS_PUBLIC": "true"}  # fmt: skip
+    servers = [server_factory(sample_ws, env), server_factory(sample_ws, env)]
+
+    def holders() -> list[LiveServer]:
+        return [s for s in servers if _metric(s, "twin_mqtt_connected") == 1.0]
+
+    _wait_for(lambda: len(holders()) == 1)
+    [holder] = holders()
+    [other] = [s for s in servers if s is not holder]
+    listener = Listener(broker)
+    sensor = client(broker, "gauges")
+    topic = "twin/out/alerts/public-service/environment"
+    try:
+        with other.client("ingest") as c:  # raised through the process without the bridge
+            reply = c.post("/api/observations", json={"observations": [
+                {**WATER, "attributes": {"water_level": 5.3}}]})  # fmt: skip
+        [water] = reply.json()["alerts"]
+        _wait_for(lambda: bool(listener.on(topic)))
+        time.sleep(2.5)  # the holder saves where it is every 2 s
+        holder.stop(kill=True)
+        with other.client("ingest") as c:  # raised while nobody holds the bridge (the
+            # rules leader may have been the killed one too: then raised when `other` leads)
+            assert c.post("/api/observations", json={"observations": [
+                {**PM25, "attributes": {"pm25": 90}}]}).status_code == 200  # fmt: skip
+        _wait_for(lambda: _metric(other, "twin_mqtt_connected") == 1.0, 30)  # lease lapsed
+        _publish(sensor, {**NOISE, "id": "after-handover", "attributes": {"noise": 50}})
+        _wait_for(lambda: _metric(other, "twin_mqtt_observations_total") == 1.0)
+        _wait_for(lambda: len(listener.on(topic)) == 2)
+        time.sleep(1.0)
+        first, second = listener.on(topic)  # each once
+        assert first["id"] == water and second["evidence"]["details"]["reading"] == 90
+        with other.client("viewer") as c:
+            stored = c.get("/api/alerts", params={"app": "environment"}).json()["items"]
+        assert sorted(a["id"] for a in stored) == sorted([water, second["id"]])
+    finally:
+        sensor.loop_stop()
+        listener.close()

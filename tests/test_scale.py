@@ -8,6 +8,7 @@ keeps serving; PostgreSQL restarted under load gives 503s, then recovers with no
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -274,8 +275,11 @@ def wait_for_children(server: LiveServer, count: int) -> int:
 
     deadline = time.monotonic() + 30
     while True:
-        children = [p for p in psutil.Process(server.process.pid).children()
-                    if "multiprocessing" in " ".join(p.cmdline())]  # fmt: skip
+        children = []
+        for child in psutil.Process(server.process.pid).children():
+            with contextlib.suppress(psutil.Error):  # one that just exited
+                if "multiprocessing" in " ".join(child.cmdline()):
+                    children.append(child)
         if len(children) >= count or time.monotonic() > deadline:
             return len(children)
         time.sleep(0.5)

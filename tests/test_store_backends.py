@@ -5,12 +5,17 @@ share commits. Run by both backends, so they cannot drift apart."""
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from engines import Postgres
 
 from scenes.errors import AlertNotFound, AlertTransitionError
 from scenes.history import HistoryMover, HistoryPolicy, HistoryReader, ObservationQuery
@@ -168,4 +173,27 @@ def test_day_partitions_follow_the_clock(database: str, tmp_path: Path) -> None:
         assert store.count_observations() == 1
     finally:
         mover.release()
+        store.close()
+
+
+def test_servers_starting_at_once_migrate_once(postgres: Postgres) -> None:
+    """PostgreSQL only: stores opened at the same moment on new databases (the workers of
+    `twin serve --workers N` starting) all open, and each schema step runs once."""
+    for round_ in range(3):
+        database = postgres.create_database(f"at_once_{os.getpid()}_{round_}")
+        start = time.time() + 4  # all six at once, once their interpreters are up
+        with ProcessPoolExecutor(6, mp_context=multiprocessing.get_context("spawn")) as pool:
+            versions = list(pool.map(_open_store, [database] * 6, [start] * 6))
+        assert versions == [[1, 2]] * 6
+
+
+def _open_store(database: str, start: float) -> list[int]:
+    """Open the store at epoch seconds `start` (in a process of its own); the schema versions
+    it finds recorded."""
+    time.sleep(max(0.0, start - time.time()))
+    store = LiveStore(database)
+    try:
+        rows = store.connect().execute("SELECT version FROM schema_migrations").fetchall()
+        return sorted(int(row[0]) for row in rows)
+    finally:
         store.close()
