@@ -24,6 +24,7 @@ import pytest
 import tiny_workspace as tiny
 from conftest import TOKENS, TOKENS_ENV, TWIN, LiveServer, free_port
 from engines import Postgres, Redis
+from test_webhooks import Receiver
 from websockets.sync.client import ClientConnection, connect
 
 CROWD_RULE = """
@@ -169,6 +170,39 @@ def test_app_settings_saved_through_one_process_apply_on_both(
     with psycopg.connect(database) as db:
         rows = db.execute("SELECT id, rule FROM alerts").fetchall()
     assert rows == [(alert_id, "crowd-gathering")]
+
+
+def test_webhooks_post_each_alert_once_from_either_process(
+    tmp_path: Path, database: str, redis: Redis
+) -> None:
+    """The rules leader publishes the alert, the process an operator acknowledges it on
+    publishes the change: each record reaches the webhook once."""
+    receiver = Receiver(fail_first=0)
+    ws = tiny.build(tmp_path / "ws")
+    (tmp_path / "rules.yaml").write_text(CROWD_RULE)
+    env = {"TWIN_DATABASE_URL": database, "TWIN_BUS_URL": redis.url,
+           "TWIN_RULES": str(tmp_path / "rules.yaml"),
+           "TWIN_WEBHOOKS": json.dumps({"*": receiver.url}),
+           "TWIN_WEBHOOK_SECRET": "s"}  # fmt: skip
+    a, b = start(ws, env), start(ws, env)
+    try:
+        post(a, person("w1"), person("w2"))
+        [alert_id] = post(b, person("w3"), person("w4"))["alerts"]
+        with a.client("operator") as c:
+            assert c.post(f"/api/alerts/{alert_id}/ack").status_code == 200
+        deadline = time.monotonic() + 20
+        while len(receiver.delivered()) < 2:
+            assert time.monotonic() < deadline, receiver.delivered()
+            time.sleep(0.1)
+        time.sleep(1.0)
+        records = receiver.delivered()
+        assert [(r["id"], r["status"]) for r in records] == [
+            (alert_id, "new"), (alert_id, "acknowledged")]  # fmt: skip
+        assert records[0]["rule"] == "crowd-here"
+    finally:
+        a.stop()
+        b.stop()
+        receiver.close()
 
 
 def test_kill_9_of_one_process_loses_nothing_acknowledged(
