@@ -258,13 +258,17 @@ export class LiveSocket {
     this.socket = null;
     this.timer = 0;
     this.stopped = false;
+    // The stream id of the last message seen (servers sharing a Redis stream number them): a
+    // reconnect, to whichever server process, asks for what came after it.
+    this.lastId = null;
   }
 
   url() {
     const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
     // Entity updates coalesced by the server (`entities` batches), handed on one by one below.
     const token = this.token ? `token=${encodeURIComponent(this.token)}&` : "";
-    return `${scheme}//${window.location.host}/ws/live?${token}topics=${LIVE_TOPICS}`;
+    const since = this.lastId ? `&since=${encodeURIComponent(this.lastId)}` : "";
+    return `${scheme}//${window.location.host}/ws/live?${token}topics=${LIVE_TOPICS}${since}`;
   }
 
   connect() {
@@ -283,6 +287,7 @@ export class LiveSocket {
       } catch {
         return;
       }
+      if (typeof message.id === "string") this.lastId = message.id;
       if (message.topic === "entities" && Array.isArray(message.payload)) {
         for (const payload of message.payload) this.onMessage({ topic: "entity", payload });
       } else {
