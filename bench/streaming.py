@@ -1,13 +1,19 @@
 """Streaming benchmark: the bundled sample district in CesiumJS (headless Chromium, WebGL through
-SwiftShader), served by `twin serve`, built with each tile variant.
+SwiftShader), served by `twin serve`, built with each tile variant; then the war-room page
+itself.
 
-Run `python -m bench.streaming`. For each variant: build the sample (`twin build` with its
+Run `python -m bench streaming`. For each variant: build the sample (`twin build` with its
 flags), serve it, then in a fresh browser context (empty cache) point the camera straight down
 at the district's centre from OVERVIEW_HEIGHT_M and load the tileset. Timed: from asking for
 tileset.json to `tileset.tilesLoaded` (every tile that view needs is loaded and ready), polled
 every 25 ms. Bytes: the bodies of every /tiles/ response as sent (Content-Length, i.e. after
-gzip where the server gzips). Median of REPEATS runs. SwiftShader renders in software, so
-absolute times are far slower than on a GPU; compare variants, not machines.
+gzip where the server gzips). Median of REPEATS runs.
+
+The war-room page (web/, the default build) is opened in a fresh context at 1920×1080 and
+3840×2160, and timed from navigation by its own performance marks: `twin:first-buildings` (the
+first frame that draws a building tile) and `twin:tiles-loaded` (every tile of the first view
+loaded and drawn). SwiftShader renders in software, so absolute times are far slower than on a
+GPU, and on a shared machine they follow its load (the table shows the load average).
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ VARIANTS = {
     "implicit-lod-meshopt": ["--tiling", "implicit", "--lod", "--compression", "meshopt"],
     "lod-meshopt from .3tz": ["--lod", "--compression", "meshopt", "--archive"],
 }
+DEFAULT_VARIANT = "lod-meshopt (default)"
 OVERVIEW_HEIGHT_M = 5000.0
 VIEWPORT = (1280, 720)  # CSS px
 REPEATS = 3
@@ -141,11 +148,16 @@ def _load_once(
     return result, transfer
 
 
+def _workspace(root: Path, name: str) -> Path:
+    """Where variant `name` is built under `root`."""
+    return root / name.replace(" ", "_").replace(",", "").replace("(", "").replace(")", "")
+
+
 def _variant(browser: Browser, name: str, flags: list[str], root: Path) -> list[object]:
     """Build, serve and load one variant `REPEATS` times; its table row."""
     from twin.workspace import Manifest, WorkspacePaths
 
-    ws = root / name.replace(" ", "_").replace(",", "").replace("(", "").replace(")", "")
+    ws = _workspace(root, name)
     subprocess.run([TWIN, "build", str(SAMPLE), "-o", str(ws), *flags], check=True,
                    capture_output=True)  # fmt: skip
     paths = WorkspacePaths(ws)
@@ -170,6 +182,38 @@ def _variant(browser: Browser, name: str, flags: list[str], root: Path) -> list[
             result["loaded"]]  # fmt: skip
 
 
+PAGE_SIZES = ((1920, 1080, REPEATS), (3840, 2160, 1))
+
+
+def _war_room(browser: Browser, ws: Path) -> list[list[object]]:
+    """The war-room page on `ws` at each of PAGE_SIZES: rows of size, runs, median seconds to
+    the first buildings drawn and to every tile loaded, and the load average."""
+    process, url = _serve(ws)
+    rows: list[list[object]] = []
+    try:
+        for width, height, repeats in PAGE_SIZES:
+            marks = []
+            for _ in range(repeats):
+                context = browser.new_context(viewport={"width": width, "height": height})
+                page = context.new_page()
+                try:
+                    page.goto(f"{url}/?token=bench-token")
+                    page.wait_for_function("document.body.dataset.ready === '1'", timeout=300_000)
+                    marks.append(page.evaluate(
+                        "['twin:first-buildings', 'twin:tiles-loaded'].map((name) =>"
+                        " performance.getEntriesByName(name)[0].startTime / 1000)"
+                    ))  # fmt: skip
+                finally:
+                    context.close()
+            first = statistics.median(m[0] for m in marks)
+            loaded = statistics.median(m[1] for m in marks)
+            rows.append([f"{width}×{height}", repeats, first, loaded, os.getloadavg()[0]])
+    finally:
+        process.terminate()
+        process.wait(timeout=20)
+    return rows
+
+
 def main() -> None:
     if not (Path(CHROMIUM).exists() and CESIUM.is_dir()):
         print("streaming: skipped (needs /usr/bin/chromium and web/node_modules/cesium)")
@@ -183,6 +227,7 @@ def main() -> None:
         try:
             for name, flags in VARIANTS.items():
                 rows.append(_variant(browser, name, flags, Path(tmp)))
+            page_rows = _war_room(browser, _workspace(Path(tmp), DEFAULT_VARIANT))
         finally:
             browser.close()
     show(
@@ -192,6 +237,11 @@ def main() -> None:
          "tiles loaded"],
         rows,
     )  # fmt: skip
+    show(
+        "The war-room page (web/) on the default build, from navigation (median)",
+        ["viewport", "runs", "s to first buildings", "s to all tiles", "load average"],
+        page_rows,
+    )
 
 
 if __name__ == "__main__":

@@ -29,7 +29,8 @@ export const ACTIONS_BY_STATUS = {
 
 const LOAD_LIMIT = 500;
 const MAX_ROWS = 200;
-const HOLD_IDLE_MS = 6000; // a pointer resting this long over the list lets the rows move again
+const HOLD_IDLE_MS = 6000;
+const RENDER_GAP_MS = 50; // a pointer resting this long over the list lets the rows move again
 const RANK = (status) => OPEN_STATUSES.indexOf(status);
 
 /** The frame crop of the observed box (evidence.crop), loaded with the token; null if none. */
@@ -98,6 +99,7 @@ export class AlertList {
     this.hovered = false;
     this.frozen = [];
     this.holdTimer = 0;
+    this.renderTimer = 0;
     this.selects = {};
     list.addEventListener("mouseenter", () => {
       this.hovered = true;
@@ -158,14 +160,26 @@ export class AlertList {
     this.render();
   }
 
-  /** Insert or update one alert (from a message or an action's answer); true when unknown. */
+  /**
+   * Insert or update one alert (from a message or an action's answer); true when unknown. The
+   * feed redraws once for a burst (a connection's snapshot brings every open alert at once).
+   */
   upsert(alert) {
     if (!alert || !alert.id) return false;
     const fresh = !this.alerts.has(alert.id) && !this.closed.has(alert.id);
     for (const arrived of this.arriving) arrived.set(alert.id, alert);
     this.apply(alert);
-    this.render();
+    this.renderSoon();
     return fresh;
+  }
+
+  /** Redraw after the current burst of updates. */
+  renderSoon() {
+    if (this.renderTimer) return;
+    this.renderTimer = setTimeout(() => {
+      this.renderTimer = 0;
+      this.render();
+    }, RENDER_GAP_MS);
   }
 
   /** Take one alert into the open set (or close it), never stepping a status back. */

@@ -57,6 +57,8 @@ placeCredit(viewer);
 viewer.scene.postRender.addEventListener(() => (page.frames += 1));
 const twin = { viewer, tileset: null, page };
 window.twin = twin;
+// The model first: its requests go out before the rest of the page is built.
+twin.ready = loadModel();
 
 /** The text scale of the page (root font size over the 15 px design size). */
 function textScale() {
@@ -498,15 +500,22 @@ async function loadHeader() {
   document.title = `${$("district-name").textContent} · ${t("brand.sub")}`;
 }
 
+/** Performance marks for `python -m bench streaming`: the first building tile drawn. */
+function markFirstBuildings(tileset) {
+  const remove = tileset.tileVisible.addEventListener((tile) => {
+    if (!tile.content || !tile.content.featuresLength) return;
+    performance.mark("twin:first-buildings");
+    remove();
+  });
+}
+
 async function loadModel() {
   showTiles();
   try {
     const tileset = await loadTileset(viewer, "/tiles/tileset.json");
     twin.tileset = tileset;
     restyle();
-    tileset.tileLoad.addEventListener(() => {
-      if (!performance.getEntriesByName("twin:first-tile").length) performance.mark("twin:first-tile");
-    });
+    markFirstBuildings(tileset);
     const sphere = tileset.boundingSphere;
     const home = new Cesium.HeadingPitchRange(0, Cesium.Math.toRadians(-35), sphere.radius * 1.6);
     twin.home = () => viewer.zoomTo(tileset, home);
@@ -555,8 +564,11 @@ function start() {
     socket.restart(getToken());
     reload();
   });
-  // What the first view does not need waits until the model is in.
+  // What the first view does not need waits until the model is in (the live layer is kept
+  // meanwhile but drawn only then: its icons would cost the first frames their shaders).
+  live.source.show = false;
   twin.ready.finally(() => {
+    live.source.show = !replay.active;
     cameras.load().catch((err) => console.warn("cameras:", err.message));
     vectors.load().then(() => layers.applyAll()).catch((err) => console.warn("layers:", err.message));
   });
@@ -613,7 +625,6 @@ Object.assign(twin, {
   selectElement: (id) => selectElement(id),
   flyTo: (lon, lat, height = 0, range = 450) => flyToPoint(viewer, lon, lat, height, range),
   settle: () => settle(viewer, twin.tileset),
-  ready: loadModel(),
 });
 twin.ready.catch(() => {});
 wall.set(params.get("wall") === "1");

@@ -20,8 +20,11 @@ const HEIGHT_RAMP = [
 ];
 
 /**
- * Create the viewer in `container`: no Ion, no sky, sun or moon (a wall draws only the district,
- * and SwiftShader draws each of them slowly), render errors left to `renderguard.js`.
+ * Create the viewer in `container`: no Ion, render errors left to `renderguard.js`, and only
+ * what the district needs drawn: no sky, sun, moon or globe (the district's own terrain is in
+ * its tileset; the globe had nothing but a dark colour on it), no MSAA and no
+ * order-independent translucency (each multiplies the work of every frame; on a software
+ * renderer they were most of the first view's load time).
  */
 export function createViewer(container) {
   Cesium.Ion.defaultAccessToken = "";
@@ -42,6 +45,8 @@ export function createViewer(container) {
     skyBox: false,
     skyAtmosphere: false,
     showRenderLoopErrors: false,
+    msaaSamples: 1,
+    orderIndependentTranslucency: false,
     // Draw only when something changed (camera, tiles, entities): a wall display runs all day.
     requestRenderMode: true,
     maximumRenderTimeChange: Number.POSITIVE_INFINITY,
@@ -49,10 +54,8 @@ export function createViewer(container) {
   const scene = viewer.scene;
   scene.sun = undefined;
   scene.moon = undefined;
-  scene.globe.baseColor = Cesium.Color.fromCssColorString("#0a1424");
   scene.backgroundColor = Cesium.Color.fromCssColorString("#05080f");
-  scene.globe.showGroundAtmosphere = false;
-  scene.globe.maximumScreenSpaceError = 4;
+  scene.globe.show = false;
   scene.fog.enabled = false;
   viewer.cesiumWidget.creditContainer.classList.add("credits");
   return viewer;
@@ -98,9 +101,13 @@ export function buildingStyle(selectedId, { buildings = true, terrain = true } =
 export async function loadTileset(viewer, url) {
   const tileset = await Cesium.Cesium3DTileset.fromUrl(url, {
     maximumScreenSpaceError: 16,
-    // The first view asks for the coarse levels first and skips the finest until it settles.
-    progressiveResolutionHeightFraction: 0.5,
-    foveatedScreenSpaceError: true,
+    // Ask for tiles at once when the view jumps (the first view, a flight's end) instead of
+    // waiting for the camera to be still for a few frames.
+    cullRequestsWhileMoving: false,
+    // Flat-coloured buildings and an orthophoto need no image-based lighting (its environment
+    // maps are computed per tile on the GPU).
+    environmentMapOptions: { enabled: false },
+    imageBasedLighting: new Cesium.ImageBasedLighting({ imageBasedLightingFactor: new Cesium.Cartesian2(0, 0) }),
   });
   tileset.style = buildingStyle(null);
   viewer.scene.primitives.add(tileset);
@@ -141,9 +148,9 @@ export function pickAt(viewer, position) {
     if (elementId) return { feature: picked, elementId: String(elementId) };
   }
   if (picked && picked.id instanceof Cesium.Entity) return { entity: picked.id };
-  const ray = viewer.camera.getPickRay(position);
+  // The ground is the terrain tileset: where the depth buffer says the click landed.
   const cartesian =
-    (ray && scene.globe.pick(ray, scene)) ||
+    (picked && scene.pickPositionSupported && scene.pickPosition(position)) ||
     viewer.camera.pickEllipsoid(position, scene.globe.ellipsoid);
   if (!cartesian) return {};
   const carto = Cesium.Cartographic.fromCartesian(cartesian);
