@@ -8,6 +8,7 @@ import sys
 from bench import (
     build,
     build100k,
+    catalog,
     connectors,
     detect,
     history,
@@ -16,6 +17,7 @@ from bench import (
     pointcloud,
     rays,
     rules,
+    scale,
     serve,
     soak,
     streaming,
@@ -39,9 +41,20 @@ BENCHES = {
     "history": history.main,
     "viewer": viewer.main,
     "connectors": connectors.main,
+    "catalog": catalog.main,
+    "scale": scale.main,
 }
 # Benchmarks that take options (argparse): `python -m bench NAME --option ...`.
-WITH_OPTIONS = {"build100k", "pointcloud", "soak", "history", "viewer", "connectors"}
+WITH_OPTIONS = {
+    "build100k",
+    "pointcloud",
+    "soak",
+    "history",
+    "viewer",
+    "connectors",
+    "catalog",
+    "scale",
+}
 
 
 def main(argv: list[str]) -> None:

@@ -70,10 +70,11 @@ def show(title: str, columns: Sequence[str], rows: Sequence[Sequence[object]]) -
 
 @contextmanager
 def served(
-    ws: Path, log_path: Path, env: dict[str, str], port: int | None = None
+    ws: Path, log_path: Path, env: dict[str, str], port: int | None = None, *, start_s: float = 60
 ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """`twin serve WS` on loopback with `env` added, its output in `log_path`: the base URL
-    and the process, once /healthz answers; stopped (SIGTERM) on exit."""
+    and the process, once /healthz answers (within `start_s` seconds); stopped (SIGTERM) on
+    exit."""
     port = port or free_port()
     with open(log_path, "wb") as log:
         server = subprocess.Popen(
@@ -84,7 +85,7 @@ def served(
         )
         url = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + start_s
             while True:
                 try:
                     if httpx.get(url + "/healthz", timeout=2).status_code == 200:

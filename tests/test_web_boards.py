@@ -168,7 +168,8 @@ def test_boards_show_the_figures_of_get_boards(
     assert pg.locator("#boards tr.board-row").count() == 4
     for board in ("basic", "public-order", "joint-governance", "public-service"):
         assert pg.locator(f'#boards tr.board-row[data-board="{board}"]').count() == 1
-    assert "Public order" in pg.inner_text("#boards") and "Public service" in pg.inner_text("#boards")
+    boards_text = pg.inner_text("#boards")
+    assert "Public order" in boards_text and "Public service" in boards_text
     assert len(ingest(server, car(BUND, "b-1"), car(BUND, "b-2"))) == 2
     assert len(ingest(server, truck(LUJIAZUI, "t-1"))) == 1
     # The `alert` messages make the page fetch the boards again (no reload, no 60 s tick).

@@ -165,8 +165,7 @@ class TwinSettings(BaseSettings):
         default=1,
         ge=1,
         le=64,
-        title="Server processes on one port; more than 1 needs TWIN_DATABASE_URL and "
-        "TWIN_BUS_URL",
+        title="Server processes on one port; more than 1 needs TWIN_DATABASE_URL and TWIN_BUS_URL",
     )
     history_interval_s: float = Field(
         default=5.0, gt=0, title="Seconds between the history mover's passes once caught up"
