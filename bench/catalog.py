@@ -33,6 +33,10 @@ from bench.common import SAMPLE, TWIN, console, percentiles, served, show
 from tests.engines import start_postgres, stop_postgres
 from twin.catalog import Catalog, CatalogWriter, Element
 
+# docs/deploy.md's sizing for a 1 M-element catalog: the elements table (~600 MiB with its
+# indexes) fits the shared buffers, so a broad name search rechecks its matches in memory.
+PG_SETTINGS = {"shared_buffers": "1GB", "effective_cache_size": "4GB", "work_mem": "16MB"}
+
 ORIGIN = (121.38, 31.13)  # south-west corner of the generated county (deg)
 SIZE_DEG = (0.21, 0.18)  # ~20 × 20 km
 FOOTPRINT_DEG = 0.0002  # ~20 m square buildings
@@ -164,7 +168,7 @@ def main(argv: list[str] | None = None) -> None:
         with served(ws, tmp / "sqlite.log", env) as (url, _):
             rows += [("SQLite", *row) for row in measure(url, args.elements, args.requests)]
         if not args.no_postgres:
-            cluster = start_postgres()
+            cluster = start_postgres(PG_SETTINGS)
             try:
                 database = cluster.create_database("bench")
                 start = time.perf_counter()

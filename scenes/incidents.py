@@ -4,7 +4,9 @@ fired, with the first and latest time seen and the latest evidence.
 
 The alert keeps its id, place, routing, life cycle and creation time: an operator's row and map
 symbol stay where they are while repeats arrive. Pure functions; the live service looks up the
-open incident in the store (`LiveStore.bump_incident`) and folds repeats of one batch here.
+open incident in the store (`LiveStore.find_incident`), folds repeats of one batch here, and
+the store applies `merged` to the stored incident in the transaction that stores the repeat's
+observations (`LiveStore.save`).
 """
 
 from __future__ import annotations

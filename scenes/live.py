@@ -165,16 +165,17 @@ class LiveService:
             self._claim(checked)
             try:
                 self._remember_boxed(stamped)
-                alerts, opened = self._incidents(self.engine.process(stamped), stamped, crops,
-                                                 images)  # fmt: skip
-                # A new incident is committed before another batch looks for the one it joins.
-                saved = self._save(stamped, alerts, opened, images) if opened else None
+                alerts, opened, joined = self._incidents(self.engine.process(stamped), stamped,
+                                                         crops, images)  # fmt: skip
+                # Incidents are committed before another batch looks for the one it joins.
+                saved = (self._save(stamped, alerts, opened, joined, images)
+                         if opened or joined else None)  # fmt: skip
             except BaseException:
                 self._in_flight.difference_update(given)
                 raise
         try:
             if saved is None:
-                saved = self._save(stamped, alerts, opened, images)
+                saved = self._save(stamped, alerts, opened, joined, images)
         finally:
             with self._lock:
                 self._in_flight.difference_update(given)
@@ -191,7 +192,7 @@ class LiveService:
         with self._lock:
             self._claim(checked)
         try:
-            saved = self._save(stamped, [], [], {})
+            saved = self._save(stamped, [], [], [], {})
         finally:
             with self._lock:
                 self._in_flight.difference_update(given)
@@ -212,10 +213,11 @@ class LiveService:
         images: dict[str, bytes] = {}
         with self._lock:
             self._remember_boxed(batch)
-            alerts, opened = self._incidents(self.engine.process(batch), batch, crops, images)
+            alerts, opened, joined = self._incidents(self.engine.process(batch), batch, crops,
+                                                     images)  # fmt: skip
             hits = self.watchlists.hits_of(batch, alerts) if self.watchlists else []
             self.store.save([], opened, received_s=time.time(), crops=images, hits=hits,
-                            evaluated=(key, alerts))  # fmt: skip
+                            evaluated=(key, alerts), joined=joined)  # fmt: skip
         return alerts
 
     def warm_up(self, batches: Iterable[Sequence[Observation]]) -> int:
@@ -245,13 +247,16 @@ class LiveService:
         batch: Sequence[Observation],
         alerts: Sequence[Alert],
         opened: Sequence[Alert],
+        joined: Sequence[tuple[str, Callable[[Alert], Alert]]],
         images: dict[str, bytes],
     ) -> list[EntityRecord]:
-        """Store `batch` with the incidents it `opened` (those it joined are stored already),
-        the evidence crops and the watchlist hits of all its `alerts`."""
+        """Store `batch` with the incidents it `opened`, the repeats it `joined` to stored
+        ones, the evidence crops and the watchlist hits of all its `alerts`, in one
+        transaction."""
         hits = self.watchlists.hits_of(batch, alerts) if self.watchlists else []
         start = time.perf_counter()
-        saved = self.store.save(batch, opened, received_s=time.time(), crops=images, hits=hits)
+        saved = self.store.save(batch, opened, received_s=time.time(), crops=images, hits=hits,
+                                joined=joined)  # fmt: skip
         if self.on_save is not None:
             self.on_save(time.perf_counter() - start)
         return saved
@@ -262,14 +267,17 @@ class LiveService:
         batch: Sequence[Observation],
         crops: CropSource | None,
         images: dict[str, bytes],
-    ) -> tuple[list[Alert], list[Alert]]:
+    ) -> tuple[list[Alert], list[Alert], list[tuple[str, Callable[[Alert], Alert]]]]:
         """The alerts `raised` by `batch` as incidents: each repeat folded into the open
-        incident it joins (updated in the store at once) or into an earlier alert of the
-        batch; the rest open new incidents. Returns every incident the batch raised or joined,
-        and the new ones. Crops of the latest evidence go to `images` (alert id -> JPEG)."""
+        incident it joins or into an earlier alert of the batch; the rest open new incidents.
+        Returns every incident the batch raised or joined (as it will be once stored), the
+        new ones, and ``(incident id, bump)`` for each stored one it joined (applied by the
+        store in the batch's transaction). Crops of the latest evidence go to `images`
+        (alert id -> JPEG)."""
         windows = {alert.rule: self.engine.incident_s(alert.rule) for alert in raised}
         incidents: list[Alert] = []
         opened: list[Alert] = []
+        joined: list[tuple[str, Callable[[Alert], Alert]]] = []
         for alert in fold(raised, windows):
             image = self._crop(alert, batch, crops)
 
@@ -280,18 +288,21 @@ class LiveService:
                 return merged(incident, repeat, crop=url(incident.id))
 
             window = windows[alert.rule]
-            joined = None
+            found = None
             if window > 0 and alert.incident_key is not None:
                 since = seen_at(alert) - timedelta(seconds=window)
-                joined = self.store.bump_incident(alert.rule, alert.incident_key,
-                                                  seen_since=since, bump=bump)  # fmt: skip
-            incident = joined or with_crop(alert, url(alert.id))
+                found = self.store.find_incident(alert.rule, alert.incident_key,
+                                                 seen_since=since)  # fmt: skip
+            if found is not None:
+                incident = bump(found)
+                joined.append((found.id, bump))
+            else:
+                incident = with_crop(alert, url(alert.id))
+                opened.append(incident)
             if image is not None:
                 images[incident.id] = image
             incidents.append(incident)
-            if joined is None:
-                opened.append(incident)
-        return incidents, opened
+        return incidents, opened, joined
 
     def checked(self, observations: Sequence[Observation]) -> list[Observation]:
         """`observations` with each source as its element id (a camera or sensor may be named

@@ -98,6 +98,7 @@ class _Write:
     crops: list[tuple[object, ...]]
     hits: list[tuple[object, ...]]
     evaluated: list[tuple[object, ...]] = field(default_factory=list)
+    joined: list[tuple[str, Callable[[Alert], Alert]]] = field(default_factory=list)
     done: bool = False
     error: BaseException | None = field(default=None, repr=False)
 
@@ -297,10 +298,14 @@ class LiveStore:
         crops: Mapping[str, bytes] | None = None,
         hits: Sequence[Hit] = (),
         evaluated: tuple[str, Sequence[Alert]] | None = None,
+        joined: Sequence[tuple[str, Callable[[Alert], Alert]]] = (),
     ) -> list[EntityRecord]:
         """Store observations (with ids), their entities, new alerts, their evidence `crops`
         (alert id → JPEG bytes) and watchlist `hits` in one transaction, committed before
-        returning (possibly together with other threads' saves: group commit).
+        returning (possibly together with other threads' saves: group commit). Each
+        ``(alert id, bump)`` of `joined` replaces that stored incident by ``bump(incident)`` as
+        it is in that transaction (a repeat folded in, see `find_incident`), so a repeat counts
+        exactly when its observations are stored.
 
         Returns the entities updated, one per observation in order. An observation whose id is
         already stored is kept as it was (an idempotent resend). Records are serialised before
@@ -325,6 +330,7 @@ class LiveStore:
             key, raised = evaluated
             text = "[" + ",".join(a.model_dump_json() for a in raised) + "]"
             write.evaluated = [(key, text, received_s)]
+        write.joined = list(joined)
         self._group_commit(write)
         return records
 
@@ -400,6 +406,14 @@ class LiveStore:
             db.executemany(
                 "INSERT INTO rules_done (key, alerts, at_s) VALUES (?,?,?)", rows("evaluated")
             )
+            for alert_id, bump in rows("joined"):
+                row = db.execute("SELECT record FROM alerts WHERE id = ?", (alert_id,)).fetchone()
+                if row is not None:  # gone only if retention removed it meanwhile
+                    bumped = bump(Alert.model_validate_json(row[0]))
+                    db.execute(
+                        "UPDATE alerts SET record = ?, last_s = ? WHERE id = ?",
+                        (bumped.model_dump_json(), seen_at(bumped).timestamp(), alert_id),
+                    )
 
     def transition(self, alert_id: str, status: AlertStatus, *, by: str) -> Alert:
         """Move an alert to `status` (see scenes.lifecycle); raise AlertNotFound /
@@ -419,27 +433,15 @@ class LiveStore:
             )  # fmt: skip
         return changed
 
-    def bump_incident(
-        self, rule: str, key: str, *, seen_since: datetime, bump: Callable[[Alert], Alert]
-    ) -> Alert | None:
-        """In one write transaction: the newest open alert of `rule` with incident key `key`
-        last seen at or after `seen_since`, replaced by ``bump(alert)`` (same id, a repeat
-        folded in, see `scenes.incidents`); None (nothing written) when there is none. The
-        change is committed before returning."""
-        with self.transaction() as db:
-            row = db.execute(
-                "SELECT record FROM alerts WHERE rule = ? AND incident_key = ? AND last_s >= ?"
-                " AND closed_s IS NULL ORDER BY last_s DESC LIMIT 1",
-                (rule, key, seen_since.timestamp()),
-            ).fetchone()
-            if row is None:
-                return None
-            bumped = bump(Alert.model_validate_json(row[0]))
-            db.execute(
-                "UPDATE alerts SET record = ?, last_s = ? WHERE id = ?",
-                (bumped.model_dump_json(), seen_at(bumped).timestamp(), bumped.id),
-            )
-        return bumped
+    def find_incident(self, rule: str, key: str, *, seen_since: datetime) -> Alert | None:
+        """The newest open alert of `rule` with incident key `key` last seen at or after
+        `seen_since` (the incident a repeat joins, through `save`'s ``joined``), else None."""
+        rows = self._query(
+            "SELECT record FROM alerts WHERE rule = ? AND incident_key = ? AND last_s >= ?"
+            " AND closed_s IS NULL ORDER BY last_s DESC LIMIT 1",
+            (rule, key, seen_since.timestamp()),
+        )
+        return Alert.model_validate_json(str(rows[0][0])) if rows else None
 
     # -- reads ---------------------------------------------------------------------------------
 

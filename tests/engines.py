@@ -14,7 +14,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -48,6 +48,7 @@ class Postgres:
 
     port: int
     data: Path
+    settings: dict[str, str] = field(default_factory=dict)
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://{PG_USER}@127.0.0.1:{self.port}/{database}"
@@ -68,6 +69,7 @@ class Postgres:
 
     def start(self) -> None:
         options = f"-p {self.port} -k {self.data} -c listen_addresses=127.0.0.1 -c fsync=on"
+        options += "".join(f" -c {name}={value}" for name, value in self.settings.items())
         self.pg_ctl("-o", options, "-l", str(self.data / "server.log"), "-w", "start")
 
     def stop(self, mode: str = "fast") -> None:
@@ -97,8 +99,9 @@ class Redis:
         _wait_for_port(self.port, self.process)
 
 
-def start_postgres() -> Postgres:
-    """initdb a temporary cluster and start it on a free port."""
+def start_postgres(settings: dict[str, str] | None = None) -> Postgres:
+    """initdb a temporary cluster and start it on a free port, with server `settings`
+    (e.g. ``{"shared_buffers": "1GB"}``) beyond the defaults."""
     data = Path(tempfile.mkdtemp(prefix="twin-pg-", dir="/tmp"))
     if os.geteuid() == 0:
         shutil.chown(data, "postgres", "postgres")
@@ -108,7 +111,7 @@ def start_postgres() -> Postgres:
                       "-E", "UTF8", "--no-sync"]),
         check=True, capture_output=True, timeout=120,
     )  # fmt: skip
-    cluster = Postgres(_free_port(), data)
+    cluster = Postgres(_free_port(), data, dict(settings or {}))
     cluster.start()
     return cluster
 
