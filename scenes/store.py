@@ -406,7 +406,7 @@ class LiveStore:
             db.executemany(
                 "INSERT INTO rules_done (key, alerts, at_s) VALUES (?,?,?)", rows("evaluated")
             )
-            for alert_id, bump in rows("joined"):
+            for alert_id, bump in itertools.chain.from_iterable(w.joined for w in group):
                 row = db.execute("SELECT record FROM alerts WHERE id = ?", (alert_id,)).fetchone()
                 if row is not None:  # gone only if retention removed it meanwhile
                     bumped = bump(Alert.model_validate_json(row[0]))
