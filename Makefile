@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := chromium fonts-noto-cjk libegl1 libgl1 libglib2.0-0 nginx-light wrk xvfb \
+APT_PACKAGES := chromium fonts-noto-cjk fonts-noto-core libegl1 libgl1 libglib2.0-0 nginx-light wrk xvfb \
 	libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxkbcommon-x11-0 \
 	postgresql-15-postgis-3 redis-server systemd prometheus \
 	mosquitto mosquitto-clients ffmpeg python3-gi gir1.2-gst-rtsp-server-1.0 \

@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 from shapely.geometry import Point
 
-from twin.catalog import Catalog, CatalogWriter, Element, search_match, search_tokens
+from twin.catalog import (
+    SEARCH_CANDIDATES,
+    Catalog,
+    CatalogWriter,
+    Element,
+    search_match,
+    search_tokens,
+)
 
 
 def element(rid: int, name: str | None, **attributes: object) -> Element:
@@ -33,8 +40,8 @@ def catalog(tmp_path: Path) -> Catalog:
 
 
 def names(catalog: Catalog, q: str) -> list[str | None]:
-    items, total = catalog.search(q)
-    assert total == len(items)
+    items, total, more = catalog.search(q)
+    assert total == len(items) and not more
     return sorted(str(el.name or el.id) for el in items)
 
 
@@ -71,3 +78,21 @@ def test_a_catalog_without_the_index_is_scanned(catalog: Catalog, tmp_path: Path
         db.execute("DROP TABLE elements_search")
     old = Catalog(tmp_path / "catalog.sqlite")
     assert names(old, "外滩") == ["上海外滩中心", "外滩派出所"]
+
+
+def test_a_broad_query_ranks_its_first_thousand_and_says_there_are_more(tmp_path: Path) -> None:
+    writer = CatalogWriter(tmp_path / "catalog.sqlite")
+    writer.add([element(i, f"Bund kiosk {i:04d}") for i in range(SEARCH_CANDIDATES + 200)])
+    writer.add([element(5000, "Bund Aardvark Arcade"), element(5001, None, note="Bund gate")])
+    writer.close()
+    catalog = Catalog(tmp_path / "catalog.sqlite")
+    first = catalog.search("bund", limit=10)
+    assert (first.total, first.more) == (SEARCH_CANDIDATES, True)
+    names = [el.name for el in first.items]
+    assert names == sorted(names) and len(names) == 10  # ranked: by name, named first
+    last = catalog.search("bund", limit=10, offset=SEARCH_CANDIDATES - 5)
+    assert len(last.items) == 5 and last.more  # pages end where the count ends
+    narrow = catalog.search("kiosk 0007")
+    assert (narrow.total, narrow.more) == (1, False) and narrow.items[0].name == "Bund kiosk 0007"
+    listing = catalog.search(kind="site", limit=1)
+    assert (listing.total, listing.more) == (SEARCH_CANDIDATES + 202, False)  # counted exactly

@@ -402,6 +402,9 @@ def test_survives_kill_9(tiny_ws: Path, server_factory: Callable[..., LiveServer
         alerts = {a["id"]: a for a in c.get("/api/alerts").json()["items"]}
         assert set(alerts) == set(body["alerts"])
         assert alerts[body["alerts"][0]]["status"] == "acknowledged"
+        one = c.get(f"/api/alerts/{body['alerts'][0]}").json()
+        assert one == alerts[body["alerts"][0]]  # one alert by id, as listed
+        assert c.get("/api/alerts/0123456789abcdef").status_code == 404
         record = c.get(f"/api/elements/{tiny.BUILDING_ID}").json()
         seen = {ev["id"] for ev in record["recent_events"] if ev["type"] == "observation"}
         assert set(body["ids"]) <= seen

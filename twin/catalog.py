@@ -15,7 +15,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import shapely
@@ -55,6 +55,23 @@ CREATE VIRTUAL TABLE elements_search USING fts5(
 _WORD = re.compile(r"\w+")
 SEARCH_TEXT_CHARS = 256  # of an element's attribute values that search looks into
 SEARCH_CANDIDATES = 1000  # matches of a name search ranked for its pages (see Catalog.search)
+
+
+class SearchPage(NamedTuple):
+    """One page of a catalog search: the elements, the matches counted (every match of a
+    box or kind listing; a name search counts at most `SEARCH_CANDIDATES`), and whether a
+    name search matched more than it counted."""
+
+    items: list[Element]
+    total: int
+    more: bool = False
+
+
+def ranked(candidates: Sequence[tuple[int, str, str | None, str]]) -> list[int]:
+    """The row ids of name-search `candidates` ``(rid, kind, name, id)`` in page order: by
+    kind, named first, by name (code points), by id — the same on every engine."""
+    ordered = sorted(candidates, key=lambda c: (c[1], c[2] is None, c[2] or "", c[3]))
+    return [c[0] for c in ordered]
 
 
 def search_tokens(text: str, whole: str = "") -> str:
@@ -364,19 +381,20 @@ class Catalog(CatalogQueries):
         bbox: tuple[float, float, float, float] | None = None,
         limit: int = 50,
         offset: int = 0,
-    ) -> tuple[list[Element], int]:
+    ) -> SearchPage:
         """Elements whose name, id or attribute values hold every word of `q` (case-insensitive,
         each a substring of a word, through the ``elements_search`` index), of `kind`,
         intersecting `bbox` (minlon, minlat, maxlon, maxlat, deg). Returns one page (by kind,
-        named first, by name) and the total count. A query matching more than
-        `SEARCH_CANDIDATES` elements pages through the first that many the index finds."""
+        named first, by name) and the count. A name query matching more than
+        `SEARCH_CANDIDATES` elements pages through the first that many the index finds, and
+        says so (``more``) instead of counting the rest."""
         where: list[str] = []
         args: list[str | float] = []
         join = ""
         if q and self._indexed:
             match = search_match(q)
             if match is None:
-                return [], 0
+                return SearchPage([], 0)
             join += " JOIN elements_search s ON s.rowid = e.rid"
             where.append("elements_search MATCH ?")
             args.append(match)
@@ -396,22 +414,25 @@ class Catalog(CatalogQueries):
                 where.append("e.maxlon >= ? AND e.minlon <= ? AND e.maxlat >= ? AND e.minlat <= ?")
                 args += [bbox[0], bbox[2], bbox[1], bbox[3]]
         found = f"FROM elements e{join}" + ((" WHERE " + " AND ".join(where)) if where else "")
-        order = "ORDER BY kind, name IS NULL, name, id LIMIT ? OFFSET ?"
-        if q:  # rank a bounded set of candidates by their small columns only
-            page_sql = (f"SELECT rid FROM (SELECT e.rid, e.kind, e.name, e.id {found}"
-                        f" LIMIT {SEARCH_CANDIDATES}) {order}")  # fmt: skip
-        else:  # the listing index gives this order
-            page_sql = f"SELECT e.rid {found} {order.replace('kind', 'e.kind', 1)}"
-        counted = found
-        if q and self._indexed and not (kind or bbox):  # the index alone counts its matches
-            counted = "FROM elements_search WHERE elements_search MATCH ?"
         with self._connect() as db:
-            total = db.execute(f"SELECT COUNT(*) {counted}", args).fetchone()[0]
-            rids = [r[0] for r in db.execute(page_sql, [*args, limit, offset]).fetchall()]
+            if q:  # one pass over a bounded set of candidates, ranked by their small columns
+                candidates = db.execute(
+                    f"SELECT e.rid, e.kind, e.name, e.id {found} LIMIT {SEARCH_CANDIDATES + 1}",
+                    args,
+                ).fetchall()
+                more = len(candidates) > SEARCH_CANDIDATES
+                total = len(candidates) - more
+                rids = ranked(candidates[:total])[offset : offset + limit]
+            else:  # the listing index gives this order
+                more = False
+                total = db.execute(f"SELECT COUNT(*) {found}", args).fetchone()[0]
+                page_sql = (f"SELECT e.rid {found} ORDER BY e.kind, name IS NULL, name, id"
+                            " LIMIT ? OFFSET ?")  # fmt: skip
+                rids = [r[0] for r in db.execute(page_sql, [*args, limit, offset]).fetchall()]
             marks = ",".join("?" * len(rids))
             rows = db.execute(f"SELECT * FROM elements WHERE rid IN ({marks})", rids).fetchall()
         by_rid = {row["rid"]: row for row in rows}
-        return [row_to_element(by_rid[rid]) for rid in rids], total
+        return SearchPage([row_to_element(by_rid[rid]) for rid in rids], total, more)
 
     def near(
         self, lon: float, lat: float, radius_m: float, kinds: Iterable[str] | None = None

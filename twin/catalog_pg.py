@@ -29,8 +29,10 @@ from twin.catalog import (
     SEARCH_CANDIDATES,
     Catalog,
     Element,
+    SearchPage,
     element_tokens,
     radius_box,
+    ranked,
     row_to_element,
     search_tsquery,
     within,
@@ -181,14 +183,14 @@ class PgCatalog(Catalog):
         bbox: tuple[float, float, float, float] | None = None,
         limit: int = 50,
         offset: int = 0,
-    ) -> tuple[list[Element], int]:
+    ) -> SearchPage:
         """As `twin.catalog.Catalog.search`, through the tsvector and GiST indexes."""
         where: list[str] = []
         args: list[object] = []
         if q:
             match = search_tsquery(q)
             if match is None:
-                return [], 0
+                return SearchPage([], 0)
             where.append("search @@ to_tsquery('simple', %s)")
             args.append(match)
         if kind:
@@ -199,17 +201,21 @@ class PgCatalog(Catalog):
                          " minlon <= %s AND maxlat >= %s AND minlat <= %s")  # fmt: skip
             args += [*bbox, bbox[0], bbox[2], bbox[1], bbox[3]]
         found = "FROM elements" + ((" WHERE " + " AND ".join(where)) if where else "")
-        order = "ORDER BY kind, name IS NULL, name, id LIMIT %s OFFSET %s"
-        if q:
-            page = (f"SELECT rid FROM (SELECT rid, kind, name, id {found}"
-                    f" LIMIT {SEARCH_CANDIDATES}) AS c {order}")  # fmt: skip
+        if q:  # one pass over a bounded set of candidates, ranked as on SQLite
+            sql = f"SELECT rid, kind, name, id {found} LIMIT {SEARCH_CANDIDATES + 1}"
+            candidates = [(r["rid"], r["kind"], r["name"], r["id"]) for r in self._rows(sql, args)]
+            more = len(candidates) > SEARCH_CANDIDATES
+            total = len(candidates) - more
+            rids = ranked(candidates[:total])[offset : offset + limit]
         else:
-            page = f"SELECT rid {found} {order}"
-        total = self._rows(f"SELECT count(*) AS n {found}", args)[0]["n"]
-        rids = [r["rid"] for r in self._rows(page, [*args, limit, offset])]
+            more = False
+            total = int(self._rows(f"SELECT count(*) AS n {found}", args)[0]["n"])
+            order = "ORDER BY kind, name IS NULL, name, id LIMIT %s OFFSET %s"
+            rids = [r["rid"] for r in self._rows(f"SELECT rid {found} {order}",
+                                                 [*args, limit, offset])]  # fmt: skip
         rows = self._rows("SELECT * FROM elements WHERE rid = ANY(%s)", (rids,))
         by_rid = {row["rid"]: row for row in rows}
-        return [row_to_element(by_rid[rid]) for rid in rids], int(total)
+        return SearchPage([row_to_element(by_rid[rid]) for rid in rids], total, more)
 
     def near(
         self, lon: float, lat: float, radius_m: float, kinds: Iterable[str] | None = None

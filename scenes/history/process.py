@@ -4,10 +4,12 @@ Moving reads rows into Python objects, builds Arrow tables and compresses files:
 in the server's own process, would hold the GIL that the event loop needs for every WebSocket
 send and make alerts wait (measured: seconds of alert latency while a batch moved). In a child
 process (its own interpreter, the other core) it waits for nothing but SQLite's write lock,
-which it holds a few milliseconds at a time. The child stops when asked or when the server dies
-(either closes the pipe it listens on); it ignores Ctrl+C, which the server handles and passes
-on. A move it leaves half done (killed) is finished by the next mover (see
-`scenes.history.manifest`).
+which it holds a few milliseconds at a time. It runs at a lower CPU and I/O priority (nice
+10, best-effort I/O class, lowest level): on a busy host a merge of an hour's files waits for
+the server's ingest and WebSocket sends, not the other way round. The child stops when asked
+or when the server dies (either closes the pipe it listens on); it ignores Ctrl+C, which the
+server handles and passes on. A move it leaves half done (killed) is finished by the next mover
+(see `scenes.history.manifest`).
 
 The child writes its status after every pass to ``history/.status.json`` (atomically); the
 server reads it for /healthz.
@@ -21,8 +23,11 @@ import logging
 import multiprocessing
 import os
 import signal
+from contextlib import suppress
 from multiprocessing.connection import Connection
 from pathlib import Path
+
+import psutil
 
 from scenes.db import StoreUnavailable
 from scenes.history.mover import HistoryMover, MoverStatus
@@ -33,6 +38,7 @@ log = logging.getLogger("twin.scenes")
 STATUS_FILE = ".status.json"
 STOP_TIMEOUT_S = 15.0
 RETRY_S = 5.0
+NICE = 10  # added to the child's CPU niceness
 
 
 def _write_status(path: Path, status: MoverStatus) -> None:
@@ -48,6 +54,7 @@ def _child(
 ) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s history: %(message)s")
+    _lower_priority()
     ws = Path(workspace)
     store = _open_store(store_target, stop)
     if store is None:
@@ -62,6 +69,13 @@ def _child(
         mover.run_forever(wait, lambda status: _write_status(status_path, status))
     finally:
         store.close()
+
+
+def _lower_priority() -> None:
+    """Make the mover yield the CPU and the disk to the server (see the module docstring)."""
+    os.nice(NICE)
+    with suppress(AttributeError, OSError, psutil.Error):  # I/O classes: Linux only
+        psutil.Process().ionice(psutil.IOPRIO_CLASS_BE, 7)
 
 
 def _open_store(target: str, stop: Connection) -> LiveStore | None:

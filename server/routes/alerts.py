@@ -1,12 +1,13 @@
-"""Alerts: list and evidence crop (read) and life-cycle actions (alerts permission): ack,
-dispatch, arrive, resolve, false-alarm, and acknowledging many at once (POST /api/alerts/ack)."""
+"""Alerts: list, one alert and its evidence crop (read) and life-cycle actions (alerts
+permission): ack, dispatch, arrive, resolve, false-alarm, and acknowledging many at once
+(POST /api/alerts/ack)."""
 
 from __future__ import annotations
 
 from datetime import UTC
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -49,6 +50,17 @@ async def list_alerts(
         state.live.store.alerts, where, limit=limit, offset=offset
     )
     return AlertPage(items=items, total=total)
+
+
+@router.get("/{alert_id}", response_model=Alert, responses=errors(404))
+async def get_alert(
+    alert_id: Annotated[str, Path(max_length=64)],
+    _: Annotated[Principal, Depends(require("read"))],
+    state: TwinState = Depends(get_state),
+) -> Alert:
+    """One alert of the live store (open, or closed within the hot window; older ones are in
+    ``/api/history/alerts``); 404 when it has none by that id."""
+    return await run_in_threadpool(state.live.store.get_alert, alert_id)
 
 
 @router.get(

@@ -51,11 +51,12 @@ def search_elements(
     offset: Offset = 0,
     geometry: Annotated[bool, Query(description="Include GeoJSON geometry")] = True,
 ) -> dict[str, Any]:
-    """Search the catalog: ``{"items": [...], "total": N}``."""
-    items, total = state.catalog.search(
-        q=q, kind=kind, bbox=parse_bbox(bbox), limit=limit, offset=offset
-    )
-    return {"items": [el.to_dict(with_geometry=geometry) for el in items], "total": total}
+    """Search the catalog: ``{"items": [...], "total": N, "more": bool}``. A text query
+    ranks and counts at most its first 1,000 matches; ``more`` says it matched more."""
+    found = state.catalog.search(q=q, kind=kind, bbox=parse_bbox(bbox), limit=limit,
+                                 offset=offset)  # fmt: skip
+    return {"items": [el.to_dict(with_geometry=geometry) for el in found.items],
+            "total": found.total, "more": found.more}  # fmt: skip
 
 
 @router.get("/elements/{element_id:path}", responses=errors(404))

@@ -59,8 +59,8 @@ class WorkspaceRecords:
         return None if el is None else self._record(el)
 
     def search(self, q: str, limit: int = 50) -> list[dict[str, Any]]:
-        items, _ = self.district.catalog.search(q=q or None, limit=limit)
-        return [el.to_dict() for el in items]
+        found = self.district.catalog.search(q=q or None, limit=limit)
+        return [el.to_dict() for el in found.items]
 
     def pick(self, lon: float, lat: float) -> dict[str, Any] | None:
         el = self.district.catalog.pick(lon, lat)

@@ -209,6 +209,17 @@ function openAlert(alert, { fly = true } = {}) {
 async function select(id) {
   const alert = alerts.get(id);
   if (alert) return openAlert(alert);
+  if (!id.includes(":")) {
+    // Not an element id (kind:source): a closed alert, e.g. from an element's recent events.
+    page.selectedId = id;
+    panel.loading(id);
+    try {
+      return openAlert(await api(`/api/alerts/${encodeURIComponent(id)}`));
+    } catch (err) {
+      if (page.selectedId === id) panel.error(err instanceof ApiError && err.status === 404 ? t("panel.notFound", { id }) : err.message);
+      throw err;
+    }
+  }
   if (id.startsWith("camera:")) {
     await openCamera(id);
     return id;

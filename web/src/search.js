@@ -36,7 +36,7 @@ export function setupSearch({ input, results, onChoose, onAr }) {
     [...results.children].forEach((li, i) => li.classList.toggle("active", i === index));
   };
 
-  const render = (found, total) => {
+  const render = (found, total, more) => {
     items = found;
     active = -1;
     results.replaceChildren(
@@ -60,6 +60,7 @@ export function setupSearch({ input, results, onChoose, onAr }) {
       ),
     );
     if (!found.length) results.append(h("li", { class: "muted empty" }, t("search.none")));
+    else if (more) results.append(h("li", { class: "muted empty" }, t("search.more", { n: total })));
     else if (total > found.length) results.append(h("li", { class: "muted empty" }, t("search.total", { n: total })));
     results.hidden = false;
   };
@@ -68,7 +69,7 @@ export function setupSearch({ input, results, onChoose, onAr }) {
     const mine = ++seq;
     try {
       const body = await api(`/api/elements${query({ q: text, limit: 10, geometry: false })}`);
-      if (mine === seq && input.value.trim() === text) render(body.items || [], body.total || 0);
+      if (mine === seq && input.value.trim() === text) render(body.items || [], body.total || 0, Boolean(body.more));
     } catch (err) {
       if (mine === seq) {
         results.replaceChildren(h("li", { class: "error empty" }, err.message));
