@@ -78,11 +78,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--posters", type=int, default=4, help="per server process")
     parser.add_argument("--clients", type=int, default=10, help="WebSocket clients per process")
+    parser.add_argument("--logs", type=Path, help="keep the servers' logs in this folder")
     args = parser.parse_args(argv or [])
     env = {"TWIN_TOKENS": f"{TOKEN}:admin"}
     rows = []
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
+        logs = args.logs or tmp
+        logs.mkdir(parents=True, exist_ok=True)
         ws = tmp / "ws"
         subprocess.run([TWIN, "build", str(SAMPLE), "-o", str(ws)], check=True, capture_output=True)
 
@@ -91,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
             row = asyncio.run(run(urls, args.seconds, args.posters, args.clients))
             rows.append((label, *row))
 
-        with served(ws, tmp / "sqlite.log", env) as (url, _):
+        with served(ws, logs / "sqlite.log", env) as (url, _):
             measure("SQLite, 1 process", [url])
         cluster = start_postgres()
         redis = start_redis()
@@ -100,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
                 shared = {**env, "TWIN_DATABASE_URL": cluster.create_database(f"scale{count}"),
                           "TWIN_BUS_URL": redis.url}  # fmt: skip
                 with ExitStack() as stack:
-                    urls = [stack.enter_context(served(ws, tmp / f"pg{count}-{i}.log", shared))[0]
+                    urls = [stack.enter_context(served(ws, logs / f"pg{count}-{i}.log", shared))[0]
                             for i in range(count)]  # fmt: skip
                     measure(f"PostgreSQL + Redis, {count} process{'es' if count > 1 else ''}",
                             urls)  # fmt: skip

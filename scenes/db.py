@@ -22,6 +22,11 @@ from scenes.errors import SceneError
 
 SQLITE, POSTGRES = "sqlite", "postgres"
 DB_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, psycopg.Error)
+RETRYABLE: tuple[type[Exception], ...] = (
+    psycopg.errors.DeadlockDetected,
+    psycopg.errors.SerializationFailure,
+)
+"""Errors after which the same transaction may simply be run again (PostgreSQL rolled it back)."""
 BUSY_TIMEOUT_MS = 10_000
 CONNECT_TIMEOUT_S = 5
 

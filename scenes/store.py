@@ -35,6 +35,7 @@ from typing import Any
 
 from scenes.db import (
     DB_ERRORS,
+    RETRYABLE,
     SQLITE,
     Connection,
     begin_read,
@@ -61,6 +62,7 @@ BUSY_TIMEOUT_MS = 10_000  # another process holding the write lock (two servers,
 MAX_CELLS = 256  # grid cells a box query probes one by one (see observations_in)
 CHECKPOINT_WAIT_MS = 20  # longest a restarting checkpoint waits for readers (holding ingest)
 SLOW_RESTART_MS = 50.0  # a restart that held ingest longer is logged
+GROUP_ATTEMPTS = 3  # runs of a group commit that the database rolled back (deadlock)
 log = logging.getLogger("twin.scenes")
 
 
@@ -351,9 +353,17 @@ class LiveStore:
     def _commit_group(self, group: Sequence[_Write]) -> None:
         """Commit `group` in one transaction and mark each write done, with its error if it
         failed. A failed group is retried one write at a time, so one bad write fails only its
-        own caller. The caller holds ``_lock``."""
+        own caller; one rolled back for a deadlock or a serialisation failure is run again first.
+        The caller holds ``_lock``."""
         try:
-            self._write_group(group)
+            for attempt in range(GROUP_ATTEMPTS):
+                try:
+                    self._write_group(group)
+                    break
+                except RETRYABLE:
+                    if attempt == GROUP_ATTEMPTS - 1:
+                        raise
+                    log.warning("live store: commit rolled back by the database, run again")
         except DB_ERRORS as exc:
             if len(group) == 1:
                 group[0].error = exc
@@ -373,6 +383,11 @@ class LiveStore:
         def rows(table: str) -> list[tuple[object, ...]]:
             return list(itertools.chain.from_iterable(getattr(w, table) for w in group))
 
+        # Upserts in key order: two processes writing the same entities (PostgreSQL) take
+        # their row locks in one order and never deadlock; a stable sort keeps each entity's
+        # updates in the order they came.
+        entities = sorted(rows("entities"), key=lambda row: str(row[0]))
+
         obs_marks = ",".join("?" * len(OBSERVATION_COLUMNS))
         alert_marks = ",".join("?" * len(_ALERT_COLUMNS))
         with self._locked_transaction() as db:
@@ -386,7 +401,7 @@ class LiveStore:
                 " VALUES (?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET lon=excluded.lon,"
                 " lat=excluded.lat, time_s=excluded.time_s, received_s=excluded.received_s,"
                 " record=excluded.record WHERE excluded.time_s >= entities.time_s",
-                rows("entities"),
+                entities,
             )
             db.executemany(
                 f"INSERT INTO alerts ({', '.join(_ALERT_COLUMNS)}) VALUES ({alert_marks})",
