@@ -10,6 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
+from starlette.convertors import Convertor, register_url_convertor
 
 from scenes.errors import AlertNotFound
 from scenes.models import Alert, AlertStatus, IsoTime
@@ -21,6 +22,22 @@ from server.metrics import server_metrics
 from server.schemas import AlertPage, Offset, errors
 from server.state import TwinState
 from twin.errors import NotFoundError
+
+
+class AlertId(Convertor[str]):
+    """An alert id in a path of its own: any segment but ``ack`` (``/api/alerts/ack`` is the
+    bulk acknowledge, which serves POST only)."""
+
+    regex = "(?!ack$)[^/]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("alert_id", AlertId())
 
 router = APIRouter(
     prefix="/api/alerts", tags=["alerts"], route_class=StrictJSONRoute, responses=errors(401, 403)
@@ -52,7 +69,7 @@ async def list_alerts(
     return AlertPage(items=items, total=total)
 
 
-@router.get("/{alert_id}", response_model=Alert, responses=errors(404))
+@router.get("/{alert_id:alert_id}", response_model=Alert, responses=errors(404))
 async def get_alert(
     alert_id: Annotated[str, Path(max_length=64)],
     _: Annotated[Principal, Depends(require("read"))],
