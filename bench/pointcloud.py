@@ -10,7 +10,7 @@ size is the bytes of every file the tool wrote.
 py3dtiles pins numpy < 2.4, so it lives in its own virtual environment: ``--py3dtiles PATH``,
 else ``py3dtiles`` on PATH, else ``.cache/py3dtiles-venv/bin/py3dtiles`` (``python -m venv
 .cache/py3dtiles-venv && .cache/py3dtiles-venv/bin/pip install py3dtiles``). On LAZ it hangs
-unless ``--color_scale`` is given (see NOTES.md), so it gets one.
+unless ``--color_scale`` is given (it stalls guessing the colour depth), so it gets one.
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""What the MQTT bridge says on the wire: the broker URL, the topics (DESIGN.md, "Contracts
-added later") and the observation payloads it accepts.
+"""What the MQTT bridge says on the wire: the broker URL, the topics (`docs/integrations.md`,
+"MQTT") and the observation payloads it accepts.
 
 - in, ``twin/in/observations``: one observation (the API's schema), a JSON list of them, or
   the API's batch ``{"observations": [...]}``; at most 1,000 in a message (as the API);

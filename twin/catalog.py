@@ -67,11 +67,16 @@ class SearchPage(NamedTuple):
     more: bool = False
 
 
-def ranked(candidates: Sequence[tuple[int, str, str | None, str]]) -> list[int]:
-    """The row ids of name-search `candidates` ``(rid, kind, name, id)`` in page order: by
-    kind, named first, by name (code points), by id — the same on every engine."""
-    ordered = sorted(candidates, key=lambda c: (c[1], c[2] is None, c[2] or "", c[3]))
-    return [c[0] for c in ordered]
+def candidate_page(
+    candidates: Sequence[tuple[int, str, str | None, str]], limit: int, offset: int
+) -> tuple[list[int], int, bool]:
+    """One page of a name search from its `candidates` ``(rid, kind, name, id)``, at most
+    ``SEARCH_CANDIDATES + 1`` of them: the page's row ids (by kind, named first, by name in
+    code points, by id — the same on every engine), the count, and whether there were more."""
+    more = len(candidates) > SEARCH_CANDIDATES
+    total = len(candidates) - more
+    ordered = sorted(candidates[:total], key=lambda c: (c[1], c[2] is None, c[2] or "", c[3]))
+    return [c[0] for c in ordered[offset : offset + limit]], total, more
 
 
 def search_tokens(text: str, whole: str = "") -> str:
@@ -420,9 +425,7 @@ class Catalog(CatalogQueries):
                     f"SELECT e.rid, e.kind, e.name, e.id {found} LIMIT {SEARCH_CANDIDATES + 1}",
                     args,
                 ).fetchall()
-                more = len(candidates) > SEARCH_CANDIDATES
-                total = len(candidates) - more
-                rids = ranked(candidates[:total])[offset : offset + limit]
+                rids, total, more = candidate_page(candidates, limit, offset)
             else:  # the listing index gives this order
                 more = False
                 total = db.execute(f"SELECT COUNT(*) {found}", args).fetchone()[0]

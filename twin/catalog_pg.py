@@ -30,9 +30,9 @@ from twin.catalog import (
     Catalog,
     Element,
     SearchPage,
+    candidate_page,
     element_tokens,
     radius_box,
-    ranked,
     row_to_element,
     search_tsquery,
     within,
@@ -204,9 +204,7 @@ class PgCatalog(Catalog):
         if q:  # one pass over a bounded set of candidates, ranked as on SQLite
             sql = f"SELECT rid, kind, name, id {found} LIMIT {SEARCH_CANDIDATES + 1}"
             candidates = [(r["rid"], r["kind"], r["name"], r["id"]) for r in self._rows(sql, args)]
-            more = len(candidates) > SEARCH_CANDIDATES
-            total = len(candidates) - more
-            rids = ranked(candidates[:total])[offset : offset + limit]
+            rids, total, more = candidate_page(candidates, limit, offset)
         else:
             more = False
             total = int(self._rows(f"SELECT count(*) AS n {found}", args)[0]["n"])

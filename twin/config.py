@@ -1,4 +1,4 @@
-"""`twin.yaml`: the strict description of a source folder (see DESIGN.md, "Source folder").
+"""`twin.yaml`: the strict description of a source folder (see README.md, "Source folder").
 
 Every key other than ``path`` and ``crs`` in a layer maps one of our fields to a column of the
 file; an unmapped field falls back to a column of the same name when the file has one. Unknown

@@ -1,4 +1,5 @@
-"""Workspace layout (DESIGN.md "Workspace") and its manifest, `WS/twin.json`.
+"""Workspace layout (the contract every part of the platform reads) and its manifest,
+`WS/twin.json`.
 
 ```
 WS/twin.json              manifest: name, CRS, origin, bounds, counts per kind, build report

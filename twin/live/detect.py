@@ -2,7 +2,7 @@
 ground (terrain and buildings) → tracks smoothed in world coordinates → observations POSTed to
 the twin server.
 
-One worker serves one camera; run one process per feed to scale out (DESIGN.md, "Scale path").
+One worker serves one camera; run one process per feed to scale out (`docs/deploy.md`).
 """
 
 from __future__ import annotations
