@@ -16,9 +16,10 @@ import typer
 from rich.console import Console
 
 from twin.errors import TwinError
+from twin.resources import BUNDLED_MODEL, SAMPLE_SOURCE
 
 if TYPE_CHECKING:
-    from twin.settings import TwinSettings
+    from server.settings import TwinSettings
 
 app = typer.Typer(
     name="twin",
@@ -30,9 +31,6 @@ app = typer.Typer(
 )
 console = Console(stderr=True)
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-SAMPLE_SOURCE = REPO_ROOT / "data" / "sample"
-BUNDLED_MODEL = REPO_ROOT / "models" / "yolov8n_int8.tflite"
 
 
 def _fail(err: Exception) -> typer.Exit:
@@ -47,7 +45,7 @@ def _settings(**values: Any) -> TwinSettings:
     in one line naming its variable."""
     from pydantic import ValidationError
 
-    from twin.settings import TwinSettings
+    from server.settings import TwinSettings
 
     try:
         settings = TwinSettings(**values)
@@ -137,8 +135,8 @@ def build(
     Options given here override twin.yaml's build: keys. The rule file is checked against the
     built catalog as the server will, so a servable WS is never replaced by one that is not."""
     from scenes.check import check_rule_file
-    from twin.build.fixes import summary_lines
-    from twin.build.pipeline import build_workspace
+    from twin.builder.fixes import summary_lines
+    from twin.builder.pipeline import build_workspace
 
     given = {"tiling": tiling, "compression": compression, "archive": archive, "lod": lod}
     options = {key: value for key, value in given.items() if value is not None}
@@ -617,7 +615,7 @@ def _site_secret(ws: Path) -> bytes:
     """The site secret of workspace `ws`'s keyed hashes (settings, else WS/secret.key);
     `WorkspaceError` when `ws` is not a workspace."""
     from scenes.identifiers import site_secret
-    from twin.settings import TwinSettings
+    from server.settings import TwinSettings
     from twin.workspace import open_workspace
 
     paths, _ = open_workspace(ws)

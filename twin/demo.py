@@ -25,9 +25,10 @@ import httpx
 import numpy as np
 from rich.console import Console
 
-from twin.build.pipeline import build_workspace
+from server.settings import TwinSettings
+from twin.builder.pipeline import build_workspace
 from twin.errors import TwinError
-from twin.settings import TwinSettings
+from twin.resources import BUNDLED_MODEL
 
 DEMO_CAMERA = "camera:cam-bund-road"
 DEMO_FRAMES = 24
@@ -95,7 +96,6 @@ def _sweep_ptz(server: str, token: str, camera_id: str, pan: float, tilt: float)
 
 def _replay(server: str, token: str, frames: Path, ws: Path, console: Console) -> None:
     """Run the detector over the frames forever (the server is up)."""
-    from twin.cli import BUNDLED_MODEL
     from twin.live.detect import run_detection
 
     try:

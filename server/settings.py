@@ -170,7 +170,6 @@ class TwinSettings(BaseSettings):
     history_interval_s: float = Field(
         default=5.0, gt=0, title="Seconds between the history mover's passes once caught up"
     )
-    model: Path | None = Field(default=None, title="Detector model (default: bundled YOLOv8n)")
     watchlist_secret: SecretStr | None = Field(
         default=None,
         title="Site secret for the keyed hashes of plates and identity tokens (default: a random "

@@ -1,5 +1,5 @@
 """Which drone products a build uses and where: the survey area the rasters are windowed to,
-and the DSM read for building heights (`twin.build.ndsm`)."""
+and the DSM read for building heights (`twin.builder.ndsm`)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from twin.build.ndsm import SurfaceHeights, surface_heights
-from twin.build.rasters import LonLatBounds, read_height_grid
-from twin.build.sources import LayerData
-from twin.build.terrain import Dtm
+from twin.builder.ndsm import SurfaceHeights, surface_heights
+from twin.builder.rasters import LonLatBounds, read_height_grid
+from twin.builder.sources import LayerData
+from twin.builder.terrain import Dtm
 from twin.config import SourceConfig
 from twin.errors import InputError
 

@@ -27,7 +27,7 @@ from tiles.content import Compression
 from tiles.errors import TilesError
 from tiles.pointcloud import PointChunk, PointCloudReport, Tiling, write_pointcloud
 from tiles.spec import Content, Tile
-from twin.build.rasters import vertical_metres
+from twin.builder.rasters import vertical_metres
 from twin.errors import InputError
 from twin.geo import WGS84, LocalFrame
 

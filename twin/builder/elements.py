@@ -13,8 +13,8 @@ from numpy.typing import NDArray
 from shapely.geometry import MultiPoint, Point
 from shapely.geometry.base import BaseGeometry
 
-from twin.build.ids import element_ids, source_id_text
-from twin.build.sources import LayerData
+from twin.builder.ids import element_ids, source_id_text
+from twin.builder.sources import LayerData
 from twin.catalog import Element
 from twin.errors import InputError
 

@@ -24,9 +24,9 @@ from rasterio.enums import Resampling
 from rasterio.features import rasterize
 from rasterio.warp import reproject
 
-from twin.build.buildings import BuildingHeight
-from twin.build.rasters import Grid
-from twin.build.terrain import Dtm
+from twin.builder.buildings import BuildingHeight
+from twin.builder.rasters import Grid
+from twin.builder.terrain import Dtm
 from twin.geo import WGS84
 
 PERCENTILE = 90.0

@@ -16,7 +16,7 @@ from pyproj import CRS, Transformer
 from rasterio import Affine
 
 from tiles.terrain import TerrainGrid, Texturer
-from twin.build.rasters import LonLatBounds, read_height_grid
+from twin.builder.rasters import LonLatBounds, read_height_grid
 from twin.errors import InputError
 from twin.geo import WGS84, LocalFrame
 
@@ -95,7 +95,7 @@ def read_dtm(
     east, north degrees) only the window covering the survey area is read. Rasters with a side
     over `max_side` cells are read resampled (bilinear) to fit. Raises `InputError` for a
     missing, unreadable or CRS-less file, one that misses `area`, or one with no valid cell
-    (see `twin.build.rasters`).
+    (see `twin.builder.rasters`).
     """
     grid = read_height_grid(path, "dtm", default_crs=default_crs, area=area, max_side=max_side)
     return Dtm(path, grid.values.astype(np.float64), grid.transform, grid.crs)

@@ -24,7 +24,7 @@ import shapely
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 
-from twin.build.gcj02 import gcj02_to_wgs84, is_gcj02
+from twin.builder.gcj02 import gcj02_to_wgs84, is_gcj02
 from twin.config import SOURCE_FILE, LayerConfig
 from twin.errors import InputError
 
@@ -80,7 +80,7 @@ class LayerData:
 
 def parse_crs(text: str, *, file: str, layer: str | None, field: str) -> CRS:
     """A pyproj CRS from twin.yaml text (``EPSG:4549``, WKT, PROJ string); InputError if unknown.
-    ``GCJ-02`` gives lon/lat (`read_layer` then removes the offset, see `twin.build.gcj02`)."""
+    ``GCJ-02`` gives lon/lat (`read_layer` then removes the offset, see `twin.builder.gcj02`)."""
     if is_gcj02(text):
         return CRS.from_epsg(4326)
     try:

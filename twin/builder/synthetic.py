@@ -1,6 +1,6 @@
 """Synthetic drone products for a source folder that has survey layers but no drone data.
 
-``python -m twin.build.synthetic data/sample`` writes ``drone/dtm.tif``, ``drone/dsm.tif`` and
+``python -m twin.builder.synthetic data/sample`` writes ``drone/dtm.tif``, ``drone/dsm.tif`` and
 ``drone/ortho.tif`` into the folder, made only from its own layers (buildings, roads, water) and
 a formula; nothing is measured. They exist so that the sample district exercises the drone
 part of the build (nDSM building heights, textured terrain) and are labelled synthetic.
@@ -36,8 +36,8 @@ from pyproj import CRS, Transformer
 from rasterio.features import rasterize
 from rasterio.transform import from_origin
 
-from twin.build.buildings import building_height, footprint
-from twin.build.sources import LayerData, read_layer
+from twin.builder.buildings import building_height, footprint
+from twin.builder.sources import LayerData, read_layer
 from twin.config import SourceConfig, load_source_config
 from twin.errors import InputError, TwinError
 from twin.geo import WGS84, metres_per_degree
@@ -137,7 +137,7 @@ def _write(path: Path, data: NDArray[Any], grid: _Grid, **profile: Any) -> None:
         out.write(bands)
         if scale is not None:
             out.scales = (scale,) * bands.shape[0]
-        out.update_tags(SYNTHETIC="made by twin.build.synthetic from the survey layers")
+        out.update_tags(SYNTHETIC="made by twin.builder.synthetic from the survey layers")
 
 
 def _roof_colours(buildings: list[Any]) -> NDArray[np.uint8]:
@@ -232,10 +232,10 @@ def generate(folder: Path) -> dict[str, Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m twin.build.synthetic SRC``: write SRC/drone/*.tif; print what was written."""
+    """``python -m twin.builder.synthetic SRC``: write SRC/drone/*.tif; print what was written."""
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print("usage: python -m twin.build.synthetic SRC  (a folder holding twin.yaml)")
+        print("usage: python -m twin.builder.synthetic SRC  (a folder holding twin.yaml)")
         return 2
     try:
         paths = generate(Path(args[0]))

@@ -37,28 +37,28 @@ from tiles.model import FeatureMesh, TilesetMetadata
 from tiles.precompress import precompress_json
 from tiles.spec import Tile
 from tiles.writer import write_tileset
-from twin.build.buildings import (
+from twin.builder.buildings import (
     Refusal,
     building_height,
     extrude_many,
     footprint,
     footprint_samples,
 )
-from twin.build.drone import drone_surface, survey_area
-from twin.build.elements import (
+from twin.builder.drone import drone_surface, survey_area
+from twin.builder.elements import (
     assign_jurisdictions,
     assign_sites,
     layer_elements,
     layer_ids,
     representative_points,
 )
-from twin.build.fixes import fix_count, summary_lines
-from twin.build.meshes import write_building_mesh, write_terrain_mesh
-from twin.build.ndsm import SurfaceHeights
-from twin.build.ortho import OrthoTexturer
-from twin.build.pointcloud import CloudFile, cloud_footprint, cloud_tiles, open_clouds
-from twin.build.sources import LayerData, parse_crs, read_layer
-from twin.build.terrain import (
+from twin.builder.fixes import fix_count, summary_lines
+from twin.builder.meshes import write_building_mesh, write_terrain_mesh
+from twin.builder.ndsm import SurfaceHeights
+from twin.builder.ortho import OrthoTexturer
+from twin.builder.pointcloud import CloudFile, cloud_footprint, cloud_tiles, open_clouds
+from twin.builder.sources import LayerData, parse_crs, read_layer
+from twin.builder.terrain import (
     TIN_MAX_ERROR_M,
     Dtm,
     ground_heights,
@@ -133,7 +133,7 @@ def build_workspace(
     `options` override twin.yaml's ``build:`` keys (`twin.config.BuildOptions` fields, e.g.
     ``{"tiling": "implicit"}``); `built_at` (UTC, default now) is the build time written to
     twin.json and the tileset metadata, so a fixed one makes the build reproducible. With
-    `strict`, any input the build had to fix (`twin.build.fixes`) fails it. `check_rules`
+    `strict`, any input the build had to fix (`twin.builder.fixes`) fails it. `check_rules`
     (rule file, built workspace) raises when the server could not run the rule file on the
     built catalog: the build then fails, so a servable workspace is never replaced by one
     that cannot be served. Raises `twin.errors.TwinError` subclasses (or

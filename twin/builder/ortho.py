@@ -24,7 +24,7 @@ from rasterio.errors import RasterioError
 from rasterio.transform import from_bounds
 from rasterio.warp import reproject
 
-from twin.build.rasters import LonLatBounds, open_raster, raster_crs
+from twin.builder.rasters import LonLatBounds, open_raster, raster_crs
 from twin.errors import InputError
 from twin.geo import WGS84, LocalFrame, metres_per_degree
 
