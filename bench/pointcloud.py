@@ -103,7 +103,7 @@ def measure(cmd: list[str]) -> Run:
 
 def ours(path: Path, out: Path, tiling: Tiling, compression: Compression = "none") -> None:
     """Tile `path` with our writer into `out` (ENU frame at the cloud's centre)."""
-    from twin.build.pointcloud import enu_bounds, open_cloud, write_cloud_tiles
+    from twin.builder.pointcloud import enu_bounds, open_cloud, write_cloud_tiles
     from twin.geo import LocalFrame, transformer_to_wgs84
 
     cloud = open_cloud(path, None)

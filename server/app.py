@@ -45,10 +45,10 @@ from server.routes import (
 )
 from server.routes.web import mount_web
 from server.routing import RouteTable
+from server.settings import TwinSettings
 from server.state import TwinState
 from server.webhooks import forwarding
 from twin.errors import TwinError
-from twin.settings import TwinSettings
 
 # Allocations between young collections, and young/middle collections per older one. Python's
 # defaults (700, 10, 10) run a full collection every ~70 k net allocations: with the catalog,

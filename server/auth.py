@@ -1,5 +1,5 @@
 """Bearer-token access: token → role from settings, role → permissions from
-`twin.settings.ROLE_PERMISSIONS`. Tokens are compared in constant time and never logged; a
+`server.settings.ROLE_PERMISSIONS`. Tokens are compared in constant time and never logged; a
 principal is known by a label (role plus a short hash of its token)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import HTTPException, Request, Security, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from twin.settings import ROLE_PERMISSIONS, TwinSettings
+from server.settings import ROLE_PERMISSIONS, TwinSettings
 
 
 @dataclass(frozen=True)

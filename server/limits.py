@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.auth import TokenTable, unauthorized_detail
 from server.routing import RouteTable
-from twin.settings import TwinSettings
+from server.settings import TwinSettings
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 KIB = 1024

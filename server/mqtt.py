@@ -52,8 +52,8 @@ from server.metrics import server_metrics
 from server.mqttstats import MqttCollector, MqttStats
 from server.mqttwire import IN_TOPIC, Broker, alert_topic, entity_topic, observations_of
 from server.redisbus import RedisBus, stream_key
+from server.settings import TwinSettings
 from server.state import TwinState
-from twin.settings import TwinSettings
 
 log = logging.getLogger("twin.server.mqtt")
 

@@ -25,11 +25,11 @@ from server.feeds import FeedTracker
 from server.files import TileFiles, TileSource
 from server.redisbus import RedisBus
 from server.rules import SharedRules
+from server.settings import TwinSettings
 from server.webhooks import WebhookDispatcher, open_dispatcher
 from twin.catalog import Catalog
 from twin.catalog_pg import PgCatalog, load_catalog
 from twin.errors import WorkspaceError
-from twin.settings import TwinSettings
 from twin.workspace import Manifest, WorkspacePaths, open_workspace
 
 log = logging.getLogger("twin.server")

@@ -44,8 +44,8 @@ import httpx
 from scenes.db import POSTGRES, SQLITE, begin_write, connect, create_schema
 from scenes.identifiers import load_or_create_secret
 from server.bus import EventBus
+from server.settings import TwinSettings
 from twin.errors import TwinError
-from twin.settings import TwinSettings
 
 log = logging.getLogger("twin.server.webhooks")
 

@@ -15,7 +15,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from server.auth import TokenTable
-from twin.settings import TwinSettings
+from server.settings import TwinSettings
 
 OBSERVATION = {"kind": "person", "cls": "person", "source": tiny.SENSOR_ID, "track_id": "p",
                "lon": tiny.OUTSIDE[0], "lat": tiny.OUTSIDE[1]}  # fmt: skip

@@ -21,10 +21,10 @@ from rich.console import Console
 from shapely.geometry import LineString, MultiPolygon, Point, Polygon, box
 from tiles_helpers import decode_glb_features, validate_tileset_tree, walk_tiles
 
-from twin.build.buildings import building_height, extrude
-from twin.build.ids import element_ids, geometry_id, source_id_text
-from twin.build.pipeline import build_workspace
-from twin.build.terrain import read_dtm
+from twin.builder.buildings import building_height, extrude
+from twin.builder.ids import element_ids, geometry_id, source_id_text
+from twin.builder.pipeline import build_workspace
+from twin.builder.terrain import read_dtm
 from twin.catalog import Catalog, Element
 from twin.config import BuildOptions
 from twin.geo import LocalFrame

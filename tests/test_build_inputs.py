@@ -16,7 +16,7 @@ from build_helpers import TWIN, sample_buildings, write_source
 from shapely.geometry import Polygon
 from tiles_helpers import decode_glb_features, property_table_problems, run_gltf_validator
 
-from twin.build.buildings import building_height
+from twin.builder.buildings import building_height
 from twin.config import BuildOptions
 from twin.workspace import Manifest, WorkspacePaths
 

@@ -26,12 +26,12 @@ from tiles.content import terrain_glb
 from tiles.glb import read_glb
 from tiles.model import TerrainMesh
 from tiles.texture import image_size
-from twin.build import synthetic
-from twin.build.ndsm import surface_heights
-from twin.build.ortho import encode_image
-from twin.build.pipeline import build_workspace
-from twin.build.rasters import Grid, read_height_grid, vertical_metres
-from twin.build.terrain import Dtm
+from twin.builder import synthetic
+from twin.builder.ndsm import surface_heights
+from twin.builder.ortho import encode_image
+from twin.builder.pipeline import build_workspace
+from twin.builder.rasters import Grid, read_height_grid, vertical_metres
+from twin.builder.terrain import Dtm
 from twin.catalog import Catalog
 from twin.errors import InputError
 from twin.workspace import Manifest, WorkspacePaths

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from pyproj import Geod
 
-from twin.build.gcj02 import gcj02_to_wgs84_lonlat, is_gcj02
-from twin.build.sources import read_layer
+from twin.builder.gcj02 import gcj02_to_wgs84_lonlat, is_gcj02
+from twin.builder.sources import read_layer
 from twin.config import LayerConfig
 
 # wgs lat, wgs lon, gcj lat, gcj lon (eviltransform python/test.py, TESTS)

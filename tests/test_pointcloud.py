@@ -20,7 +20,7 @@ from shapely.geometry import box
 from tiles_helpers import glb_positions, run_gltf_validator, validate_tileset_tree, walk_tiles
 
 import tiles.pointcloud as tiles_pointcloud
-import twin.build.pointcloud as twin_pointcloud
+import twin.builder.pointcloud as twin_pointcloud
 from tiles import mesh
 from tiles.content import Compression
 from tiles.glb import read_glb
@@ -28,7 +28,7 @@ from tiles.implicit import read_subtree
 from tiles.pointcloud import PointChunk, PointCloudReport, Tiling, write_pointcloud
 from tiles.spec import Tile
 from tiles.writer import write_tileset
-from twin.build.pipeline import build_workspace
+from twin.builder.pipeline import build_workspace
 from twin.errors import InputError
 from twin.geo import LocalFrame
 from twin.workspace import Manifest, WorkspacePaths

@@ -11,14 +11,14 @@ from pydantic import BaseModel, Field
 from server.auth import Principal, require
 from server.deps import get_state
 from server.schemas import errors
+from server.settings import ROLE_PERMISSIONS
 from server.state import TwinState
-from twin.settings import ROLE_PERMISSIONS
 
 router = APIRouter(tags=["health"])
 
 
 class Me(BaseModel):
-    """The caller: role, log label and permissions (see `twin.settings.ROLE_PERMISSIONS`)."""
+    """The caller: role, log label and permissions (see `server.settings.ROLE_PERMISSIONS`)."""
 
     role: str | None = Field(title="Role of the token; None for anonymous public reads")
     label: str = Field(title="How the server names the caller in records and logs")
