@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from scenes.errors import SceneError
-from twin.live.plates import normalise_plate
+from twin.plates import normalise_plate
 
 PLATE = "plate"
 IDENTITY = "identity_token"

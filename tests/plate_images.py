@@ -17,7 +17,7 @@ import ultralytics
 from numpy.typing import NDArray
 from PIL import Image, ImageDraw, ImageFont
 
-from twin.live.plates import PROVINCES
+from twin.plates import PROVINCES
 
 FONT = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Bold.ttc")
 FONT_INDEX = 2  # the SC (simplified Chinese) face of the collection

@@ -1,7 +1,8 @@
-"""Licence-plate reading (twin.live.plates) and the detection worker's crop enrichment
-(twin.live.enrich). The images are rendered, not photographed: plates drawn with the Noto Sans
-CJK font (white on blue for ordinary plates, black on a green gradient for new-energy ones) and
-pasted onto the bus of ultralytics' bus.jpg or a plain grey background (tests/plate_images.py).
+"""Licence-plate text (twin.plates), plate reading (twin.live.plates) and the detection worker's
+crop enrichment (twin.live.enrich). The images are rendered, not photographed: plates drawn with
+the Noto Sans CJK font (white on blue for ordinary plates, black on a green gradient for
+new-energy ones) and pasted onto the bus of ultralytics' bus.jpg or a plain grey background
+(tests/plate_images.py).
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from twin.live.classifiers import CargoCoverClassifier
 from twin.live.detector import Detection
 from twin.live.enrich import CropEnricher
 from twin.live.observations import detections_to_observations
-from twin.live.plates import PlateReader, normalise_plate, parse_plate, plate_kind
+from twin.live.plates import PlateReader
+from twin.plates import normalise_plate, parse_plate, plate_kind
 
 PLATE_SET = 30
 MIN_ACCURACY = 0.75  # measured 25/30 = 83 % (misses are the smallest, blurriest plates)

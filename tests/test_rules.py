@@ -17,11 +17,12 @@ from scenes.apps import configure, parse_app, shipped_apps
 from scenes.engine import Engine
 from scenes.errors import AppConfigError, RuleError
 from scenes.evaluate import Area, BoundedMap, Evaluator, RuleContext, Trigger
-from scenes.identifiers import KeyedHasher, load_or_create_secret, mask, normalise_plate
+from scenes.identifiers import KeyedHasher, load_or_create_secret, mask
 from scenes.models import Observation
 from scenes.rules import RuleSet, RuleSpec, TimeWindow, parse_rules, register_rule_type
 from twin.catalog import Catalog
 from twin.geo import metres_per_degree
+from twin.plates import normalise_plate
 
 T0 = datetime(2026, 5, 1, 8, 0, tzinfo=UTC)
 
