@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Protocol
 
+from server.topics import STALE_TOPICS, Topic
+
 
 @dataclass(frozen=True)
 class Message:
@@ -59,9 +61,6 @@ class Message:
         return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
 
 
-ENTITIES = "entities"
-STALE_TOPICS = frozenset({"entity", "camera", "drone"})
-"""Topics whose messages a newer one of the same kind supersedes: dropped first when full."""
 _ids = itertools.count(1)
 
 
@@ -93,7 +92,7 @@ class EntityBatch:
 
     def message(self) -> RawMessage:
         if self._message is None:
-            self._message = RawMessage(ENTITIES, "[" + ",".join(self.records.values()) + "]")
+            self._message = RawMessage(Topic.ENTITIES, "[" + ",".join(self.records.values()) + "]")
         return self._message
 
 
@@ -145,7 +144,7 @@ class Subscription:
     (``entities`` for entity records); ``coalesced`` counts entity updates superseded by a newer
     one of the same entity before they were sent."""
 
-    topics: frozenset[str]
+    topics: frozenset[Topic]
     maxsize: int
     max_entities: int = 20_000
     own: bool = False  # only messages this process published (e.g. webhook forwarding)
@@ -192,7 +191,7 @@ class Subscription:
                 for key in list(itertools.islice(records, excess)):
                     del records[key]
                 self.dropped += excess
-                self.dropped_by_topic[ENTITIES] += excess
+                self.dropped_by_topic[Topic.ENTITIES] += excess
             self._batch, self._shared = EntityBatch(records), False
         self._wake.set()
 
@@ -223,10 +222,14 @@ class Subscription:
 
 
 class EventBus(Protocol):
-    def publish(self, topic: str, payload: Any) -> int: ...
+    def publish(self, topic: Topic, payload: Any) -> int: ...
+
+    def publish_entities(self, records: Iterable[tuple[str, str]]) -> None: ...
+
+    def wants(self, topic: Topic) -> bool: ...
 
     def subscribe(
-        self, topics: Iterable[str], maxsize: int | None = ..., *, own: bool = ...
+        self, topics: Iterable[Topic], maxsize: int | None = ..., *, own: bool = ...
     ) -> Subscription: ...
 
     def unsubscribe(self, subscription: Subscription) -> None: ...
@@ -259,7 +262,7 @@ class LocalBus:
     def publish_entities(self, records: Iterable[tuple[str, str]]) -> None:
         """Offer entity records (id, JSON text of the ``entity`` payload) to ``entities``
         subscribers, coalesced and rate-capped (see the module docstring)."""
-        if not self.wants(ENTITIES):
+        if not self.wants(Topic.ENTITIES):
             return
         pending = self._pending
         before = len(pending)
@@ -291,7 +294,7 @@ class LocalBus:
         batch = EntityBatch(self._pending)
         self._pending = {}
         self._pause = min(max(self.flush_s, len(batch) / self.entity_rate), self.max_flush_s)
-        receivers = [sub for sub in self._subs if ENTITIES in sub.topics]
+        receivers = [sub for sub in self._subs if Topic.ENTITIES in sub.topics]
         for sub in receivers:
             sub.offer_entities(batch)
             sub.coalesced += self._coalesced
@@ -299,7 +302,7 @@ class LocalBus:
         self.published += 1
         return len(receivers)
 
-    def publish(self, topic: str, payload: Any) -> int:
+    def publish(self, topic: Topic, payload: Any) -> int:
         """Offer a message to every subscriber of `topic`; return how many got it."""
         return self.deliver(Message(topic, payload))
 
@@ -314,7 +317,7 @@ class LocalBus:
         return len(receivers)
 
     def subscribe(
-        self, topics: Iterable[str], maxsize: int | None = None, *, own: bool = False
+        self, topics: Iterable[Topic], maxsize: int | None = None, *, own: bool = False
     ) -> Subscription:
         """A new subscriber of `topics` (queue of `maxsize`); `own`: only messages published
         by this process (with a shared stream, every process sees every message)."""
@@ -334,7 +337,7 @@ class LocalBus:
     def subscribers(self) -> int:
         return len(self._subs)
 
-    def wants(self, topic: str) -> bool:
+    def wants(self, topic: Topic) -> bool:
         """Whether any subscriber takes `topic` (to skip building unwanted payloads)."""
         return any(topic in sub.topics for sub in self._subs)
 

@@ -11,6 +11,7 @@ from scenes.live import IngestResult
 from scenes.models import Observation
 from server.crops import frame_crops
 from server.metrics import server_metrics
+from server.publish import publish_ingest
 from server.state import TwinState
 
 
@@ -30,13 +31,5 @@ async def ingest(state: TwinState, observations: Sequence[Observation]) -> Inges
     counters.observations.inc(len(result.observations))
     for alert in result.alerts:
         counters.alert(alert.app, alert.status.value)
-    if state.bus.wants("entity"):
-        for entity in result.entities:
-            state.bus.publish("entity", entity.model_dump(mode="json"))
-    if state.rules is None:
-        for alert in result.alerts:
-            state.bus.publish("alert", alert.model_dump(mode="json"))
-    state.bus.publish_entities(
-        zip((e.id for e in result.entities), result.entity_json, strict=True)
-    )
+    publish_ingest(state.bus, result, alerts=state.rules is None)
     return result

@@ -15,11 +15,11 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from server.bus import ENTITIES, STALE_TOPICS
 from server.frames import frame_store
 from server.state import TwinState
+from server.topics import STALE_TOPICS, Topic
 
-BUS_TOPICS = tuple(sorted({*STALE_TOPICS, ENTITIES, "alert"}))
+BUS_TOPICS = tuple(sorted({*STALE_TOPICS, Topic.ENTITIES, Topic.ALERT}))
 """Topics whose drops are always reported (0 until one is dropped), so alert rules see them."""
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 COMMIT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)

@@ -54,6 +54,7 @@ from server.mqttwire import IN_TOPIC, Broker, alert_topic, entity_topic, observa
 from server.redisbus import RedisBus, stream_key
 from server.settings import TwinSettings
 from server.state import TwinState
+from server.topics import Topic
 
 log = logging.getLogger("twin.server.mqtt")
 
@@ -125,7 +126,8 @@ class MqttBridge:
         self._connection = 0
         self._complaints = _Complaints()
         self._incoming: asyncio.Queue[_Received] = asyncio.Queue()
-        self._sub = state.bus.subscribe(["alert", *(["entity"] if entities else [])], MAX_QUEUED)
+        topics = [Topic.ALERT, *([Topic.ENTITY] if entities else [])]
+        self._sub = state.bus.subscribe(topics, MAX_QUEUED)
         self._tasks: list[asyncio.Task[None]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         client = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
@@ -258,7 +260,7 @@ class MqttBridge:
     def _send(self, message: Message) -> None:
         """Publish one bus message on its MQTT topic (QoS 1)."""
         payload = message.data()
-        topic = alert_topic(payload) if message.topic == "alert" else entity_topic(payload)
+        topic = alert_topic(payload) if message.topic == Topic.ALERT else entity_topic(payload)
         text = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
         info = self._client.publish(topic, text, qos=QOS, retain=False)
         if info.rc == paho.MQTT_ERR_QUEUE_SIZE:
@@ -305,7 +307,7 @@ class _ResumePoint:
         since = await self.client.get(PUBLISHED_KEY)
         if since is None or not isinstance(bus, RedisBus):
             return []
-        messages, gap = await bus.replay_since(since.decode(), ["alert"])
+        messages, gap = await bus.replay_since(since.decode(), [Topic.ALERT])
         if gap:
             log.warning("mqtt: the stream no longer holds every alert since %s", since.decode())
         log.info("mqtt: publishing %d alert(s) raised since the last holder", len(messages))

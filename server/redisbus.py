@@ -29,7 +29,8 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from server.bus import ENTITIES, LocalBus, Message, MessageQueue, RawMessage, Subscription
+from server.bus import LocalBus, Message, MessageQueue, RawMessage, Subscription
+from server.topics import Topic
 
 log = logging.getLogger("twin.server")
 STREAM = "twin:bus"
@@ -107,7 +108,7 @@ class RedisBus:
             self.counters["outbox_dropped"] += 1
         self._wake.set()
 
-    def publish(self, topic: str, payload: Any) -> int:
+    def publish(self, topic: Topic, payload: Any) -> int:
         """Put a message on the stream; how many local subscribers will get it."""
         self._send(_Outgoing(topic, json.dumps(payload, ensure_ascii=False, separators=(",", ":"))))
         return sum(1 for sub in self.local._subs if topic in sub.topics)
@@ -117,7 +118,7 @@ class RedisBus:
         pairs = list(records)
         if pairs:
             texts = "\n".join(t for _, t in pairs)
-            self._send(_Outgoing(ENTITIES, texts, "\n".join(i for i, _ in pairs)))
+            self._send(_Outgoing(Topic.ENTITIES, texts, "\n".join(i for i, _ in pairs)))
 
     async def _write(self) -> None:
         attempt = 0
@@ -184,13 +185,13 @@ class RedisBus:
         remote = _text(fields.get(b"o", b"")) != self.origin
         payload = _text(fields[b"p"])
         self.counters["received"] += 1
-        if topic == ENTITIES:
+        if topic == Topic.ENTITIES:
             ids = _text(fields.get(b"i", b"")).split("\n")
             texts = payload.split("\n")
             self.local.publish_entities(zip(ids, texts, strict=True))
-            if self.local.wants("entity"):
+            if self.local.wants(Topic.ENTITY):
                 for text in texts:
-                    self.local.deliver(RawMessage("entity", text, remote=remote))
+                    self.local.deliver(RawMessage(Topic.ENTITY, text, remote=remote))
             return
         self.local.deliver(RawMessage(topic, payload, id=entry_id, remote=remote))
 
@@ -204,7 +205,7 @@ class RedisBus:
                 "last_id": _text(info["last-generated-id"]),
             }
 
-    async def replay_since(self, since: str, topics: Iterable[str]) -> tuple[list[Message], bool]:
+    async def replay_since(self, since: str, topics: Iterable[Topic]) -> tuple[list[Message], bool]:
         """The messages of `topics` after stream id `since` (entity batches aside: a client's
         snapshot has the entities), `replay` at most; and whether some may be missing (`since`
         is older than the stream's first entry). Raises ValueError for a malformed id."""
@@ -218,14 +219,14 @@ class RedisBus:
         found: list[Message] = []
         for entry_id, fields in entries:
             topic = _text(fields[b"t"])
-            if topic in wanted and topic != ENTITIES:
+            if topic in wanted and topic != Topic.ENTITIES:
                 found.append(RawMessage(topic, _text(fields[b"p"]), id=_text(entry_id)))
         return found, gap
 
     # -- the local side --------------------------------------------------------------------
 
     def subscribe(
-        self, topics: Iterable[str], maxsize: int | None = None, *, own: bool = False
+        self, topics: Iterable[Topic], maxsize: int | None = None, *, own: bool = False
     ) -> Subscription:
         return self.local.subscribe(topics, maxsize, own=own)
 
@@ -236,10 +237,10 @@ class RedisBus:
     def subscribers(self) -> int:
         return self.local.subscribers
 
-    def wants(self, topic: str) -> bool:
+    def wants(self, topic: Topic) -> bool:
         """Per-entity messages are rebuilt by each reader from the batches: never published
         one by one; other topics always go out (other processes' clients may want them)."""
-        return topic != "entity"
+        return topic != Topic.ENTITY
 
     def stats(self) -> dict[str, Any]:
         """The local bus's counters plus the stream's: its length and ids, messages sent and

@@ -38,6 +38,7 @@ from scenes.live import IngestResult, LiveService
 from scenes.models import Alert, Observation
 from server.bus import EventBus
 from server.lease import RENEW_S, Lease
+from server.publish import publish_alert
 from server.redisbus import stream_key
 
 log = logging.getLogger("twin.server")
@@ -188,7 +189,7 @@ class SharedRules:
         alerts = await run_in_threadpool(self.live.evaluate, batch, self.crops(), key=key)
         self.stats.evaluated += 1
         for alert in alerts:
-            self.bus.publish("alert", alert.model_dump(mode="json"))
+            publish_alert(self.bus, alert)
         if b"r" in fields:
             reply = fields[b"r"].decode()
             payload = "[" + ",".join(a.model_dump_json() for a in alerts) + "]"

@@ -45,6 +45,7 @@ from scenes.db import POSTGRES, SQLITE, begin_write, connect, create_schema
 from scenes.identifiers import load_or_create_secret
 from server.bus import EventBus
 from server.settings import TwinSettings
+from server.topics import Topic
 from twin.errors import TwinError
 
 log = logging.getLogger("twin.server.webhooks")
@@ -344,7 +345,7 @@ class WebhookDispatcher:
 
 async def forward_alerts(bus: EventBus, dispatcher: WebhookDispatcher) -> None:
     """Hand every ``alert`` message published on `bus` to `dispatcher` (run as a task)."""
-    sub = bus.subscribe(["alert"], maxsize=10_000, own=True)  # each process sends its own
+    sub = bus.subscribe([Topic.ALERT], maxsize=10_000, own=True)  # each process sends its own
     try:
         while True:
             message = await sub.get()

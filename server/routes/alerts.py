@@ -19,6 +19,7 @@ from server.auth import Principal, require
 from server.deps import get_state
 from server.jsonbody import StrictJSONRoute
 from server.metrics import server_metrics
+from server.publish import publish_alert
 from server.schemas import AlertPage, Offset, errors
 from server.state import TwinState
 from twin.errors import NotFoundError
@@ -102,7 +103,7 @@ async def alert_crop(
 async def _act(state: TwinState, alert_id: str, status: AlertStatus, who: Principal) -> Alert:
     alert = await run_in_threadpool(state.live.act, alert_id, status, by=who.label)
     server_metrics(state).alert(alert.app, alert.status.value)
-    state.bus.publish("alert", alert.model_dump(mode="json"))
+    publish_alert(state.bus, alert)
     return alert
 
 
@@ -168,7 +169,7 @@ async def acknowledge_many(
     )
     for alert in moved:
         server_metrics(state).alert(alert.app, alert.status.value)
-        state.bus.publish("alert", alert.model_dump(mode="json"))
+        publish_alert(state.bus, alert)
     failed = [
         BulkRefusal(id=alert_id, status=404 if isinstance(exc, AlertNotFound) else 409,
                     detail=str(exc))

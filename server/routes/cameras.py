@@ -18,6 +18,7 @@ from server.deps import get_state
 from server.errors import invalid
 from server.frames import frame_store, media_type, still_frame
 from server.jsonbody import StrictJSONRoute
+from server.publish import publish_camera, publish_drone
 from server.schemas import errors
 from server.state import TwinState
 from twin.cameras.calibrate import PointPair
@@ -186,7 +187,7 @@ async def move_ptz(
     """Set a PTZ camera's pan/tilt/zoom (operator or admin); publishes ``camera``."""
     ptz = PtzStatus(body.pan, body.tilt, body.zoom)
     record = await run_in_threadpool(rig.set_ptz, camera_id, ptz)
-    state.bus.publish("camera", record)
+    publish_camera(state.bus, record)
     return record
 
 
@@ -207,7 +208,7 @@ async def calibrate_camera(
         return {"calibration": result.report(), "camera": rig.describe(camera_id)}
 
     answer = await run_in_threadpool(run)
-    state.bus.publish("camera", answer["camera"])
+    publish_camera(state.bus, answer["camera"])
     return answer
 
 
@@ -222,7 +223,7 @@ async def drone_telemetry(
     """Update a drone's live camera from telemetry (ingest); publishes ``drone`` with its pose
     and footprint. The drone is then a camera of `GET /api/cameras`."""
     record = await run_in_threadpool(rig.update_drone, drone_id, body.telemetry())
-    state.bus.publish("drone", record)
+    publish_drone(state.bus, record)
     return record
 
 

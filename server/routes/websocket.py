@@ -38,15 +38,16 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect
 from starlette.concurrency import run_in_threadpool
 
-from server.bus import ENTITIES, Subscription
+from server.bus import Subscription
 from server.redisbus import RedisBus
 from server.state import TwinState
+from server.topics import Topic
 
 router = APIRouter(tags=["live"])
 log = logging.getLogger("twin.server")
-TOPICS = ("entity", "alert", "camera", "drone")
-KNOWN_TOPICS = frozenset((*TOPICS, ENTITIES))
-ALIASES = {"alerts": "alert"}
+TOPICS = (Topic.ENTITY, Topic.ALERT, Topic.CAMERA, Topic.DRONE)
+KNOWN_TOPICS = frozenset((*TOPICS, Topic.ENTITIES))
+ALIASES = {"alerts": Topic.ALERT}
 CLOSE_BAD_REQUEST = 4400
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_FORBIDDEN = 4403
@@ -59,17 +60,19 @@ class StalledClient(Exception):
     """A client took no message for the send timeout."""
 
 
-def parse_topics(raw: str | None) -> frozenset[str]:
+def parse_topics(raw: str | None) -> frozenset[Topic]:
     """The topics of a ``?topics=`` value (default: TOPICS); ValueError naming an unknown one.
     ``entities`` replaces ``entity`` when both are asked."""
     if raw is None:
         return frozenset(TOPICS)
-    topics = {ALIASES.get(t.strip(), t.strip()) for t in raw.split(",") if t.strip()}
-    unknown = sorted(topics - KNOWN_TOPICS)
-    if unknown or not topics:
-        raise ValueError(f"unknown topic(s) {unknown}; choose from {sorted(KNOWN_TOPICS)}")
-    if ENTITIES in topics:
-        topics.discard("entity")
+    names = {ALIASES.get(t.strip(), t.strip()) for t in raw.split(",") if t.strip()}
+    unknown = sorted(names - KNOWN_TOPICS)
+    if unknown or not names:
+        known = sorted(str(topic) for topic in KNOWN_TOPICS)
+        raise ValueError(f"unknown topic(s) {unknown}; choose from {known}")
+    topics = {Topic(name) for name in names}
+    if Topic.ENTITIES in topics:
+        topics.discard(Topic.ENTITY)
     return frozenset(topics)
 
 
@@ -100,25 +103,25 @@ class Sender:
             raise StalledClient from None
 
 
-async def _send_snapshot(sender: Sender, state: TwinState, topics: frozenset[str]) -> None:
+async def _send_snapshot(sender: Sender, state: TwinState, topics: frozenset[Topic]) -> None:
     limit = state.settings.ws_snapshot_max
     records: list[str] = []
-    if "entity" in topics or ENTITIES in topics:
+    if Topic.ENTITY in topics or Topic.ENTITIES in topics:
         records = await run_in_threadpool(state.live.live_entity_records, limit + 1)
     truncated = len(records) > limit
     del records[limit:]
-    alerts = await run_in_threadpool(state.live.store.open_alerts) if "alert" in topics else []
-    if ENTITIES in topics:
+    alerts = await run_in_threadpool(state.live.store.open_alerts) if Topic.ALERT in topics else []
+    if Topic.ENTITIES in topics:
         for start in range(0, max(len(records), 1), SNAPSHOT_BATCH):  # one batch at least
             body = ",".join(records[start : start + SNAPSHOT_BATCH])
-            await sender.send(f'{{"topic":"{ENTITIES}","payload":[{body}]}}')
+            await sender.send(f'{{"topic":"{Topic.ENTITIES}","payload":[{body}]}}')
     else:
         for record in records:
-            await sender.send(f'{{"topic":"entity","payload":{record}}}')
+            await sender.send(f'{{"topic":"{Topic.ENTITY}","payload":{record}}}')
     for alert in alerts:
-        await sender.send(f'{{"topic":"alert","payload":{alert.model_dump_json()}}}')
+        await sender.send(f'{{"topic":"{Topic.ALERT}","payload":{alert.model_dump_json()}}}')
     ready = f'"entities":{len(records)},"alerts":{len(alerts)},"truncated":{str(truncated).lower()}'
-    await sender.send(f'{{"topic":"ready","payload":{{{ready}}}}}')
+    await sender.send(f'{{"topic":"{Topic.READY}","payload":{{{ready}}}}}')
 
 
 async def _pump(sender: Sender, sub: Subscription) -> None:
@@ -135,7 +138,7 @@ async def _drain(websocket: WebSocket) -> None:
 
 
 async def _send_missed(
-    sender: Sender, state: TwinState, since: str, topics: frozenset[str]
+    sender: Sender, state: TwinState, since: str, topics: frozenset[Topic]
 ) -> tuple[int, bool]:
     """With a shared stream: the messages of `topics` after stream id `since` (alerts,
     camera and drone poses the client missed while away); how many, and whether some may be
