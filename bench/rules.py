@@ -18,7 +18,7 @@ from shapely.geometry import GeometryCollection
 from bench.common import show
 from scenes.evaluate import Area, RuleContext
 from scenes.models import Observation
-from scenes.rules import parse_rules
+from scenes.rulefile import parse_rules
 
 OBSERVATIONS = 20_000
 RATE = 5_000.0  # observations/s

@@ -15,7 +15,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from scenes.errors import AppConfigError, AppNotFound, RuleError
-from scenes.rules import RuleSpec, check_unique, parse_rule, read_yaml
+from scenes.rulefile import check_unique, parse_rule, read_yaml
+from scenes.rules import RuleSpec
 
 BOARDS: dict[str, dict[str, str]] = {
     "basic": {"zh": "基础应用", "en": "Basic"},

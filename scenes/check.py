@@ -8,7 +8,7 @@ from pathlib import Path
 
 from scenes.apps import configure, shipped_apps
 from scenes.engine import Engine
-from scenes.rules import load_rules
+from scenes.rulefile import load_rules
 from twin.catalog import Catalog
 from twin.workspace import WorkspacePaths
 

@@ -15,7 +15,8 @@ from scenes.history import HistoryPolicy, HistoryReader
 from scenes.history.process import MoverProcess
 from scenes.identifiers import KeyedHasher, site_secret
 from scenes.live import LiveService, TimeBounds
-from scenes.rules import RuleSet, load_rules
+from scenes.rulefile import load_rules
+from scenes.rules import RuleSet
 from scenes.store import LiveStore
 from scenes.watchlist import WatchlistStore
 from server.archive import ArchiveError, ArchiveTiles

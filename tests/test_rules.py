@@ -19,7 +19,8 @@ from scenes.errors import AppConfigError, RuleError
 from scenes.evaluate import Area, BoundedMap, Evaluator, RuleContext, Trigger
 from scenes.identifiers import KeyedHasher, load_or_create_secret, mask
 from scenes.models import Observation
-from scenes.rules import RuleSet, RuleSpec, TimeWindow, parse_rules, register_rule_type
+from scenes.rulefile import parse_rules
+from scenes.rules import RuleSet, RuleSpec, TimeWindow, register_rule_type
 from twin.catalog import Catalog
 from twin.geo import metres_per_degree
 from twin.plates import normalise_plate

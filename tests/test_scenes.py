@@ -18,7 +18,7 @@ from scenes.engine import Engine
 from scenes.errors import AlertNotFound, AlertTransitionError, RuleError, UnknownSourceError
 from scenes.live import LiveService, time_ordered_ids
 from scenes.models import Alert, AlertStatus, Observation
-from scenes.rules import load_rules, parse_rules
+from scenes.rulefile import load_rules, parse_rules
 from scenes.store import AlertFilter, EntityRecord, LiveStore
 from scenes.watchlist import Hit
 from twin.catalog import Catalog
