@@ -20,13 +20,11 @@ from uvicorn.supervisors import Multiprocess
 
 from server.access import AccessLog
 from server.allow import AllowMethods
-from server.cameras import camera_rig
-from server.crops import frame_crops
+from server.collector import StateCollector
 from server.errors import add_exception_handlers
 from server.files import BINARY_TYPES
 from server.limits import GuardBodies, body_limits
 from server.logs import log_config
-from server.metrics import server_metrics
 from server.mqtt import bridging, configured_broker
 from server.routes import (
     alerts,
@@ -64,10 +62,6 @@ def create_app(ws: Path, settings: TwinSettings | None = None) -> FastAPI:
     broker = configured_broker(settings)  # a bad TWIN_MQTT_URL fails here
     state = TwinState.open(Path(ws), settings)
 
-    if state.rules is not None:  # the leader's evidence crops come from this process's frames
-        rules = state.rules
-        rules.crops = lambda: frame_crops(state)
-
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         _calm_garbage_collector()
@@ -88,7 +82,7 @@ def create_app(ws: Path, settings: TwinSettings | None = None) -> FastAPI:
     app.state.twin = state
     add_middlewares(app, state)
     add_exception_handlers(app)
-    camera_rig(state)  # reads WS/cameras.json now: a bad one fails here
+    state.metrics.registry.register(StateCollector(state))
     for module in (
         health, ready, metrics, tiles, elements, observations, alerts, apps, watchlists, live,
         websocket, cameras, history,
@@ -117,7 +111,7 @@ def add_middlewares(app: FastAPI, state: TwinState) -> None:
         allow_headers=["Authorization", "Content-Type", "If-None-Match"],
         expose_headers=["ETag", "Content-Encoding"],
     )
-    app.add_middleware(AccessLog, routes=routes, metrics=server_metrics(state))
+    app.add_middleware(AccessLog, routes=routes, metrics=state.metrics)
 
 
 def _calm_garbage_collector() -> None:

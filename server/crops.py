@@ -10,8 +10,7 @@ from urllib.parse import quote
 
 from scenes.crops import crop_jpeg, observation_box, observation_frame_size
 from scenes.models import Observation
-from server.frames import FrameStore, frame_store
-from server.state import TwinState
+from server.frames import FrameStore
 from twin.cameras.camera import Camera
 from twin.catalog import Catalog
 from twin.errors import TwinError
@@ -62,8 +61,3 @@ class FrameCrops:
         with self._lock:
             self._sizes[camera_id] = size
         return size
-
-
-def frame_crops(state: TwinState) -> FrameCrops:
-    """The crop source of `state`'s workspace (made on first call, over its frame store)."""
-    return state.shared("frame_crops", lambda: FrameCrops(frame_store(state), state.catalog))

@@ -8,7 +8,7 @@ a short history per camera, each bounded in bytes over all cameras (the oldest g
 an alert raised a few seconds after its observation still finds the frame the camera pushed
 closest to that observation's time. A camera that has pushed nothing for ``ttl_s`` loses its
 frames. Where none is kept, a camera whose ``stream`` is a still image file (absolute, or
-relative to the workspace) serves that image. One store per workspace (`TwinState.shared`),
+relative to the workspace) serves that image. One store per workspace (`TwinState.frames`),
 like the camera rig.
 """
 
@@ -20,8 +20,6 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-
-from server.state import TwinState
 
 MIB = 2**20
 HISTORY_BYTES = 64 * MIB
@@ -171,10 +169,3 @@ def still_frame(ws: Path, stream: object) -> Frame | None:
         return None
     stat = path.stat()
     return Frame(path.read_bytes(), kind, datetime.fromtimestamp(stat.st_mtime, UTC), 0)
-
-
-def frame_store(state: TwinState) -> FrameStore:
-    """The frame store of `state`'s workspace (made on first call)."""
-    settings = state.settings
-    history, newest = int(settings.frame_history_mib * MIB), int(settings.frame_newest_mib * MIB)
-    return state.shared("frame_store", lambda: FrameStore(history, newest, settings.frame_ttl_s))

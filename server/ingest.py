@@ -9,8 +9,6 @@ from starlette.concurrency import run_in_threadpool
 
 from scenes.live import IngestResult
 from scenes.models import Observation
-from server.crops import frame_crops
-from server.metrics import server_metrics
 from server.publish import publish_ingest
 from server.state import TwinState
 
@@ -25,9 +23,9 @@ async def ingest(state: TwinState, observations: Sequence[Observation]) -> Inges
     if state.rules is not None:  # several processes: the rules leader raises and publishes
         result = await run_in_threadpool(state.rules.ingest, observations)
     else:
-        result = await run_in_threadpool(state.live.ingest, observations, frame_crops(state))
+        result = await run_in_threadpool(state.live.ingest, observations, state.crops)
     state.feeds.seen(obs.source for obs in result.observations)
-    counters = server_metrics(state)
+    counters = state.metrics
     counters.observations.inc(len(result.observations))
     for alert in result.alerts:
         counters.alert(alert.app, alert.status.value)

@@ -48,7 +48,6 @@ from scenes.models import Observation
 from server.bus import EventBus, Message
 from server.ingest import ingest
 from server.lease import RENEW_S, Lease
-from server.metrics import server_metrics
 from server.mqttstats import MqttCollector, MqttStats
 from server.mqttwire import IN_TOPIC, Broker, alert_topic, entity_topic, observations_of
 from server.redisbus import RedisBus, stream_key
@@ -330,7 +329,7 @@ async def _running(
     settings = state.settings
     bridge = MqttBridge(state, broker, settings.mqtt_client_id or default_client_id(state),
                         entities=settings.mqtt_entities, resume=resume)  # fmt: skip
-    registry = server_metrics(state).registry
+    registry = state.metrics.registry
     collector = MqttCollector(bridge.stats)
     registry.register(collector)
     await bridge.start()

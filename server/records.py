@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from server.cameras import camera_rig
 from server.state import TwinState
 from twin.catalog import Element
 
@@ -26,7 +25,7 @@ def _brief(el: Element | None, *extra: str) -> dict[str, Any] | None:
 def cameras_seeing(state: TwinState, el: Element) -> list[dict[str, Any]]:
     """Cameras (and live drones) whose image holds the element, with the pixel (u, v) and
     whether it is visible there or hidden behind a building (`CameraRig.cameras_seeing`)."""
-    return camera_rig(state).cameras_seeing(el)
+    return state.cameras.cameras_seeing(el)
 
 
 def element_record(state: TwinState, el: Element) -> dict[str, Any]:

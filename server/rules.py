@@ -24,7 +24,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,15 +78,15 @@ def _decode(text: bytes | str) -> list[Observation]:
 
 class SharedRules:
     """The rules of `live` evaluated once for every server process on the Redis at `url`;
-    alerts go out on `bus` (see the module docstring). `crops` gives the evidence crop source
-    of this process's frames, if any."""
+    alerts go out on `bus` (see the module docstring). `crops`: the evidence crops of this
+    process's frames, if any."""
 
     def __init__(
         self,
         url: str,
         live: LiveService,
         bus: EventBus,
-        crops: Callable[[], CropSource | None] = lambda: None,
+        crops: CropSource | None = None,
     ) -> None:
         self.url, self.live, self.bus, self.crops = url, live, bus, crops
         self.origin = uuid.uuid4().hex[:12]
@@ -186,7 +186,7 @@ class SharedRules:
             await client.xack(STREAM, GROUP, entry_id)
             return
         batch = _decode(fields[b"b"])
-        alerts = await run_in_threadpool(self.live.evaluate, batch, self.crops(), key=key)
+        alerts = await run_in_threadpool(self.live.evaluate, batch, self.crops, key=key)
         self.stats.evaluated += 1
         for alert in alerts:
             publish_alert(self.bus, alert)

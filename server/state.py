@@ -1,13 +1,11 @@
-"""What the app serves, opened once at start-up: workspace, catalog, live service, bus, tokens."""
+"""What the app serves, opened once at start-up: workspace, catalog, live service, bus, tokens,
+camera rig, frame store, evidence crops and metrics."""
 
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
 
 from scenes.apps import shipped_apps
 from scenes.engine import Engine
@@ -22,19 +20,22 @@ from scenes.watchlist import WatchlistStore
 from server.archive import ArchiveError, ArchiveTiles
 from server.auth import TokenTable
 from server.bus import LocalBus
+from server.crops import FrameCrops
 from server.feeds import FeedTracker
 from server.files import TileFiles, TileSource
+from server.frames import MIB, FrameStore
+from server.metrics import Metrics
 from server.redisbus import RedisBus
 from server.rules import SharedRules
 from server.settings import TwinSettings
 from server.webhooks import WebhookDispatcher, open_dispatcher
+from twin.cameras.rig import CameraRig
 from twin.catalog import Catalog
 from twin.catalog_pg import PgCatalog, load_catalog
 from twin.errors import WorkspaceError
 from twin.workspace import Manifest, WorkspacePaths, open_workspace
 
 log = logging.getLogger("twin.server")
-T = TypeVar("T")
 
 
 @dataclass
@@ -52,19 +53,16 @@ class TwinState:
     history: HistoryReader
     mover: MoverProcess
     feeds: FeedTracker
+    cameras: CameraRig
+    """The workspace's cameras and live drones (meshes load on the first ray)."""
+    frames: FrameStore
+    """Recent frames pushed by cameras and drones."""
+    crops: FrameCrops
+    """Evidence crops for alerts, from `frames`."""
+    metrics: Metrics
+    """The server's counters (the app registers its scrape-time collector)."""
     webhooks: WebhookDispatcher | None = None
     rules: SharedRules | None = None
-    _shared: dict[str, Any] = field(default_factory=dict, repr=False)
-    _shared_lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
-
-    def shared(self, name: str, make: Callable[[], T]) -> T:
-        """The workspace's one `name` object (camera rig, frame store, ...), made by `make` on
-        first use; safe from any thread (`make` may itself ask for another)."""
-        with self._shared_lock:
-            if name not in self._shared:
-                self._shared[name] = make()
-            value: T = self._shared[name]
-            return value
 
     @classmethod
     def open(cls, ws: Path, settings: TwinSettings) -> TwinState:
@@ -88,6 +86,16 @@ class TwinState:
         bus: LocalBus | RedisBus = LocalBus()
         if settings.bus_url:
             bus = RedisBus(settings.bus_url, replay=settings.bus_replay)
+        cameras = CameraRig(
+            paths.root, catalog, drone_ttl_s=settings.drone_ttl_s, max_drones=settings.max_drones
+        )  # reads WS/cameras.json: fails here
+        frames = FrameStore(
+            int(settings.frame_history_mib * MIB),
+            int(settings.frame_newest_mib * MIB),
+            settings.frame_ttl_s,
+        )
+        metrics = Metrics()
+        live.on_save = metrics.commit.observe
         state = cls(
             settings=settings,
             paths=paths,
@@ -100,10 +108,14 @@ class TwinState:
             history=history,
             mover=mover,
             feeds=FeedTracker(live.sources, settings.feed_stale_s),
+            cameras=cameras,
+            frames=frames,
+            crops=FrameCrops(frames, catalog),
+            metrics=metrics,
             webhooks=open_dispatcher(settings, paths.root),
         )
         if settings.bus_url:
-            state.rules = SharedRules(settings.bus_url, live, bus)  # crops: set by create_app
+            state.rules = SharedRules(settings.bus_url, live, bus, state.crops)
         return state
 
     async def start(self) -> None:

@@ -18,7 +18,6 @@ from scenes.store import AlertFilter
 from server.auth import Principal, require
 from server.deps import get_state
 from server.jsonbody import StrictJSONRoute
-from server.metrics import server_metrics
 from server.publish import publish_alert
 from server.schemas import AlertPage, Offset, errors
 from server.state import TwinState
@@ -102,7 +101,7 @@ async def alert_crop(
 
 async def _act(state: TwinState, alert_id: str, status: AlertStatus, who: Principal) -> Alert:
     alert = await run_in_threadpool(state.live.act, alert_id, status, by=who.label)
-    server_metrics(state).alert(alert.app, alert.status.value)
+    state.metrics.alert(alert.app, alert.status.value)
     publish_alert(state.bus, alert)
     return alert
 
@@ -168,7 +167,7 @@ async def acknowledge_many(
         state.live.act_many, body.ids, AlertStatus.acknowledged, by=who.label
     )
     for alert in moved:
-        server_metrics(state).alert(alert.app, alert.status.value)
+        state.metrics.alert(alert.app, alert.status.value)
         publish_alert(state.bus, alert)
     failed = [
         BulkRefusal(id=alert_id, status=404 if isinstance(exc, AlertNotFound) else 409,

@@ -13,10 +13,9 @@ from starlette.concurrency import run_in_threadpool
 
 from scenes.models import IsoTime
 from server.auth import Principal, require
-from server.cameras import camera_rig
 from server.deps import get_state
 from server.errors import invalid
-from server.frames import frame_store, media_type, still_frame
+from server.frames import media_type, still_frame
 from server.jsonbody import StrictJSONRoute
 from server.publish import publish_camera, publish_drone
 from server.schemas import errors
@@ -36,7 +35,7 @@ PTZ_ROLES = frozenset({"operator", "admin"})
 
 
 def get_rig(state: TwinState = Depends(get_state)) -> CameraRig:
-    return camera_rig(state)
+    return state.cameras
 
 
 Rig = Annotated[CameraRig, Depends(get_rig)]
@@ -256,7 +255,7 @@ async def put_frame(
     if kind is None:
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "send a JPEG or PNG frame")
     captured = _capture_time(request.headers.get("x-frame-time"))
-    frame_store(state).put(camera_id, data, kind, captured)
+    state.frames.put(camera_id, data, kind, captured)
     state.feeds.seen([camera_id])
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
@@ -295,7 +294,7 @@ async def get_frame(
     """The newest frame of a camera or drone (JPEG/PNG), else the still image its ``stream``
     names; 204 (no body) when there is neither yet, 404 for an unknown camera. Answers 304 to
     a matching ``If-None-Match``."""
-    frame = frame_store(state).get(camera_id)
+    frame = state.frames.get(camera_id)
     if frame is None:
         record = await run_in_threadpool(rig.describe, camera_id)
         frame = await run_in_threadpool(still_frame, state.paths.root, record.get("stream"))

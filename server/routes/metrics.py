@@ -9,7 +9,6 @@ from starlette.concurrency import run_in_threadpool
 
 from server.auth import OPTIONAL_BEARER, bearer_token
 from server.deps import get_state
-from server.metrics import server_metrics
 from server.schemas import errors
 from server.state import TwinState
 
@@ -30,5 +29,5 @@ async def metrics(request: Request, state: TwinState = Depends(get_state)) -> Re
     if not state.settings.metrics_public:
         request.state.principal = state.tokens.resolve(bearer_token(request), "read")
     encoder, content_type = choose_encoder(request.headers.get("accept", ""))
-    body = await run_in_threadpool(encoder, server_metrics(state).registry)
+    body = await run_in_threadpool(encoder, state.metrics.registry)
     return Response(body, headers={"Content-Type": content_type})
