@@ -4,16 +4,15 @@ buildings, the CLI in a subprocess, and content hashes of a workspace."""
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
 import yaml
+from paths import SAMPLE_SRC, TWIN
 
-SAMPLE_SRC = Path(__file__).resolve().parent.parent / "data" / "sample"
-TWIN = str(Path(sys.executable).parent / "twin")
 # A few sample buildings near Lujiazui (OSM ids), all polygons with a height column.
 SMALL_AREA = (121.497, 31.236, 121.503, 31.241)
 
@@ -65,3 +64,18 @@ def tree_hashes(root: Path) -> dict[str, str]:
         for p in sorted(root.rglob("*"))
         if p.is_file()
     }
+
+
+def twin_build(src: Path, ws: Path, *flags: str, epoch: int | None = None) -> str:
+    """`twin build SRC -o WS FLAGS` that must succeed, with SOURCE_DATE_EPOCH set to `epoch` (s)
+    or unset; its stderr (the progress log)."""
+    env = {**os.environ}
+    env.pop("SOURCE_DATE_EPOCH", None)
+    if epoch is not None:
+        env["SOURCE_DATE_EPOCH"] = str(epoch)
+    result = subprocess.run(
+        [TWIN, "build", str(src), "-o", str(ws), *flags],
+        capture_output=True, text=True, timeout=300, env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return result.stderr

@@ -6,15 +6,10 @@ from __future__ import annotations
 import itertools
 import os
 import shutil
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 from engines import (
     Postgres,
@@ -24,26 +19,10 @@ from engines import (
     redis_available,
     start_redis,
 )
+from paths import SAMPLE_SRC, TWIN
+from servers import LiveServer, start_server
 
-REPO = Path(__file__).resolve().parent.parent
 _DATABASES = itertools.count()
-SAMPLE_SRC = REPO / "data" / "sample"
-SCHEMAS = Path(__file__).resolve().parent / "schemas" / "3d-tiles"
-TWIN = str(Path(sys.executable).parent / "twin")
-
-TOKENS = {
-    "viewer": "viewer-token-123",
-    "operator": "operator-token-123",
-    "ingest": "ingest-token-123",
-    "admin": "admin-token-123",
-}
-TOKENS_ENV = ",".join(f"{token}:{role}" for role, token in TOKENS.items())
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
@@ -55,53 +34,6 @@ def sample_ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
     )
     assert result.returncode == 0, result.stderr
     return ws
-
-
-@dataclass
-class LiveServer:
-    """A `twin serve` process on loopback."""
-
-    url: str
-    ws: Path
-    process: subprocess.Popen[bytes]
-
-    def client(self, role: str | None = None) -> httpx.Client:
-        headers = {"Authorization": f"Bearer {TOKENS[role]}"} if role else {}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
-
-    def stop(self, kill: bool = False) -> None:
-        if self.process.poll() is None:
-            self.process.kill() if kill else self.process.terminate()
-            self.process.wait(timeout=20)
-
-
-def start_server(
-    ws: Path, extra_env: dict[str, str] | None = None, port: int | None = None
-) -> LiveServer:
-    """Start `twin serve WS` on `port` (default: a free loopback port) and wait until /healthz
-    answers."""
-    port = port or free_port()
-    env = {**os.environ, "TWIN_TOKENS": TOKENS_ENV, **(extra_env or {})}
-    log = open(ws.parent / f"server-{port}.log", "wb")  # noqa: SIM115 - kept open for the process
-    process = subprocess.Popen(
-        [TWIN, "serve", str(ws), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env=env,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError((ws.parent / f"server-{port}.log").read_text())
-        try:
-            if httpx.get(url + "/healthz", timeout=2).status_code == 200:
-                return LiveServer(url, ws, process)
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    process.kill()
-    raise RuntimeError("server did not start in 60 s")
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 import paho.mqtt.client as paho
-from conftest import free_port
 from paho.mqtt.enums import CallbackAPIVersion
+from servers import free_port
 
 USERS = {"twin": "twin-pass", "sensors": "sensor-pass"}
 

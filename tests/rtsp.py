@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import ultralytics
-from conftest import free_port
+from servers import free_port
 
 SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's, with python3-gi and the GStreamer RTSP server
 SERVER = Path(__file__).resolve().parent / "rtsp_server.py"

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 import tiny_workspace as tiny
-from conftest import TOKENS, LiveServer, start_server
+from servers import TOKENS, LiveServer, start_server
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 

@@ -12,9 +12,10 @@ import pytest
 import rasterio
 import shapely
 import yaml
-from build_helpers import SAMPLE_SRC, run_build, sample_buildings, small_source, write_source
+from build_helpers import run_build, sample_buildings, small_source, write_source
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from paths import SAMPLE_SRC
 from pyproj import Transformer
 from rasterio import Affine
 from rich.console import Console

@@ -9,9 +9,8 @@ import os
 import subprocess
 from pathlib import Path
 
-from build_helpers import TWIN
-from test_tiles import assert_json_close
-from tiles_helpers import validate_tileset_tree
+from paths import TWIN
+from tiles_helpers import assert_json_close, validate_tileset_tree
 
 from twin.workspace import WorkspacePaths
 

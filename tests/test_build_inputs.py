@@ -12,7 +12,8 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pytest
-from build_helpers import TWIN, sample_buildings, write_source
+from build_helpers import sample_buildings, write_source
+from paths import TWIN
 from shapely.geometry import Polygon
 from tiles_helpers import decode_glb_features, property_table_problems, run_gltf_validator
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import subprocess
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import yaml
-from build_helpers import SAMPLE_SRC, TWIN, sample_buildings, small_source, tree_hashes
+from build_helpers import sample_buildings, small_source, tree_hashes, twin_build
+from paths import SAMPLE_SRC, TWIN
 from tiles_helpers import (
     decode_glb_features,
     run_gltf_validator,
@@ -25,19 +25,6 @@ from tiles.glb import read_glb
 from twin.workspace import Manifest, WorkspacePaths
 
 EPOCH = 1_000_000_000  # 2001-09-09T01:46:40Z
-
-
-def _twin_build(src: Path, ws: Path, *flags: str, epoch: int | None = None) -> str:
-    env = {**os.environ}
-    env.pop("SOURCE_DATE_EPOCH", None)
-    if epoch is not None:
-        env["SOURCE_DATE_EPOCH"] = str(epoch)
-    result = subprocess.run(
-        [TWIN, "build", str(src), "-o", str(ws), *flags],
-        capture_output=True, text=True, timeout=300, env=env,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    return result.stderr
 
 
 def _set_build(src: Path, build: dict[str, Any]) -> None:
@@ -64,7 +51,7 @@ def test_defaults_are_explicit_lod_meshopt_without_archive(tmp_path: Path) -> No
     src = small_source(tmp_path / "src", limit=40)
     _set_build(src, {"tile_max_features": 8})
     ws = tmp_path / "ws"
-    _twin_build(src, ws)
+    twin_build(src, ws)
     paths = WorkspacePaths(ws)
     tileset = json.loads(paths.tileset.read_text())
     assert "implicitTiling" not in json.dumps(tileset)
@@ -83,7 +70,7 @@ def test_cli_flags_override_twin_yaml(tmp_path: Path) -> None:
                   "compression": "none"}  # fmt: skip
     _set_build(src, yaml_build)
     ws = tmp_path / "ws"
-    _twin_build(src, ws, "--lod", "--compression", "meshopt")
+    twin_build(src, ws, "--lod", "--compression", "meshopt")
     paths = WorkspacePaths(ws)
     assert validate_tileset_tree(paths.tileset) == []
     tileset = json.loads(paths.tileset.read_text())
@@ -105,7 +92,7 @@ def test_cli_flags_override_twin_yaml(tmp_path: Path) -> None:
     assert report["archive"] == "tiles.3tz" and report["archive_bytes"] > 0
     assert report["options"] == {"lod": True, "tiling": "implicit", "compression": "meshopt"}
 
-    _twin_build(src, ws, "--tiling", "explicit", "--no-lod", "--no-archive")
+    twin_build(src, ws, "--tiling", "explicit", "--no-lod", "--no-archive")
     assert validate_tileset_tree(paths.tileset) == []
     assert "implicitTiling" not in paths.tileset.read_text()
     tiles = _content_tiles(paths.tileset)
@@ -139,8 +126,8 @@ def test_metadata_properties_and_reproducible_output(tmp_path: Path) -> None:
     (src / "twin.yaml").write_text(yaml.safe_dump(config, allow_unicode=True), "utf-8")
 
     first, second = tmp_path / "ws1", tmp_path / "ws2"
-    _twin_build(src, first, "--archive", epoch=EPOCH)
-    _twin_build(src, second, "--archive", epoch=EPOCH)
+    twin_build(src, first, "--archive", epoch=EPOCH)
+    twin_build(src, second, "--archive", epoch=EPOCH)
     paths = WorkspacePaths(first)
     assert tree_hashes(paths.tiles) == tree_hashes(WorkspacePaths(second).tiles)
     assert paths.tiles_archive.read_bytes() == WorkspacePaths(second).tiles_archive.read_bytes()
@@ -176,7 +163,7 @@ def test_metadata_properties_and_reproducible_output(tmp_path: Path) -> None:
 def test_archive_lists_every_file_and_the_index_last(tmp_path: Path) -> None:
     src = small_source(tmp_path / "src")
     ws = tmp_path / "ws"
-    _twin_build(src, ws, "--archive")
+    twin_build(src, ws, "--archive")
     paths = WorkspacePaths(ws)
     with zipfile.ZipFile(paths.tiles_archive) as archive:
         names = archive.namelist()
@@ -196,7 +183,7 @@ def test_the_sample_district_builds_as_implicit_draco_trees(tmp_path: Path) -> N
     ``--tiling implicit --compression draco``: buildings and terrain are implicit quadtrees,
     every tileset and subtree validates, every glb passes the glTF validator."""
     ws = tmp_path / "ws"
-    _twin_build(SAMPLE_SRC, ws, "--tiling", "implicit", "--compression", "draco")
+    twin_build(SAMPLE_SRC, ws, "--tiling", "implicit", "--compression", "draco")
     paths = WorkspacePaths(ws)
     assert validate_tileset_tree(paths.tileset) == []
     children = json.loads(paths.tileset.read_text())["root"]["children"]

@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import websockets
-from conftest import TOKENS, TWIN, LiveServer
+from paths import TWIN
+from servers import TOKENS, LiveServer
 
 from twin.cameras.camera import Camera
 from twin.cameras.rig import CameraRig

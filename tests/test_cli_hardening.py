@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 import tiny_workspace as tiny
 import ultralytics
-from conftest import TOKENS, TWIN, LiveServer, free_port
+from paths import TWIN
+from servers import TOKENS, LiveServer, free_port
 
 LAYER_ID = tiny.CAMERA_ID.removeprefix("camera:")
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 import tiny_workspace as tiny
-from conftest import TWIN, LiveServer
+from paths import TWIN
+from servers import LiveServer
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
 UNITS = DEPLOY / "systemd"

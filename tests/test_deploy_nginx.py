@@ -15,7 +15,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import TOKENS, TWIN, LiveServer, free_port, start_server
+from paths import TWIN
+from servers import TOKENS, LiveServer, free_port, start_server
 from websockets.sync.client import connect
 
 from tiles.archive import write_3tz

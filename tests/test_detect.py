@@ -22,8 +22,9 @@ import numpy as np
 import pytest
 import ultralytics
 import yaml
-from conftest import REPO, TOKENS, TOKENS_ENV, TWIN, LiveServer, free_port
+from paths import REPO, TWIN
 from pyproj import Geod
+from servers import TOKENS, TOKENS_ENV, LiveServer, free_port
 
 from twin.cameras.camera import Camera
 from twin.cameras.ptz import PtzStatus, SimulatedPtz

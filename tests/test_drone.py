@@ -14,7 +14,8 @@ import pytest
 import rasterio
 import shapely
 import yaml
-from build_helpers import SAMPLE_SRC, run_build, small_source, tree_hashes, write_source
+from build_helpers import run_build, small_source, tree_hashes, write_source
+from paths import SAMPLE_SRC
 from pyproj import CRS, Transformer
 from rasterio import Affine
 from rasterio.features import rasterize

@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo
 import cv2
 import numpy as np
 import pytest
-from conftest import TOKENS, TWIN, LiveServer
+from paths import TWIN
+from servers import TOKENS, LiveServer
 from shapely.geometry import Point, shape
 from srt_flights import CLOCK, GEOD, air2s, flight_path, m300, mavic3, mavic_pro, srt_text
 
@@ -142,7 +143,7 @@ def district(tmp_path_factory: pytest.TempPathFactory, sample_ws: Path) -> Itera
     """One server on a copy of the sample district for the flights of this module."""
     import shutil
 
-    from conftest import start_server
+    from servers import start_server
 
     ws = tmp_path_factory.mktemp("srt") / "ws"
     shutil.copytree(sample_ws, ws)

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 import ultralytics
-from conftest import LiveServer, start_server
+from servers import LiveServer, start_server
 
 from scenes.crops import crop_jpeg, evidence_crop
 from scenes.models import Observation

@@ -22,7 +22,8 @@ from pathlib import Path
 import httpx
 import pytest
 import ultralytics
-from conftest import TWIN, LiveServer, start_server
+from paths import TWIN
+from servers import LiveServer, start_server
 
 SECRET = {"TWIN_WATCHLIST_SECRET": "shared-site-secret-for-tests"}
 FAST_MOVER = {"TWIN_HISTORY_INTERVAL_S": "0.2", **SECRET}

@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 import tiny_workspace as tiny
-from conftest import TOKENS, LiveServer, start_server
 from fastapi.routing import APIRoute
+from servers import TOKENS, LiveServer, start_server
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 

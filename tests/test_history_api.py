@@ -8,8 +8,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,9 @@ from typing import Any
 import httpx
 import pytest
 import tiny_workspace as tiny
-from conftest import TOKENS, TOKENS_ENV, TWIN, LiveServer, free_port, start_server
+from paths import TWIN
+from servers import TOKENS, TOKENS_ENV, LiveServer, free_port, start_server
+from waiting import wait_for
 
 FAST = {"TWIN_HOT_MINUTES": "0.05", "TWIN_HISTORY_INTERVAL_S": "0.2"}  # a 3 s hot window
 
@@ -37,13 +38,6 @@ def iso(when: datetime) -> str:
 def vehicle(track: str, at: datetime, lon: float, lat: float = tiny.INSIDE[1]) -> dict[str, Any]:
     return {"kind": "vehicle", "cls": "car", "source": tiny.CAMERA_ID, "track_id": track,
             "lon": lon, "lat": lat, "time": iso(at)}  # fmt: skip
-
-
-def wait_for(check: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.2)
 
 
 def archived_files(server: LiveServer) -> int:
@@ -200,7 +194,7 @@ def test_two_servers_on_one_workspace(tmp_path: Path) -> None:
     servers = [LiveServer(url, ws, proc) for url, proc in zip(urls, procs, strict=True)]
     try:
         for server in servers:
-            wait_for(lambda s=server: _healthy(s), timeout=60)
+            wait_for(lambda s=server: _healthy(s), timeout_s=60)
         start = datetime.now(UTC) - timedelta(seconds=30)
         ids = []
         for k, server in enumerate(servers):
@@ -281,7 +275,7 @@ def test_the_server_and_its_mover_stop_together(tmp_path: Path, signal_name: str
         )
         server = LiveServer(f"http://127.0.0.1:{port}", ws, proc)
         try:
-            wait_for(lambda: _healthy(server), timeout=60)
+            wait_for(lambda: _healthy(server), timeout_s=60)
             wait_for(lambda: (ws / "history" / ".status.json").exists())
             children = psutil.Process(proc.pid).children(recursive=True)
             assert children, "the history mover runs in a child process"

@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 import tiny_workspace as tiny
-from conftest import LiveServer, start_server
-from test_webhooks import Receiver, wait_for
+from servers import LiveServer, start_server
+from waiting import wait_for
+from webhook_receiver import Receiver
 
 from scenes.migrations import VERSION
 from scenes.store import LiveStore

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 import tiny_workspace as tiny
-from conftest import TOKENS, LiveServer
+from servers import TOKENS, LiveServer
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 

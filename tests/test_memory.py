@@ -22,7 +22,7 @@ import httpx
 import psutil
 import pytest
 import tiny_workspace as tiny
-from conftest import TOKENS, LiveServer
+from servers import TOKENS, LiveServer
 
 BOUND_MB = 150.0
 """Most the server's resident memory may grow during the test, MB."""

@@ -17,9 +17,10 @@ from pathlib import Path
 import httpx
 import paho.mqtt.client as paho
 import pytest
-from conftest import LiveServer
 from engines import Redis
 from mosquitto import Mosquitto, client
+from servers import LiveServer
+from waiting import wait_for
 
 IN = "twin/in/observations"
 WATER = {"kind": "environment", "cls": "water_level", "source": "water-bund-wall",
@@ -58,15 +59,6 @@ class Listener:
         self.mqtt.disconnect()
 
 
-def _wait_for(check: Callable[[], bool], timeout: float = 30.0) -> float:
-    """Seconds it took `check` to hold."""
-    start = time.monotonic()
-    while not check():
-        assert time.monotonic() < start + timeout, "timed out"
-        time.sleep(0.05)
-    return time.monotonic() - start
-
-
 def _metric(server: LiveServer, name: str) -> float:
     """A sample of ``/metrics`` (``name`` with its labels, e.g. twin_mqtt_connects_total)."""
     text = httpx.get(server.url + "/metrics", timeout=10).text
@@ -87,7 +79,7 @@ def bridged(
         "TWIN_MQTT_URL": broker.url(), "TWIN_MQTT_ENTITIES": "true",
         "TWIN_METRICS_PUBLIC": "true",
     })  # fmt: skip
-    _wait_for(lambda: _metric(server, "twin_mqtt_connected") == 1.0)
+    wait_for(lambda: _metric(server, "twin_mqtt_connected") == 1.0)
     return server
 
 
@@ -99,7 +91,7 @@ def test_a_sensor_reading_on_mqtt_raises_an_alert_out_on_mqtt_and_in_the_api(
     try:
         _publish(sensor, {**WATER, "attributes": {"water_level": 5.3}})
         topic = "twin/out/alerts/public-service/environment"
-        _wait_for(lambda: bool(listener.on(topic)))
+        wait_for(lambda: bool(listener.on(topic)))
         [alert] = listener.on(topic)
         assert alert["app"] == "environment" and alert["status"] == "new"
         assert alert["evidence"]["details"]["reading"] == 5.3
@@ -107,7 +99,7 @@ def test_a_sensor_reading_on_mqtt_raises_an_alert_out_on_mqtt_and_in_the_api(
             listed = c.get("/api/alerts", params={"app": "environment"}).json()["items"]
             assert [a["id"] for a in listed] == [alert["id"]]
             assert c.post(f"/api/alerts/{alert['id']}/ack").status_code == 200
-        _wait_for(lambda: len(listener.on(topic)) == 2)
+        wait_for(lambda: len(listener.on(topic)) == 2)
         assert listener.on(topic)[1]["status"] == "acknowledged"
         entities = listener.on("twin/out/entities/sensor:water-bund-wall")
         assert entities and entities[0]["attributes"]["water_level"] == 5.3
@@ -129,7 +121,7 @@ def test_bad_payloads_are_counted_and_logged_and_the_subscription_goes_on(
         _publish(sensor, {**NOISE, "id": "n-1", "attributes": {"noise": 55}})
         _publish(sensor, [{**NOISE, "id": "n-1"}])  # the same id again
         _publish(sensor, {"observations": [{**NOISE, "id": "n-2", "attributes": {"noise": 56}}]})
-        _wait_for(lambda: _metric(bridged, 'twin_mqtt_messages_total{outcome="received"}') == 7)
+        wait_for(lambda: _metric(bridged, 'twin_mqtt_messages_total{outcome="received"}') == 7)
     finally:
         sensor.loop_stop()
     assert _metric(bridged, 'twin_mqtt_messages_total{outcome="bad"}') == 3.0
@@ -164,18 +156,18 @@ def test_the_broker_restarts_mid_stream_and_nothing_is_lost(
     started = time.monotonic()
     publisher.start()
     try:
-        _wait_for(lambda: len(sent) >= count // 4)
+        wait_for(lambda: len(sent) >= count // 4)
         broker.stop()  # the broker goes away while the stream flows ...
         time.sleep(1.0)
         broker.start()  # ... and comes back on the same port
         back = time.monotonic()
-        reconnect_s = _wait_for(lambda: _metric(bridged, "twin_mqtt_connects_total") >= 2)
+        reconnect_s = wait_for(lambda: _metric(bridged, "twin_mqtt_connects_total") >= 2)
         publisher.join()
-        _wait_for(lambda: _metric(bridged, "twin_mqtt_observations_total") >= count, 60)
+        wait_for(lambda: _metric(bridged, "twin_mqtt_observations_total") >= count, 60)
         took = time.monotonic() - started
         # Alerts go out again after the restart.
         _publish(sensor, {**PM25, "attributes": {"pm25": 90}})
-        _wait_for(lambda: bool(listener.on("twin/out/alerts/public-service/environment")))
+        wait_for(lambda: bool(listener.on("twin/out/alerts/public-service/environment")))
     finally:
         sensor.loop_stop()
         listener.close()
@@ -212,7 +204,7 @@ def test_several_processes_run_one_bridge_and_hand_it_over(
     def holders() -> list[LiveServer]:
         return [s for s in servers if _metric(s, "twin_mqtt_connected") == 1.0]
 
-    _wait_for(lambda: len(holders()) == 1)
+    wait_for(lambda: len(holders()) == 1)
     [holder] = holders()
     [other] = [s for s in servers if s is not holder]
     listener = Listener(broker)
@@ -223,17 +215,17 @@ def test_several_processes_run_one_bridge_and_hand_it_over(
             reply = c.post("/api/observations", json={"observations": [
                 {**WATER, "attributes": {"water_level": 5.3}}]})  # fmt: skip
         [water] = reply.json()["alerts"]
-        _wait_for(lambda: bool(listener.on(topic)))
+        wait_for(lambda: bool(listener.on(topic)))
         time.sleep(2.5)  # the holder saves where it is every 2 s
         holder.stop(kill=True)
         with other.client("ingest") as c:  # raised while nobody holds the bridge (the
             # rules leader may have been the killed one too: then raised when `other` leads)
             assert c.post("/api/observations", json={"observations": [
                 {**PM25, "attributes": {"pm25": 90}}]}).status_code == 200  # fmt: skip
-        _wait_for(lambda: _metric(other, "twin_mqtt_connected") == 1.0, 30)  # lease lapsed
+        wait_for(lambda: _metric(other, "twin_mqtt_connected") == 1.0, 30)  # lease lapsed
         _publish(sensor, {**NOISE, "id": "after-handover", "attributes": {"noise": 50}})
-        _wait_for(lambda: _metric(other, "twin_mqtt_observations_total") == 1.0)
-        _wait_for(lambda: len(listener.on(topic)) == 2)
+        wait_for(lambda: _metric(other, "twin_mqtt_observations_total") == 1.0)
+        wait_for(lambda: len(listener.on(topic)) == 2)
         time.sleep(1.0)
         first, second = listener.on(topic)  # each once
         assert first["id"] == water and second["evidence"]["details"]["reading"] == 90

@@ -14,8 +14,8 @@ import httpx
 import pytest
 import tiny_workspace as tiny
 from browser import chromium_available, launch, open_page
-from conftest import TOKENS, LiveServer
 from prometheus_client.parser import text_string_to_metric_families
+from servers import TOKENS, LiveServer
 from websockets.sync.client import connect
 
 FAST_FEEDS = {"TWIN_FEED_STALE_S": "1"}

@@ -17,16 +17,15 @@ from build_helpers import write_source
 from pyproj import CRS, Transformer
 from rich.console import Console
 from shapely.geometry import box
+from synthetic_cloud import synthetic_chunks, synthetic_cloud
 from tiles_helpers import glb_positions, run_gltf_validator, validate_tileset_tree, walk_tiles
 
 import tiles.pointcloud as tiles_pointcloud
 import twin.builder.pointcloud as twin_pointcloud
 from tiles import mesh
-from tiles.content import Compression
 from tiles.glb import read_glb
 from tiles.implicit import read_subtree
-from tiles.pointcloud import PointChunk, PointCloudReport, Tiling, write_pointcloud
-from tiles.spec import Tile
+from tiles.pointcloud import PointChunk, Tiling, write_pointcloud
 from tiles.writer import write_tileset
 from twin.builder.pipeline import build_workspace
 from twin.errors import InputError
@@ -245,36 +244,6 @@ def test_implicit_build_writes_valid_octrees_with_every_point_once(
     assert (tiles / "pointcloud" / "0-autzen_trim" / "subtrees" / "0.0.0.0.subtree").is_file()
 
 
-def _synthetic_chunks(count: int, seed: int, side: float) -> Iterator[PointChunk]:
-    """`count` points over a `side` × `side` m square in ENU metres: rolling ground and a few
-    box roofs up to 30 m, in chunks of 50 000."""
-    rng = np.random.default_rng(seed)
-    for start in range(0, count, 50_000):
-        n = min(50_000, count - start)
-        xy = rng.uniform(0, side, (n, 2))
-        z = 5 + 3 * np.sin(xy[:, 0] / 40) + np.where((xy // (side / 5)).sum(axis=1) % 2, 25, 0)
-        yield PointChunk(
-            np.column_stack([xy, z]),
-            rng.integers(0, 256, (n, 3), dtype=np.uint8),
-            rng.integers(0, 10, n).astype(np.uint8),
-            rng.integers(0, 4000, n).astype(np.uint16),
-        )
-
-
-def synthetic_cloud(
-    out: Path,
-    count: int,
-    side: float = 200.0,
-    tiling: Tiling = "implicit",
-    compression: Compression = "none",
-) -> tuple[Tile, PointCloudReport]:
-    """A generated cloud written (by default as an implicit octree) into `out` (in this
-    process)."""
-    source = functools.partial(_synthetic_chunks, count, 3, side)
-    bounds = ([0.0, 0.0, 2.0], [side, side, 33.0])
-    return write_pointcloud(out, [source], bounds, count, tiling=tiling, compression=compression)
-
-
 @pytest.mark.parametrize("tiling", ["explicit", "implicit"])
 def test_meshopt_point_tiles_are_valid_smaller_and_within_half_a_grid_step(
     tmp_path: Path, tiling: Tiling
@@ -366,7 +335,7 @@ def test_a_deep_generated_octree_is_regular_and_complete(
     assert max(c[0] for c in coords) == report.levels - 1
     assert {c[3] for c in coords if c[0] == 3} == {0, 1}  # roofs reach the second octant up
     got, _, _ = _cloud_points(tileset)
-    chunks = list(_synthetic_chunks(120_000, 3, 200.0))
+    chunks = list(synthetic_chunks(120_000, 3, 200.0))
     assert _same_points(got, np.concatenate([c.positions for c in chunks]))
     assert _octant_problems(tileset) == []
     assert tile.bounding_volume.contains(got, tol=1e-4)

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from browser import CESIUM, cesium_site, chromium_available, launch, open_page
-from test_pointcloud import synthetic_cloud
-from test_tiles import FRAME
+from synthetic_city import FRAME
+from synthetic_cloud import synthetic_cloud
 
 import tiles.pointcloud as tiles_pointcloud
 from tiles.content import Compression

@@ -8,13 +8,15 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import TOKENS, TWIN, LiveServer
+from paths import TWIN
 from ptz_doubles import Head, IsapiDouble, OnvifDouble
+from servers import TOKENS, LiveServer
+from waiting import wait_for
 
 from twin.cameras.ptz import OnvifPtz, PtzStatus
 from twin.errors import TwinError
@@ -37,13 +39,6 @@ def isapi() -> Iterator[IsapiDouble]:
     double = IsapiDouble("admin", PASSWORD)
     yield double
     double.close()
-
-
-def _wait_for(check: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
 
 
 def _ptz(server: LiveServer, camera: str) -> dict | None:
@@ -73,8 +68,8 @@ def test_follow_onvif_and_isapi_heads(
         stderr=subprocess.PIPE, text=True, env={"PTZ_PASSWORD": PASSWORD, "PATH": "/usr/bin"},
     )  # fmt: skip
     try:
-        _wait_for(lambda: _ptz(live_server, PTZ) == {"pan": 45.0, "tilt": -9.0, "zoom": 0.5})
-        _wait_for(lambda: _ptz(live_server, EAGLE) is not None)
+        wait_for(lambda: _ptz(live_server, PTZ) == {"pan": 45.0, "tilt": -9.0, "zoom": 0.5})
+        wait_for(lambda: _ptz(live_server, EAGLE) is not None)
         eagle = _ptz(live_server, EAGLE)
         assert eagle is not None
         assert (eagle["pan"], eagle["tilt"]) == pytest.approx((247.5, -20.0))
@@ -82,7 +77,7 @@ def test_follow_onvif_and_isapi_heads(
 
         # An operator turns the head from the video platform: the twin follows.
         onvif.head = Head(pan=-0.5, tilt=-0.2, zoom=0.0)
-        _wait_for(lambda: _ptz(live_server, PTZ) == {"pan": -90.0, "tilt": -18.0, "zoom": 0.0})
+        wait_for(lambda: _ptz(live_server, PTZ) == {"pan": -90.0, "tilt": -18.0, "zoom": 0.0})
         with live_server.client("viewer") as c:
             record = c.get(f"/api/cameras/{PTZ}").json()
         assert record["heading"] == pytest.approx(270.0) and record["pitch"] == pytest.approx(-18)

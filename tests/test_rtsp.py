@@ -16,8 +16,10 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from conftest import TOKENS, TWIN, LiveServer
+from paths import TWIN
 from rtsp import RtspCamera, make_clip
+from servers import TOKENS, LiveServer
+from waiting import wait_for
 
 from twin.live.frames import Frame
 from twin.live.sources import open_source
@@ -85,13 +87,6 @@ def _readyz(server: LiveServer) -> dict:
         return dict(c.get("/readyz").json()["feeds"])
 
 
-def _wait_for(check: Callable[[], bool], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.2)
-
-
 def _fresh(server: LiveServer) -> bool:
     return CAMERA not in (_readyz(server)["stale"] or [])
 
@@ -109,7 +104,7 @@ def _detect(
     worker = subprocess.Popen([TWIN, "detect", *args, "--server", server.url, "--token",
                                TOKENS["ingest"]], stderr=subprocess.PIPE, text=True)  # fmt: skip
     try:
-        _wait_for(lambda: _frame_pushed(server) and _fresh(server))
+        wait_for(lambda: _frame_pushed(server) and _fresh(server), timeout_s=60)
         scenario()
     finally:
         worker.send_signal(signal.SIGINT)
@@ -125,8 +120,9 @@ def feeds_server(sample_ws: Path, server_factory: Callable[..., LiveServer]) -> 
 def test_twin_detect_on_a_stream(feeds_server: LiveServer, camera: RtspCamera) -> None:
     def people_seen() -> None:
         with feeds_server.client("viewer") as c:
-            _wait_for(
-                lambda: any(e["source"] == CAMERA for e in c.get("/api/live").json()["items"])
+            wait_for(
+                lambda: any(e["source"] == CAMERA for e in c.get("/api/live").json()["items"]),
+                timeout_s=60,
             )
 
     result = _detect(feeds_server, [camera.url, "--camera", CAMERA], people_seen)
@@ -139,9 +135,9 @@ def test_a_config_feed_reports_the_outage_as_feed_health(
 ) -> None:
     def outage() -> None:  # /readyz: stale while the camera is down, fresh once it is back
         camera.stop()
-        _wait_for(lambda: not _fresh(feeds_server), timeout=30)
+        wait_for(lambda: not _fresh(feeds_server), timeout_s=30)
         camera.start()
-        _wait_for(lambda: _fresh(feeds_server), timeout=60)
+        wait_for(lambda: _fresh(feeds_server), timeout_s=60)
 
     config = tmp_path / "feeds.yaml"
     config.write_text(yaml.safe_dump([{"source": camera.url, "camera": "cam-bund-road"}]))

@@ -22,9 +22,10 @@ import httpx
 import psycopg
 import pytest
 import tiny_workspace as tiny
-from conftest import TOKENS, TOKENS_ENV, TWIN, LiveServer, free_port
 from engines import Postgres, Redis
-from test_webhooks import Receiver
+from paths import TWIN
+from servers import TOKENS, TOKENS_ENV, LiveServer, free_port
+from webhook_receiver import Receiver
 from websockets.sync.client import ClientConnection, connect
 
 CROWD_RULE = """

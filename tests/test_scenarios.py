@@ -14,7 +14,7 @@ import apps_workspace as aws
 import httpx
 import pytest
 import tiny_workspace as tiny
-from conftest import LiveServer, start_server
+from servers import LiveServer, start_server
 
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
 PLATE = "沪A·123-45"  # stored normalised as 沪A12345

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 import tiny_workspace as tiny
-from conftest import TOKENS, LiveServer
 from prometheus_client.parser import text_string_to_metric_families
+from servers import TOKENS, LiveServer
 
 SCHEMATHESIS = str(Path(sys.executable).parent / "schemathesis")
 CONFIG = Path(__file__).resolve().parent / "schemathesis.toml"

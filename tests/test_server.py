@@ -7,19 +7,18 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
-import socket
 import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
 import tiny_workspace as tiny
-from conftest import TOKENS, TWIN, LiveServer, start_server
+from paths import TWIN
+from servers import TOKENS, LiveServer, raw_get, start_server
 from websockets.sync.client import ClientConnection, connect
 
 from scenes.store import LiveStore
@@ -57,18 +56,6 @@ def receive_until(conn: ClientConnection, topic: str, timeout: float = 10) -> di
         assert set(message) == {"topic", "payload"}
         if message["topic"] == topic:
             return dict(message["payload"])
-
-
-def raw_get(url: str, target: str) -> tuple[int, bytes]:
-    """GET `target` exactly as written (no client-side path normalisation); status and body."""
-    parts = urlsplit(url)
-    with socket.create_connection((parts.hostname, parts.port), timeout=10) as sock:
-        sock.sendall(f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
-        data = b""
-        while chunk := sock.recv(65536):
-            data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    return int(head.split()[1]), body
 
 
 # -- the bus ---------------------------------------------------------------------------------

@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from build_helpers import TWIN, small_source
-from conftest import LiveServer, start_server
-from test_server import raw_get
+from build_helpers import small_source
+from paths import TWIN
+from servers import LiveServer, raw_get, start_server
 
 from tiles.archive import INDEX_NAME, index_bytes, write_3tz
 from twin.errors import WorkspaceError

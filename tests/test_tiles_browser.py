@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from browser import CESIUM, cesium_site, chromium_available, launch, open_page
-from test_tiles import FRAME, synthetic_city
+from synthetic_city import FRAME, synthetic_city
 
 from tiles.writer import write_tileset
 

@@ -13,12 +13,11 @@ import DracoPy
 import numpy as np
 import pytest
 import yaml
-from build_helpers import small_source
+from build_helpers import small_source, twin_build
 from numpy.typing import NDArray
 from PIL import Image
-from test_build_tiles import _twin_build
-from test_tiles import FRAME, grid_terrain, synthetic_city
-from test_tiles_terrain import FINEST, LEAF, hills, texture, to_enu
+from synthetic_city import FRAME, grid_terrain, synthetic_city
+from synthetic_terrain import FINEST, LEAF, hills, texture, to_enu
 from tiles_helpers import decode_glb_features, validate_tileset_tree, walk_tiles
 
 from tiles import mesh
@@ -223,7 +222,7 @@ def test_twin_build_takes_draco_from_twin_yaml(tmp_path: Path) -> None:
     config["build"] = {"compression": "draco", "tile_max_features": 4}
     (src / "twin.yaml").write_text(yaml.safe_dump(config, allow_unicode=True), "utf-8")
     ws = tmp_path / "ws"
-    _twin_build(src, ws)
+    twin_build(src, ws)
     tileset = ws / "tiles" / "tileset.json"
     assert validate_tileset_tree(tileset) == []
     glbs = list(tileset.parent.rglob("*.glb"))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from test_tiles import FRAME, synthetic_city
+from synthetic_city import FRAME, synthetic_city
 from tiles_helpers import validate_tileset_tree, walk_tiles
 
 from tiles.writer import write_tileset

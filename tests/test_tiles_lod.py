@@ -15,8 +15,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import shapely
-from test_tiles import BOX_TRIANGLES, FRAME, assert_json_close, grid_terrain, synthetic_city
-from tiles_helpers import decode_glb_features, glb_positions, validate_tileset_tree, walk_tiles
+from synthetic_city import BOX_TRIANGLES, FRAME, grid_terrain, synthetic_city
+from tiles_helpers import (
+    assert_json_close,
+    decode_glb_features,
+    glb_positions,
+    validate_tileset_tree,
+    walk_tiles,
+)
 
 from tiles.archive import INDEX_NAME, read_index
 from tiles.content import PreparedFeature

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import shapely
 from browser import CESIUM, ConsoleLog, chromium_available, launch
-from conftest import LiveServer, start_server
 from playwright.sync_api import Browser, Page, Request
+from servers import LiveServer, start_server
 
 from twin.catalog import Catalog, Element
 from twin.workspace import Manifest, WorkspacePaths

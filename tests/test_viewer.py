@@ -14,9 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import rasterio
+from paths import SAMPLE_SRC, TWIN
 from PIL import Image
 from pyproj import Transformer
-from viewer_workspace import CLOUD_POINTS, CLOUD_RGB, SAMPLE_SRC, TWIN, viewer_ws
+from viewer_workspace import CLOUD_POINTS, CLOUD_RGB, viewer_ws
 
 os.environ.setdefault("VTK_DEFAULT_OPENGL_WINDOW", "vtkEGLRenderWindow")
 

@@ -11,7 +11,7 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
-from conftest import TOKENS, LiveServer
+from servers import TOKENS, LiveServer
 from viewer_workspace import viewer_ws
 from xvfb import display
 

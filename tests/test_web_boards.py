@@ -10,14 +10,15 @@ import math
 import re
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from browser import SCREENSHOTS, chromium_available, launch, open_page
-from conftest import TOKENS, LiveServer, start_server
 from playwright.sync_api import APIResponse, Page, Route
+from servers import TOKENS, LiveServer, start_server
+from waiting import wait_for
 
 pytestmark = [
     pytest.mark.browser,
@@ -142,12 +143,6 @@ SHOWN_BOARDS = """() => Object.fromEntries([...document.querySelectorAll('#board
     (tr) => [tr.dataset.app ? `app:${tr.dataset.app}` : `board:${tr.dataset.board}`,
              ['today', 'week', 'handled', 'response'].map(
                  (f) => tr.querySelector(`[data-fig="${f}"]`).textContent)]))"""
-
-
-def wait_for(check: Callable[[], bool], timeout_s: float = WAIT_MS / 1000) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check() and time.monotonic() < deadline:
-        time.sleep(0.25)
 
 
 def assert_boards_match(pg: Page, server: LiveServer) -> dict[str, list[str]]:

@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 from browser import SCREENSHOTS, chromium_available, launch, open_page, wait_live, wait_ready
-from conftest import TOKENS, LiveServer, start_server
 from playwright.sync_api import Browser, Page
+from servers import TOKENS, LiveServer, start_server
 
 pytestmark = [
     pytest.mark.browser,

@@ -16,14 +16,15 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from browser import SCREENSHOTS, chromium_available, launch, open_page, wait_live, wait_ready
-from conftest import TOKENS, LiveServer, start_server
 from playwright.sync_api import Browser, Page
+from servers import TOKENS, LiveServer, start_server
+from waiting import wait_for
 
 from twin.live.scenario import ScenarioFeed, configure
 
@@ -134,13 +135,6 @@ def rows(page: Page) -> list[str]:
     return list(
         page.eval_on_selector_all("#alert-list li", "els => els.map(e => e.dataset.alertId)")
     )
-
-
-def wait_for(check: Callable[[], bool], timeout_s: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.25)
 
 
 # -- boards and incidents -------------------------------------------------------------------

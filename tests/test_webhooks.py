@@ -6,16 +6,15 @@ from __future__ import annotations
 import itertools
 import json
 import sqlite3
-import threading
-import time
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import apps_workspace as aws
 import pytest
-from conftest import LiveServer, free_port, start_server
+from servers import LiveServer, free_port, start_server
+from waiting import wait_for
+from webhook_receiver import Receiver
 
 from server.webhooks import (
     DB_FILE,
@@ -28,50 +27,11 @@ from server.webhooks import (
 SECRET = "webhook-test-secret"
 
 
-class Receiver:
-    """Records every POST (headers, body); answers 503 to the first `fail_first` of them."""
-
-    def __init__(self, port: int = 0, fail_first: int = 2) -> None:
-        self.requests: list[tuple[dict[str, str], bytes, int]] = []
-        self.fail_first = fail_first
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                code = 503 if len(outer.requests) < outer.fail_first else 204
-                outer.requests.append((dict(self.headers), body, code))
-                self.send_response(code)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def delivered(self) -> list[dict[str, Any]]:
-        return [json.loads(body) for _, body, code in self.requests if code == 204]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
     rec = Receiver()
     yield rec
     rec.close()
-
-
-def wait_for(check: Callable[[], bool], timeout_s: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
 
 
 def alert(alert_id: str, unit: str, status: str = "new") -> dict[str, Any]:

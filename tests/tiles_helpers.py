@@ -22,8 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from jsonschema import Draft202012Validator
 from numpy.typing import NDArray
+from paths import REPO
 from referencing import Registry, Resource
 
 from tiles.glb import Glb, read_glb
@@ -31,7 +33,6 @@ from tiles.implicit import read_subtree
 from tiles.metadata import decode_property_table
 from tiles.spec import BoundingVolume
 
-REPO = Path(__file__).resolve().parent.parent
 SCHEMAS = Path(__file__).resolve().parent / "schemas" / "3d-tiles"
 VALIDATE_GLB = REPO / "web" / "tools" / "validate-glb.mjs"
 SCHEMA_BASE = "https://3d-tiles.schema/"
@@ -423,3 +424,19 @@ def validate_tileset_tree(tileset_path: Path) -> list[str]:
             codes = sorted({m["code"] for m in report["messages"] if m.get("severity") == 0})
             problems.append(f"{report['file']}: glTF-Validator errors {codes}")
     return problems
+
+
+def assert_json_close(got: object, expected: object) -> None:
+    """Equal JSON trees, numbers to 1e-9."""
+    if isinstance(expected, dict):
+        assert isinstance(got, dict) and got.keys() == expected.keys(), (got, expected)
+        for key, value in expected.items():
+            assert_json_close(got[key], value)
+    elif isinstance(expected, list):
+        assert isinstance(got, list) and len(got) == len(expected), (got, expected)
+        for g, e in zip(got, expected, strict=True):
+            assert_json_close(g, e)
+    elif isinstance(expected, float | int) and not isinstance(expected, bool):
+        assert got == pytest.approx(expected, abs=1e-9)
+    else:
+        assert got == expected

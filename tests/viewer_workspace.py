@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import laspy
 import numpy as np
 import pytest
 import yaml
+from paths import SAMPLE_SRC, TWIN
 from pyproj import CRS, Transformer
 
-SAMPLE_SRC = Path(__file__).resolve().parent.parent / "data" / "sample"
-TWIN = str(Path(sys.executable).parent / "twin")
 CLOUD_CENTRE = (121.5005, 31.2387)  # lon, lat (deg): Lujiazui, in the middle of the sample
 CLOUD_SIDE_M = 300.0
 CLOUD_POINTS = 120_000
