@@ -15,11 +15,12 @@ like the camera rig.
 from __future__ import annotations
 
 import threading
-import time as clock
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from time import monotonic
 
 MIB = 2**20
 HISTORY_BYTES = 64 * MIB
@@ -38,13 +39,13 @@ STILL_SUFFIXES = {".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".png": "image/pn
 @dataclass(frozen=True)
 class Frame:
     """One image: its bytes, media type, capture time (UTC), a per-camera sequence, and when
-    it arrived (`time.monotonic`, for expiry)."""
+    it arrived (s on its store's clock, `time.monotonic` by default, for expiry)."""
 
     data: bytes
     media_type: str
     time: datetime
     seq: int
-    arrived: float = field(default_factory=clock.monotonic, compare=False)
+    arrived: float = field(default_factory=monotonic, compare=False)
 
     @property
     def etag(self) -> str:
@@ -63,15 +64,18 @@ class FrameStore:
     """The newest frame per camera id (at most `newest_bytes` over all cameras: past it the
     camera that pushed longest ago loses its frames) plus a history of earlier ones (at most
     `history_bytes` over all cameras, oldest dropped first); a camera that has pushed nothing
-    for `ttl_s` seconds loses its frames. Safe to share between threads."""
+    for `ttl_s` seconds loses its frames. `clock` gives the time in seconds that arrivals and
+    expiry are measured on (monotonic). Safe to share between threads."""
 
     def __init__(
         self,
         history_bytes: int = HISTORY_BYTES,
         newest_bytes: int = NEWEST_BYTES,
         ttl_s: float = FRAME_TTL_S,
+        clock: Callable[[], float] = monotonic,
     ) -> None:
         self.history_bytes, self.newest_bytes, self.ttl_s = history_bytes, newest_bytes, ttl_s
+        self.clock = clock
         self._rings: dict[str, deque[Frame]] = {}
         self._pushed: OrderedDict[str, None] = OrderedDict()  # cameras, longest-ago push first
         self._history: deque[tuple[str, Frame]] = deque()  # frames behind a newest, oldest first
@@ -87,7 +91,7 @@ class FrameStore:
             ring = self._rings.setdefault(camera_id, deque())
             previous = ring[-1] if ring else None
             when = time or datetime.now(UTC)
-            frame = Frame(data, kind, when, previous.seq + 1 if previous else 1)
+            frame = Frame(data, kind, when, previous.seq + 1 if previous else 1, self.clock())
             ring.append(frame)
             self._pushed[camera_id] = None
             self._pushed.move_to_end(camera_id)
@@ -107,7 +111,7 @@ class FrameStore:
     def _expire(self) -> None:
         """Forget cameras that have pushed nothing for `ttl_s`, and history frames older than
         that; the caller holds ``_lock``."""
-        oldest = clock.monotonic() - self.ttl_s
+        oldest = self.clock() - self.ttl_s
         while self._pushed and self._rings[next(iter(self._pushed))][-1].arrived < oldest:
             self._forget(next(iter(self._pushed)))
         while self._history and self._history[0][1].arrived < oldest:

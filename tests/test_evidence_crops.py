@@ -176,10 +176,9 @@ def test_a_crowd_alert_crops_the_earlier_observation_in_the_frame_nearest_its_ti
 
 def test_the_frame_ring_keeps_history_within_its_byte_bound() -> None:
     frames = FrameStore(history_bytes=3000)
-    arrivals = []
-    for _ in range(6):
-        arrivals.append(frames.put(CAMERA, bytes(1000), "image/jpeg"))
-        time.sleep(0.05)
+    start = datetime.now(UTC)
+    arrivals = [frames.put(CAMERA, bytes(1000), "image/jpeg", start + timedelta(seconds=0.05 * n))
+                for n in range(6)]  # fmt: skip
     # The newest is always kept; three older ones fit in the history bound, two went.
     assert frames.get(CAMERA) == arrivals[-1] and frames.history_kept == 3000
     assert frames.nearest(CAMERA, arrivals[2].time, within_s=1.0) == arrivals[2]
@@ -198,9 +197,9 @@ def test_the_frame_ring_keeps_history_within_its_byte_bound() -> None:
 def test_the_newest_boxed_observation_with_a_near_frame_gives_the_crop(sample_ws: Path) -> None:
     paths, _ = open_workspace(sample_ws)
     frames = FrameStore()
-    red = frames.put(CAMERA, _solid((0, 0, 255)), "image/jpeg")
-    time.sleep(0.3)
-    green = frames.put(CAMERA, _solid((0, 255, 0)), "image/jpeg")
+    now = datetime.now(UTC)
+    red = frames.put(CAMERA, _solid((0, 0, 255)), "image/jpeg", now)
+    green = frames.put(CAMERA, _solid((0, 255, 0)), "image/jpeg", now + timedelta(seconds=0.3))
     crops = FrameCrops(frames, Catalog(paths.catalog))
 
     def obs(name: str, at: datetime, **attributes: object) -> Observation:

@@ -20,6 +20,7 @@ import pytest
 import tiny_workspace as tiny
 from fastapi.routing import APIRoute
 from servers import TOKENS, LiveServer, start_server
+from waiting import wait_for
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
@@ -342,7 +343,8 @@ def test_a_foreign_origin_cannot_open_the_live_socket(
 
 
 def test_frames_stay_within_their_budgets_and_expire() -> None:
-    store = FrameStore(history_bytes=3000, newest_bytes=2500, ttl_s=0.3)
+    now = [100.0]  # s on the store's clock
+    store = FrameStore(history_bytes=3000, newest_bytes=2500, ttl_s=0.3, clock=lambda: now[0])
     for camera in ("a", "b", "c"):
         store.put(camera, bytes(1000), "image/jpeg")
     # Three newest frames of 1000 bytes pass the 2500-byte budget: the camera that pushed
@@ -350,7 +352,9 @@ def test_frames_stay_within_their_budgets_and_expire() -> None:
     assert store.get("a") is None and store.get("b") is not None and store.kept == (2, 2000)
     store.put("b", bytes(1000), "image/jpeg")
     assert store.kept == (3, 3000) and store.history_kept == 1000
-    time.sleep(0.4)
+    now[0] += 0.29
+    assert store.get("b") is not None and store.kept == (3, 3000)
+    now[0] += 0.02
     assert store.get("b") is None and store.kept == (0, 0)
 
 
@@ -367,10 +371,14 @@ def test_drone_frames_are_bounded_and_drones_expire(srv: LiveServer) -> None:
     kept = float(next(line.split()[1] for line in metrics.splitlines()
                       if line.startswith("twin_frame_bytes ")))  # fmt: skip
     assert 0 < kept <= 0.5 * MIB
-    time.sleep(2.5)  # TWIN_DRONE_TTL_S=2
     with srv.client("viewer") as viewer:
-        ids = [c["id"] for c in viewer.get("/api/cameras").json()["items"]]
-        assert not any(i.startswith("d") for i in ids) and tiny.CAMERA_ID in ids
+
+        def drones_gone() -> bool:
+            ids = [c["id"] for c in viewer.get("/api/cameras").json()["items"]]
+            assert tiny.CAMERA_ID in ids
+            return not any(i.startswith("d") for i in ids)
+
+        wait_for(drones_gone, timeout_s=10)  # TWIN_DRONE_TTL_S=2
         assert viewer.get("/api/cameras/d4").status_code == 404
 
 
