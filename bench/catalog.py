@@ -30,7 +30,7 @@ from rich.progress import Progress
 from shapely.geometry import box
 
 from bench.common import SAMPLE, TWIN, console, percentiles, served, show
-from tests.engines import start_postgres, stop_postgres
+from bench.engines import start_postgres, stop_postgres
 from twin.catalog import Catalog, CatalogWriter, Element
 
 # docs/deploy.md's sizing for a 1 M-element catalog: the elements table (~600 MiB with its

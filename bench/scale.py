@@ -26,8 +26,8 @@ from pathlib import Path
 import httpx
 
 from bench.common import SAMPLE, TWIN, console, percentiles, served, show
+from bench.engines import start_postgres, start_redis, stop_postgres
 from bench.ingest import PLATE, TOPICS, Listener, listen, post_for
-from tests.engines import start_postgres, start_redis, stop_postgres
 
 TOKEN = "bench-admin"
 

@@ -29,19 +29,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from playwright.sync_api import Browser, Request, sync_playwright
+from playwright.sync_api import Browser, Request
 
-from bench.common import REPO, SAMPLE, TWIN, free_port, show
+from bench.chromium import CESIUM, chromium_available, launch
+from bench.common import SAMPLE, TWIN, free_port, show
 
-CESIUM = REPO / "web" / "node_modules" / "cesium" / "Build" / "Cesium"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--use-angle=swiftshader",
-    "--enable-unsafe-swiftshader",
-    "--disable-quic",
-    "--disable-background-networking",
-]
 VARIANTS = {
     "flat": ["--tiling", "explicit", "--no-lod", "--compression", "none"],
     "lod-meshopt (default)": [
@@ -215,21 +207,14 @@ def _war_room(browser: Browser, ws: Path) -> list[list[object]]:
 
 
 def main() -> None:
-    if not (Path(CHROMIUM).exists() and CESIUM.is_dir()):
-        print("streaming: skipped (needs /usr/bin/chromium and web/node_modules/cesium)")
+    if not (chromium_available() and CESIUM.is_dir()):
+        print("streaming: skipped (needs Debian chromium and web/node_modules/cesium)")
         return
     rows = []
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        sync_playwright() as playwright,
-    ):
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            for name, flags in VARIANTS.items():
-                rows.append(_variant(browser, name, flags, Path(tmp)))
-            page_rows = _war_room(browser, _workspace(Path(tmp), DEFAULT_VARIANT))
-        finally:
-            browser.close()
+    with tempfile.TemporaryDirectory() as tmp, launch() as browser:
+        for name, flags in VARIANTS.items():
+            rows.append(_variant(browser, name, flags, Path(tmp)))
+        page_rows = _war_room(browser, _workspace(Path(tmp), DEFAULT_VARIANT))
     show(
         f"Sample district overview in headless CesiumJS ({OVERVIEW_HEIGHT_M:.0f} m above the "
         f"centre, {VIEWPORT[0]}×{VIEWPORT[1]} px; median of {REPEATS})",

@@ -1,11 +1,10 @@
-"""Headless Chromium for the page tests: Debian's /usr/bin/chromium driven by Playwright, WebGL2
-through SwiftShader. Never runs `playwright install`."""
+"""Pages in headless Chromium (bench/chromium.py) for the page tests: opening a page with its
+console log, a loopback site around a test page and CesiumJS, and waiting for the war-room page."""
 
 from __future__ import annotations
 
 import functools
 import http.server
-import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,41 +12,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page
 
-CHROMIUM = Path("/usr/bin/chromium")
-CESIUM = Path(__file__).resolve().parent.parent / "web/node_modules/cesium/Build/Cesium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--use-angle=swiftshader",
-    "--enable-unsafe-swiftshader",
-    "--disable-quic",
-    "--disable-background-networking",
-    # A wall's alert sound plays without a click (as a kiosk browser is started).
-    "--autoplay-policy=no-user-gesture-required",
-]
+from bench.chromium import CESIUM
+
 LOAD_TIMEOUT_MS = 90_000
 READY_TIMEOUT_MS = 90_000
 SCREENSHOTS = Path(__file__).resolve().parent.parent / ".cache" / "screenshots"
 # Console noise that says nothing about the page: GPU driver chatter from SwiftShader.
 IGNORED_CONSOLE = ("GPU stall due to ReadPixels", "WebGL", "swiftshader", "Automatic fallback")
-
-
-def chromium_available() -> bool:
-    """True when the Debian chromium binary is installed."""
-    return CHROMIUM.exists() or shutil.which("chromium") is not None
-
-
-@contextmanager
-def launch() -> Iterator[Browser]:
-    """A headless Chromium with WebGL2 (SwiftShader)."""
-    executable = str(CHROMIUM) if CHROMIUM.exists() else shutil.which("chromium")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @dataclass
@@ -94,10 +67,19 @@ class _SiteHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
+@dataclass
+class CesiumSite:
+    """A loopback HTTP server over `root`: its base URL and the paths requested so far."""
+
+    base: str
+    root: Path
+    requested: list[str]
+
+
 @contextmanager
-def cesium_site(root: Path, page: str) -> Iterator[tuple[str, list[str]]]:
+def cesium_site(root: Path, page: str) -> Iterator[CesiumSite]:
     """A loopback HTTP server over `root`, holding `page` as index.html and the npm CesiumJS
-    build under /cesium/: its base URL and the log of requested paths."""
+    build under /cesium/."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "index.html").write_text(page)
     (root / "cesium").symlink_to(CESIUM)
@@ -107,7 +89,7 @@ def cesium_site(root: Path, page: str) -> Iterator[tuple[str, list[str]]]:
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", requested
+        yield CesiumSite(f"http://127.0.0.1:{server.server_address[1]}", root, requested)
     finally:
         server.shutdown()
 

@@ -1,17 +1,26 @@
 """Shared fixtures: the sample workspace (built once per session), a real server on loopback,
-tokens for every role. Tests talk to real parts only."""
+real engines, a headless Chromium; and the `browser` / `server` / `slow` markers, set from what a
+test starts. Tests talk to real parts only."""
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import os
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import CodeType
 
 import pytest
-from engines import (
+from browser import CesiumSite, cesium_site
+from paths import SAMPLE_SRC, TWIN
+from playwright.sync_api import Browser
+from servers import LiveServer, start_server
+
+from bench.chromium import launch
+from bench.engines import (
     Postgres,
     Redis,
     postgres_available,
@@ -19,10 +28,72 @@ from engines import (
     redis_available,
     start_redis,
 )
-from paths import SAMPLE_SRC, TWIN
-from servers import LiveServer, start_server
 
 _DATABASES = itertools.count()
+TESTS = Path(__file__).resolve().parent
+# Names whose call starts a browser or a server process (`twin serve`, PostgreSQL, Redis,
+# mosquitto, nginx, an RTSP server, Xvfb, a worker): bench/chromium.py's launch, Popen, and
+# PostgreSQL's pg_ctl start (run to completion, the server stays up).
+STARTS = {"launch": "browser", "Popen": "server", "start_postgres": "server"}
+
+
+def _codes(code: CodeType) -> Iterator[CodeType]:
+    """`code` and the code of every function and lambda written inside it."""
+    yield code
+    for const in code.co_consts:
+        if isinstance(const, CodeType):
+            yield from _codes(const)
+
+
+def _ours(obj: object) -> bool:
+    """A function or class written in tests/ or bench/ (not a library's)."""
+    try:
+        source = Path(inspect.getfile(obj))  # type: ignore[arg-type]
+    except TypeError:
+        return False
+    return source.parent in (TESTS, TESTS.parent / "bench")
+
+
+def _starts(func: Callable[..., object], seen: set[object]) -> set[str]:
+    """What `func` starts ("browser", "server"), itself or through the functions and classes of
+    tests/ and bench/ that it names."""
+    if not inspect.isfunction(func) or func in seen:
+        return set()
+    seen.add(func)
+    found: set[str] = set()
+    for code in _codes(func.__code__):
+        for name in code.co_names:
+            if name in STARTS:
+                found.add(STARTS[name])
+            target = func.__globals__.get(name)
+            if inspect.isclass(target) and _ours(target):
+                for member in vars(target).values():
+                    found |= _starts(member, seen)
+            elif _ours(target):
+                found |= _starts(target, seen)
+    return found
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark a test `browser` when it or a fixture it uses starts Chromium, `server` (and `slow`)
+    when they start a server process or a real engine, so `-m "not browser and not slow"` is the
+    quick inner loop."""
+    seen: dict[object, set[str]] = {}
+    for item in items:
+        if not isinstance(item, pytest.Function):
+            continue
+        funcs = [item.function] + [
+            defs[-1].func for defs in item._fixtureinfo.name2fixturedefs.values() if defs
+        ]
+        starts: set[str] = set()
+        for func in funcs:
+            if func not in seen:
+                seen[func] = _starts(func, set())
+            starts |= seen[func]
+        for marker in sorted(starts):
+            item.add_marker(marker)
+        if "server" in starts:
+            item.add_marker("slow")
 
 
 @pytest.fixture(scope="session")
@@ -64,7 +135,7 @@ def live_server(sample_ws: Path, server_factory: Callable[..., LiveServer]) -> L
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[Postgres]:
-    """One real PostgreSQL 15 + PostGIS cluster for the session (tests/engines.py); each test
+    """One real PostgreSQL 15 + PostGIS cluster for the session (bench/engines.py); each test
     makes its own database in it."""
     if not postgres_available():
         pytest.skip("needs Debian postgresql-15-postgis-3 (make install)")
@@ -86,3 +157,20 @@ def redis() -> Iterator[Redis]:
     server = start_redis()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """A headless Chromium (bench/chromium.py) shared by a test module's tests."""
+    with launch() as chromium:
+        yield chromium
+
+
+@pytest.fixture(scope="module")
+def served(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[CesiumSite]:
+    """A loopback site over a fresh folder with the test module's `PAGE` as index.html and
+    CesiumJS under /cesium/; a test writes its tilesets into `served.root`."""
+    with cesium_site(tmp_path_factory.mktemp("site"), request.module.PAGE) as site:
+        yield site

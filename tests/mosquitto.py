@@ -13,7 +13,8 @@ from pathlib import Path
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
-from servers import free_port
+
+from bench.common import free_port
 
 USERS = {"twin": "twin-pass", "sensors": "sensor-pass"}
 

@@ -9,7 +9,8 @@ import subprocess
 from pathlib import Path
 
 import ultralytics
-from servers import free_port
+
+from bench.common import free_port
 
 SYSTEM_PYTHON = "/usr/bin/python3"  # Debian's, with python3-gi and the GStreamer RTSP server
 SERVER = Path(__file__).resolve().parent / "rtsp_server.py"

@@ -1,4 +1,4 @@
-"""A real `twin serve` process on loopback, the bearer tokens it accepts, and free ports."""
+"""A real `twin serve` process on loopback, the bearer tokens it accepts, and a raw HTTP GET."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from urllib.parse import urlsplit
 import httpx
 from paths import TWIN
 
+from bench.common import free_port
+
 TOKENS = {
     "viewer": "viewer-token-123",
     "operator": "operator-token-123",
@@ -20,13 +22,6 @@ TOKENS = {
     "admin": "admin-token-123",
 }
 TOKENS_ENV = ",".join(f"{token}:{role}" for role, token in TOKENS.items())
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass

@@ -1,5 +1,5 @@
 """One catalog contract on both engines: the bundled sample's catalog in SQLite and, loaded by
-`load_catalog`, in a real PostgreSQL 15 + PostGIS (tests/engines.py) — every question answered
+`load_catalog`, in a real PostgreSQL 15 + PostGIS (bench/engines.py) — every question answered
 the same (get, counts, name search in Chinese and Latin, boxes, near, containing, pick); the
 load is idempotent and a second loader started at the same moment waits instead of failing."""
 
@@ -22,7 +22,7 @@ POINTS = [(121.4866, 31.2395), (121.4905, 31.2390), (121.5000, 31.2350), (121.48
 def engines(sample_ws: Path, postgres: object, tmp_path_factory: pytest.TempPathFactory) -> (
     tuple[Catalog, PgCatalog]
 ):  # fmt: skip
-    from engines import Postgres
+    from bench.engines import Postgres
 
     assert isinstance(postgres, Postgres)
     url = postgres.create_database(f"catalog_{tmp_path_factory.getbasetemp().name[-8:]}")
@@ -78,7 +78,7 @@ def test_near_containing_and_pick_agree(
 
 
 def test_two_loaders_at_once(sample_ws: Path, postgres: object) -> None:
-    from engines import Postgres
+    from bench.engines import Postgres
 
     assert isinstance(postgres, Postgres)
     url = postgres.create_database("catalog_race")

@@ -16,7 +16,9 @@ import pytest
 import tiny_workspace as tiny
 import ultralytics
 from paths import TWIN
-from servers import TOKENS, LiveServer, free_port
+from servers import TOKENS, LiveServer
+
+from bench.common import free_port
 
 LAYER_ID = tiny.CAMERA_ID.removeprefix("camera:")
 

@@ -16,9 +16,10 @@ from pathlib import Path
 import httpx
 import pytest
 from paths import TWIN
-from servers import TOKENS, LiveServer, free_port, start_server
+from servers import TOKENS, LiveServer, start_server
 from websockets.sync.client import connect
 
+from bench.common import free_port
 from tiles.archive import write_3tz
 
 pytestmark = pytest.mark.skipif(shutil.which("nginx") is None, reason="needs Debian nginx")

@@ -24,8 +24,9 @@ import ultralytics
 import yaml
 from paths import REPO, TWIN
 from pyproj import Geod
-from servers import TOKENS, TOKENS_ENV, LiveServer, free_port
+from servers import TOKENS, TOKENS_ENV, LiveServer
 
+from bench.common import free_port
 from twin.cameras.camera import Camera
 from twin.cameras.ptz import PtzStatus, SimulatedPtz
 from twin.catalog import Catalog

@@ -15,11 +15,13 @@ from zoneinfo import ZoneInfo
 import cv2
 import numpy as np
 import pytest
-from browser import chromium_available, launch, open_page, wait_live, wait_ready
+from browser import open_page, wait_live, wait_ready
 from paths import TWIN
 from playwright.sync_api import Page
 from servers import TOKENS, LiveServer, start_server
 from srt_flights import CLOCK, flight_path, mavic3, srt_text
+
+from bench.chromium import chromium_available, launch
 
 pytestmark = [
     pytest.mark.browser,

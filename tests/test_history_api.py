@@ -17,8 +17,10 @@ import httpx
 import pytest
 import tiny_workspace as tiny
 from paths import TWIN
-from servers import TOKENS, TOKENS_ENV, LiveServer, free_port, start_server
+from servers import TOKENS, TOKENS_ENV, LiveServer, start_server
 from waiting import wait_for
+
+from bench.common import free_port
 
 FAST = {"TWIN_HOT_MINUTES": "0.05", "TWIN_HISTORY_INTERVAL_S": "0.2"}  # a 3 s hot window
 

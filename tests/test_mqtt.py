@@ -17,10 +17,11 @@ from pathlib import Path
 import httpx
 import paho.mqtt.client as paho
 import pytest
-from engines import Redis
 from mosquitto import Mosquitto, client
 from servers import LiveServer
 from waiting import wait_for
+
+from bench.engines import Redis
 
 IN = "twin/in/observations"
 WATER = {"kind": "environment", "cls": "water_level", "source": "water-bund-wall",

@@ -13,10 +13,12 @@ from pathlib import Path
 import httpx
 import pytest
 import tiny_workspace as tiny
-from browser import chromium_available, launch, open_page
+from browser import open_page
 from prometheus_client.parser import text_string_to_metric_families
 from servers import TOKENS, LiveServer
 from websockets.sync.client import connect
+
+from bench.chromium import chromium_available, launch
 
 FAST_FEEDS = {"TWIN_FEED_STALE_S": "1"}
 

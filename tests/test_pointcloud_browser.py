@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
-from browser import CESIUM, cesium_site, chromium_available, launch, open_page
+from browser import CesiumSite, open_page
 from synthetic_city import FRAME
 from synthetic_cloud import synthetic_cloud
 
 import tiles.pointcloud as tiles_pointcloud
+from bench.chromium import CESIUM, chromium_available, launch
 from tiles.content import Compression
 from tiles.schema import tileset_schema
 from tiles.spec import Asset, Tile, Tileset
@@ -57,18 +56,11 @@ window.look = async (lon, lat, height) => {
 </script></body></html>"""
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    root = tmp_path_factory.mktemp("site")
-    with cesium_site(root, PAGE) as (base, _):
-        yield base, root
-
-
 @pytest.mark.parametrize("compression", ["none", "meshopt"])
 def test_cesium_refines_an_implicit_point_cloud(
-    served: tuple[str, Path], monkeypatch: pytest.MonkeyPatch, compression: Compression
+    served: CesiumSite, monkeypatch: pytest.MonkeyPatch, compression: Compression
 ) -> None:
-    base, root = served
+    base, root = served.base, served.root
     # Small tiles and 2-level subtrees: a 60 k-point cloud gets a deep tree and many subtrees.
     monkeypatch.setattr(tiles_pointcloud, "LEAF_POINTS", 1_500)
     monkeypatch.setattr(tiles_pointcloud, "SAMPLE_GRID", 16)

@@ -12,8 +12,8 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
-from engines import Redis, redis_available
 
+from bench.engines import Redis, redis_available
 from server.bus import LocalBus, Subscription
 from server.redisbus import RedisBus
 

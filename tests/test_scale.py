@@ -1,4 +1,4 @@
-"""Several server processes on real engines (tests/engines.py: PostgreSQL 15 + PostGIS and
+"""Several server processes on real engines (bench/engines.py: PostgreSQL 15 + PostGIS and
 Redis, started here): two `twin serve` processes on one workspace share the catalog, the live
 store and the bus — an alert raised through one reaches a WebSocket client of the other and is
 stored once; a crowd rule counts people whichever process took them; a client resumes from the
@@ -22,11 +22,13 @@ import httpx
 import psycopg
 import pytest
 import tiny_workspace as tiny
-from engines import Postgres, Redis
 from paths import TWIN
-from servers import TOKENS, TOKENS_ENV, LiveServer, free_port
+from servers import TOKENS, TOKENS_ENV, LiveServer
 from webhook_receiver import Receiver
 from websockets.sync.client import ClientConnection, connect
+
+from bench.common import free_port
+from bench.engines import Postgres, Redis
 
 CROWD_RULE = """
 rules:

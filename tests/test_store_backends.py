@@ -1,5 +1,5 @@
 """One live-store contract on both engines: SQLite in a temporary folder and a real PostgreSQL 15
-(tests/engines.py): every write is read back the same, alerts move along their life cycle, the
+(bench/engines.py): every write is read back the same, alerts move along their life cycle, the
 history mover archives and the reader pages the two tiers exactly once, and concurrent saves
 share commits. Run by both backends, so they cannot drift apart."""
 
@@ -15,8 +15,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from engines import Postgres
 
+from bench.engines import Postgres
 from scenes.errors import AlertNotFound, AlertTransitionError
 from scenes.history import HistoryMover, HistoryPolicy, HistoryReader, ObservationQuery
 from scenes.models import Alert, AlertStatus, Observation

@@ -6,14 +6,13 @@ within the drawn tile's error."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
-from browser import CESIUM, cesium_site, chromium_available, launch, open_page
+from browser import CesiumSite, open_page
 from playwright.sync_api import Browser
 
+from bench.chromium import CESIUM, chromium_available
 from tiles.terrain import TerrainGrid, levels_for
 from tiles.writer import write_tileset
 from twin.geo import LocalFrame
@@ -90,20 +89,6 @@ def heights() -> np.ndarray:
     return surface(xyz[:, 0], xyz[:, 1]).reshape(SIDE, SIDE)
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path, list[str]]]:
-    """A loopback HTTP server over a folder with the page and CesiumJS; the request log."""
-    root = tmp_path_factory.mktemp("site")
-    with cesium_site(root, PAGE) as (base, requested):
-        yield base, root, requested
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with launch() as chromium:
-        yield chromium
-
-
 def _level(uri: str) -> int:
     """Level of a terrain content URI (``terrain/terrain.glb`` is the explicit top)."""
     found = re.search(r"terrain/(\d+)/\d+/\d+\.glb", uri)
@@ -116,9 +101,9 @@ def _terrain_glbs(requested: list[str]) -> list[str]:
 
 @pytest.mark.parametrize("tiling", ["explicit", "implicit"])
 def test_cesium_refines_terrain_near_the_camera(
-    served: tuple[str, Path, list[str]], browser: Browser, tiling: str
+    served: CesiumSite, browser: Browser, tiling: str
 ) -> None:
-    base, root, requested = served
+    base, root, requested = served.base, served.root, served.requested
     grid = TerrainGrid(heights(), to_enu, finest_error=FINEST, leaf_cells=LEAF)
     assert levels_for((SIDE, SIDE), LEAF) == 2
     write_tileset(root / tiling, FRAME.enu_to_ecef_matrix(), [], grid, tiling=tiling)  # type: ignore[arg-type]

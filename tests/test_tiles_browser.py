@@ -5,14 +5,13 @@ level returns its element_id."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
-from browser import CESIUM, cesium_site, chromium_available, launch, open_page
+from browser import CesiumSite, open_page
 from synthetic_city import FRAME, synthetic_city
 
+from bench.chromium import CESIUM, chromium_available, launch
 from tiles.writer import write_tileset
 
 pytestmark = [
@@ -52,21 +51,12 @@ window.run = async (url, lon, lat, height) => {
 </script></body></html>"""
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
-    root = tmp_path_factory.mktemp("site")
-    with cesium_site(root, PAGE) as (base, _):
-        yield base, root
-
-
 @pytest.mark.parametrize(
     ("tiling", "compression"),
     [("explicit", "meshopt"), ("implicit", "meshopt"), ("explicit", "draco")],
 )
-def test_cesium_refines_compressed_lod_and_picks(
-    served: tuple[str, Path], tiling: str, compression: str
-):
-    base, root = served
+def test_cesium_refines_compressed_lod_and_picks(served: CesiumSite, tiling: str, compression: str):
+    base, root = served.base, served.root
     city = synthetic_city(400, seed=5, half_size=600)
     name = f"{tiling}-{compression}"
     write_tileset(

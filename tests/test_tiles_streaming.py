@@ -14,10 +14,11 @@ from typing import Any
 
 import pytest
 import shapely
-from browser import CESIUM, ConsoleLog, chromium_available, launch
+from browser import ConsoleLog
 from playwright.sync_api import Browser, Page, Request
 from servers import LiveServer, start_server
 
+from bench.chromium import CESIUM, chromium_available
 from twin.catalog import Catalog, Element
 from twin.workspace import Manifest, WorkspacePaths
 
@@ -76,12 +77,6 @@ class TileRequests:
     def on_request(self, request: Request) -> None:
         if "/tiles/" in request.url:
             self.urls.append(request.url.split("/tiles/", 1)[1])
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with launch() as chromium:
-        yield chromium
 
 
 @pytest.fixture(scope="module")

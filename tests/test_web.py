@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 import ultralytics
-from browser import SCREENSHOTS, chromium_available, launch, open_page, wait_live, wait_ready
+from browser import SCREENSHOTS, open_page, wait_live, wait_ready
 from playwright.sync_api import Browser, Page
 from servers import TOKENS, LiveServer, start_server
+
+from bench.chromium import chromium_available
 
 pytestmark = [
     pytest.mark.browser,
@@ -26,12 +28,6 @@ ROAD_POINT = (121.4866, 31.2395)
 
 
 ZONE_HALF_SIZE = 0.0005  # deg, around ROAD_POINT
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with launch() as chromium:
-        yield chromium
 
 
 @pytest.fixture(scope="module")

@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser import SCREENSHOTS, chromium_available, launch, open_page
+from browser import SCREENSHOTS, open_page
 from playwright.sync_api import APIResponse, Page, Route
 from servers import TOKENS, LiveServer, start_server
 from waiting import wait_for
+
+from bench.chromium import chromium_available, launch
 
 pytestmark = [
     pytest.mark.browser,

@@ -12,9 +12,11 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
-from browser import SCREENSHOTS, chromium_available, launch, open_page, wait_live, wait_ready
+from browser import SCREENSHOTS, open_page, wait_live, wait_ready
 from playwright.sync_api import Page
 from servers import TOKENS, LiveServer, start_server
+
+from bench.chromium import chromium_available, launch
 
 pytestmark = [
     pytest.mark.browser,

@@ -13,9 +13,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from browser import SCREENSHOTS, chromium_available, launch, open_page, wait_live, wait_ready
+from browser import SCREENSHOTS, open_page, wait_live, wait_ready
 from playwright.sync_api import Browser, Page
 from servers import TOKENS, LiveServer, start_server
+
+from bench.chromium import chromium_available, launch
 
 pytestmark = [
     pytest.mark.browser,

@@ -15,9 +15,11 @@ from typing import Any
 import cv2
 import numpy as np
 import pytest
-from browser import SCREENSHOTS, chromium_available, launch, open_page, wait_live, wait_ready
+from browser import SCREENSHOTS, open_page, wait_live, wait_ready
 from playwright.sync_api import Browser, Page
 from servers import TOKENS, LiveServer, start_server
+
+from bench.chromium import chromium_available
 
 pytestmark = [
     pytest.mark.browser,
@@ -30,12 +32,6 @@ DRONE = "drone:soak"
 DRONE_POINT = (121.4905, 31.2400)  # over the Huangpu (lon, lat deg)
 SOAK_S = 60.0
 CAR_IN_LANE = (121.4859, 31.2390)  # in the sample's closed-lane rule (rules.yaml)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with launch() as chromium:
-        yield chromium
 
 
 @pytest.fixture(scope="module")

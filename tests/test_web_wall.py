@@ -21,11 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser import SCREENSHOTS, chromium_available, launch, open_page, wait_live, wait_ready
+from browser import SCREENSHOTS, open_page, wait_live, wait_ready
 from playwright.sync_api import Browser, Page
 from servers import TOKENS, LiveServer, start_server
 from waiting import wait_for
 
+from bench.chromium import chromium_available
 from twin.live.scenario import ScenarioFeed, configure
 
 pytestmark = [
@@ -82,12 +83,6 @@ def server(
     feed["stop"].set()
     thread.join(timeout=10)
     srv.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with launch() as chromium:
-        yield chromium
 
 
 @pytest.fixture(scope="module")

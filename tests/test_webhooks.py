@@ -12,12 +12,14 @@ from typing import Any
 
 import apps_workspace as aws
 import pytest
-from servers import LiveServer, free_port, start_server
+from servers import LiveServer, start_server
 from waiting import wait_for
 from webhook_receiver import Receiver
 
+from bench.common import free_port
 from server.webhooks import (
     DB_FILE,
+    Retry,
     WebhookConfigError,
     WebhookDispatcher,
     parse_webhooks,
@@ -40,7 +42,7 @@ def alert(alert_id: str, unit: str, status: str = "new") -> dict[str, Any]:
 
 def test_retries_with_backoff_and_signs(tmp_path: Path, receiver: Receiver) -> None:
     hooks = WebhookDispatcher(tmp_path / DB_FILE, {"Unit A": receiver.url}, SECRET.encode(),
-                              backoff_s=0.1)  # fmt: skip
+                              retry=Retry(backoff_s=0.1))  # fmt: skip
     hooks.start()
     try:
         assert hooks.submit(alert("a1", "Unit A"))
@@ -67,7 +69,8 @@ def test_retries_with_backoff_and_signs(tmp_path: Path, receiver: Receiver) -> N
 def test_pending_deliveries_survive_a_restart(tmp_path: Path) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}/hook"  # nobody listens yet: connection refused
-    first = WebhookDispatcher(tmp_path / DB_FILE, {"*": url}, SECRET.encode(), backoff_s=0.05)
+    retry = Retry(backoff_s=0.05)
+    first = WebhookDispatcher(tmp_path / DB_FILE, {"*": url}, SECRET.encode(), retry=retry)
     first.start()
     first.submit(alert("b1", "Any unit"))
     wait_for(lambda: first.stats.retried >= 2)
@@ -78,7 +81,7 @@ def test_pending_deliveries_survive_a_restart(tmp_path: Path) -> None:
     assert errors and all(code is None and "ConnectError" in err for code, err in errors)
 
     receiver = Receiver(port, fail_first=0)
-    second = WebhookDispatcher(tmp_path / DB_FILE, {"*": url}, SECRET.encode(), backoff_s=0.05)
+    second = WebhookDispatcher(tmp_path / DB_FILE, {"*": url}, SECRET.encode(), retry=retry)
     second.start()
     try:
         wait_for(lambda: receiver.delivered() == [alert("b1", "Any unit")])
@@ -90,7 +93,7 @@ def test_pending_deliveries_survive_a_restart(tmp_path: Path) -> None:
 
 def test_a_client_error_is_not_retried(tmp_path: Path) -> None:
     hooks = WebhookDispatcher(tmp_path / DB_FILE, {"*": "http://127.0.0.1:9/"}, b"k" * 16,
-                              max_attempts=3, backoff_s=0.01)  # fmt: skip
+                              retry=Retry(max_attempts=3, backoff_s=0.01))  # fmt: skip
     hooks.start()
     try:
         hooks.submit(alert("c1", "u"))
@@ -104,7 +107,7 @@ def test_deliveries_done_are_forgotten_after_the_retention(
     tmp_path: Path, receiver: Receiver
 ) -> None:
     hooks = WebhookDispatcher(tmp_path / DB_FILE, {"*": receiver.url}, SECRET.encode(),
-                              backoff_s=0.01, retention_s=3600.0)  # fmt: skip
+                              retry=Retry(backoff_s=0.01), retention_s=3600.0)  # fmt: skip
     hooks.start()
     try:
         hooks.submit(alert("r1", "u"))

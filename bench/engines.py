@@ -1,5 +1,6 @@
-"""Real PostgreSQL 15 (+ PostGIS) and Redis servers for the tests, from Debian's packages: each
-started on a free loopback port with a temporary data folder, and stopped afterwards. No mocks.
+"""Real PostgreSQL 15 (+ PostGIS) and Redis servers for the tests and benchmarks, from Debian's
+packages: each started on a free loopback port with a temporary data folder, and stopped
+afterwards. No mocks.
 
 PostgreSQL refuses to run as root: when the tests run as root, initdb and the server run as
 the `postgres` account, with the data folder under /tmp (readable by it).
@@ -17,14 +18,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bench.common import free_port
+
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 PG_USER = "twin"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def postgres_available() -> bool:
@@ -111,7 +108,7 @@ def start_postgres(settings: dict[str, str] | None = None) -> Postgres:
                       "-E", "UTF8", "--no-sync"]),
         check=True, capture_output=True, timeout=120,
     )  # fmt: skip
-    cluster = Postgres(_free_port(), data, dict(settings or {}))
+    cluster = Postgres(free_port(), data, dict(settings or {}))
     cluster.start()
     return cluster
 
@@ -146,7 +143,7 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
 
 def start_redis() -> Redis:
     """A redis-server on a free port, nothing saved to disk."""
-    port = _free_port()
+    port = free_port()
     process = _redis_process(port)
     _wait_for_port(port, process)
     return Redis(port, process)
