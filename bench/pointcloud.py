@@ -30,7 +30,7 @@ import psutil
 from pyproj import CRS
 
 from bench.common import REPO, console, show
-from tiles.pointcloud import Compression, Tiling
+from tiles import Compression, TilesetOptions, Tiling
 
 DEFAULT_POINTS = 10_000_000
 SIDE_M = 1500.0  # square survey side, metres (≈ 4.4 points / m² at 10 M points)
@@ -103,7 +103,7 @@ def measure(cmd: list[str]) -> Run:
 
 def ours(path: Path, out: Path, tiling: Tiling, compression: Compression = "none") -> None:
     """Tile `path` with our writer into `out` (ENU frame at the cloud's centre)."""
-    from twin.builder.pointcloud import enu_bounds, open_cloud, write_cloud_tiles
+    from twin.builder.pointcloud import cloud_writer, open_cloud
     from twin.geo import LocalFrame, transformer_to_wgs84
 
     cloud = open_cloud(path, None)
@@ -111,9 +111,8 @@ def ours(path: Path, out: Path, tiling: Tiling, compression: Compression = "none
     y = (cloud.mins[1] + cloud.maxs[1]) / 2
     lon, lat = transformer_to_wgs84(CRS.from_wkt(cloud.crs_wkt)).transform(x, y)
     frame = LocalFrame(float(lon), float(lat), 0.0)
-    enu_bounds(cloud, frame)
-    write_cloud_tiles(cloud, frame, out, "cloud", workers=psutil.cpu_count() or 1, tiling=tiling,
-                      compression=compression)  # fmt: skip
+    writer = cloud_writer(cloud, frame, "cloud", workers=psutil.cpu_count() or 1)
+    writer.write(out, TilesetOptions(tiling=tiling, compression=compression), None)
 
 
 def _mib(folder: Path) -> float:

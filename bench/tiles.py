@@ -51,7 +51,7 @@ BOX = np.array(
 
 def city(n: int = BUILDINGS, seed: int = 1) -> list[Any]:
     """`n` boxes 8–40 m wide, 4–120 m tall, uniformly over CITY_M × CITY_M metres (ENU)."""
-    from tiles.model import FeatureMesh
+    from tiles import FeatureMesh
 
     rng = np.random.default_rng(seed)
     xy = rng.uniform(-CITY_M / 2, CITY_M / 2, (n, 2))
@@ -62,7 +62,12 @@ def city(n: int = BUILDINGS, seed: int = 1) -> list[Any]:
         (x, y), (w, d), h = xy[i], wd[i], float(heights[i])
         corners = [(x, y), (x + w, y), (x + w, y + d), (x, y + d)]
         positions = np.array([(*c, 0.0) for c in corners] + [(*c, h) for c in corners])
-        props = {"name": f"B{i}", "kind": "building", "height": h, "levels": int(h // 3)}
+        props: dict[str, Any] = {
+            "name": f"B{i}",
+            "kind": "building",
+            "height": h,
+            "levels": int(h // 3),
+        }
         out.append(FeatureMesh(f"building:{i}", props, positions, BOX))
     return out
 
@@ -85,7 +90,7 @@ def overview_bytes(out: Path) -> int:
 
 def run_variant(name: str) -> dict[str, Any]:
     """Write one variant in this process; its figures as a dict."""
-    from tiles.writer import write_tileset
+    from tiles import BuildingsWriter, TilesetOptions, write_tileset
     from twin.geo import LocalFrame
 
     buildings = city()
@@ -95,8 +100,8 @@ def run_variant(name: str) -> dict[str, Any]:
         report = write_tileset(
             out,
             LocalFrame(121.49, 31.24, 4.0).enu_to_ecef_matrix(),
-            buildings,
-            **VARIANTS[name],
+            [BuildingsWriter(buildings)],
+            TilesetOptions(**VARIANTS[name]),
         )
         seconds = time.perf_counter() - start
         subtrees = sum(p.stat().st_size for p in out.rglob("*.subtree"))
@@ -108,8 +113,8 @@ def run_variant(name: str) -> dict[str, Any]:
             write_tileset(
                 twin_out,
                 np.eye(4),
-                buildings,
-                **{**VARIANTS[name], "tiling": "explicit"},
+                [BuildingsWriter(buildings)],
+                TilesetOptions(**{**VARIANTS[name], "tiling": "explicit"}),
             )
             explicit_twin = overview_bytes(twin_out)
         overview = overview_bytes(out) if explicit_twin is None else explicit_twin + subtrees

@@ -9,8 +9,15 @@ from pathlib import Path
 
 import numpy as np
 
-from tiles.content import Compression
-from tiles.pointcloud import PointChunk, PointCloudReport, Tiling, write_pointcloud
+from tiles import (
+    Compression,
+    PointChunk,
+    PointCloud,
+    PointCloudReport,
+    TilesetOptions,
+    Tiling,
+    write_pointcloud,
+)
 from tiles.spec import Tile
 
 
@@ -41,4 +48,5 @@ def synthetic_cloud(
     process)."""
     source = functools.partial(synthetic_chunks, count, 3, side)
     bounds = ([0.0, 0.0, 2.0], [side, side, 33.0])
-    return write_pointcloud(out, [source], bounds, count, tiling=tiling, compression=compression)
+    options = TilesetOptions(tiling=tiling, compression=compression)
+    return write_pointcloud(out, PointCloud([source], bounds, count), options)

@@ -22,11 +22,17 @@ from tiles_helpers import glb_positions, run_gltf_validator, validate_tileset_tr
 
 import tiles.pointcloud as tiles_pointcloud
 import twin.builder.pointcloud as twin_pointcloud
-from tiles import mesh
+from tiles import (
+    PointChunk,
+    PointCloud,
+    TilesetOptions,
+    Tiling,
+    mesh,
+    write_pointcloud,
+    write_tileset,
+)
 from tiles.glb import read_glb
 from tiles.implicit import read_subtree
-from tiles.pointcloud import PointChunk, Tiling, write_pointcloud
-from tiles.writer import write_tileset
 from twin.builder.pipeline import build_workspace
 from twin.errors import InputError
 from twin.geo import LocalFrame
@@ -164,8 +170,9 @@ def test_parallel_pyramid_keeps_every_point(
     monkeypatch.setattr(tiles_pointcloud, "CELL_POINTS", 30_000)
     cloud = twin_pointcloud.open_cloud(AUTZEN, None)
     frame = LocalFrame(-123.0725, 44.0585, 120.0)
-    tile, report = twin_pointcloud.write_cloud_tiles(cloud, frame, tmp_path, "a", workers=2)
-    assert report.points == 110_000
+    writer = twin_pointcloud.cloud_writer(cloud, frame, "a", workers=2)
+    result = writer.write(tmp_path, TilesetOptions(compression="none"), None)
+    assert result.report is not None and result.report.points == 110_000
     tileset = tmp_path / "pointcloud" / "a" / "tileset.json"
     root = json.loads(tileset.read_text())["root"]
     assert any(c["content"]["uri"].startswith("c") for c in _descendants(root) if "content" in c)
@@ -173,7 +180,7 @@ def test_parallel_pyramid_keeps_every_point(
     got, _, _ = _cloud_points(tileset)
     expected, _ = _expected_enu(AUTZEN, laspy.read(AUTZEN).header.parse_crs(), frame)
     assert _same_points(got, expected)
-    assert tile.bounding_volume.contains(expected)
+    assert result.tile is not None and result.tile.bounding_volume.contains(expected)
     assert validate_tileset_tree(tileset) == []
 
 
@@ -378,21 +385,20 @@ def test_parallel_implicit_octree_keeps_every_point(
     monkeypatch.setattr(tiles_pointcloud, "CELL_POINTS", 20_000)
     cloud = twin_pointcloud.open_cloud(AUTZEN, None)
     frame = LocalFrame(-123.0725, 44.0585, 120.0)
-    tile, report = twin_pointcloud.write_cloud_tiles(
-        cloud, frame, tmp_path, "a", workers=2, tiling="implicit"
-    )
-    assert report.points == 110_000 and report.levels >= 3
+    # A cloud-only root: CesiumJS reads subtree metadata with the root tileset's schema
+    # (CesiumGS/cesium#11638), so the root defines the tile class although it has no other tree.
+    writer = twin_pointcloud.cloud_writer(cloud, frame, "a", workers=2)
+    options = TilesetOptions(tiling="implicit", compression="none")
+    (result,) = write_tileset(tmp_path, frame.enu_to_ecef_matrix(), [writer], options).layers
+    report, tile = result.report, result.tile
+    assert report is not None and report.points == 110_000 and report.levels >= 3
     tileset = tmp_path / "pointcloud" / "a" / "tileset.json"
-    assert tile.content is not None and tile.content.uri == "pointcloud/a/tileset.json"
+    assert tile is not None and tile.content is not None
+    assert tile.content.uri == "pointcloud/a/tileset.json"
     got, _, _ = _cloud_points(tileset)
     expected, _ = _expected_enu(AUTZEN, laspy.read(AUTZEN).header.parse_crs(), frame)
     assert _same_points(got, expected)
     assert _octant_problems(tileset) == []
-    # A cloud-only root: CesiumJS reads subtree metadata with the root tileset's schema
-    # (CesiumGS/cesium#11638), so the root defines the tile class although it has no other tree.
-    write_tileset(
-        tmp_path, frame.enu_to_ecef_matrix(), [], tiling="implicit", extra_children=[tile]
-    )
     root = json.loads((tmp_path / "tileset.json").read_text())
     assert "tile" in root["schema"]["classes"]
     assert validate_tileset_tree(tmp_path / "tileset.json") == []
@@ -422,7 +428,8 @@ def test_volumetric_clouds_keep_every_tile_within_the_point_budget(
     out = tmp_path / "cloud"
     bounds = ([0.0, 0.0, 0.0], [side, side, side])
     source = functools.partial(_volume_chunks, count, side)
-    _, report = write_pointcloud(out, [source], bounds, count, tiling=tiling)  # type: ignore[arg-type]
+    options = TilesetOptions(tiling=tiling, compression="none")  # type: ignore[arg-type]
+    _, report = write_pointcloud(out, PointCloud([source], bounds, count), options)
     assert report.points == count
     sizes = [read_glb(p).document["accessors"][0]["count"] for p in out.rglob("*.glb")]
     assert max(sizes) == 1_000 and sum(sizes) == count

@@ -14,7 +14,7 @@ from synthetic_cloud import synthetic_cloud
 
 import tiles.pointcloud as tiles_pointcloud
 from bench.chromium import CESIUM, chromium_available, launch
-from tiles.content import Compression
+from tiles import Compression
 from tiles.schema import tileset_schema
 from tiles.spec import Asset, Tile, Tileset
 

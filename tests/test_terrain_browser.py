@@ -13,8 +13,8 @@ from browser import CesiumSite, open_page
 from playwright.sync_api import Browser
 
 from bench.chromium import CESIUM, chromium_available
-from tiles.terrain import TerrainGrid, levels_for
-from tiles.writer import write_tileset
+from tiles import TerrainGrid, TerrainWriter, TilesetOptions, write_tileset
+from tiles.terrain import levels_for
 from twin.geo import LocalFrame
 
 pytestmark = [
@@ -106,7 +106,8 @@ def test_cesium_refines_terrain_near_the_camera(
     base, root, requested = served.base, served.root, served.requested
     grid = TerrainGrid(heights(), to_enu, finest_error=FINEST, leaf_cells=LEAF)
     assert levels_for((SIDE, SIDE), LEAF) == 2
-    write_tileset(root / tiling, FRAME.enu_to_ecef_matrix(), [], grid, tiling=tiling)  # type: ignore[arg-type]
+    options = TilesetOptions(tiling, "none")  # type: ignore[arg-type]
+    write_tileset(root / tiling, FRAME.enu_to_ecef_matrix(), [TerrainWriter(grid)], options)
     page, log = open_page(browser, f"{base}/index.html", width=800, height=600)
     requested.clear()
     page.evaluate("(url) => window.open_tileset(url)", f"/{tiling}/tileset.json")

@@ -23,15 +23,17 @@ from tiles_helpers import (
     walk_tiles,
 )
 
+from tiles import BuildingsWriter, TerrainWriter, TilesetOptions, TilesetReport, write_tileset
 from tiles.errors import MeshError, TilesError
 from tiles.glb import read_glb
 from tiles.model import FeatureMesh
 from tiles.partition import quadtree
 from tiles.spec import BoundingVolume, Tileset
-from tiles.writer import TilesetReport, write_tileset
 from twin.geo import geodetic_to_ecef
 
 MAX_FEATURES = 50
+# The writer's plain output: float32 glbs, no levels of detail.
+PLAIN = TilesetOptions(compression="none", lod=False)
 
 
 @pytest.fixture(scope="module")
@@ -48,10 +50,8 @@ def written(
     report = write_tileset(
         out,
         FRAME.enu_to_ecef_matrix(),
-        city,
-        grid_terrain(),
-        max_features=MAX_FEATURES,
-        progress=seen.append,
+        [BuildingsWriter(city, seen.append), TerrainWriter(grid_terrain())],
+        TilesetOptions(compression="none", lod=False, max_features=MAX_FEATURES),
     )
     return out, report, seen
 
@@ -189,7 +189,9 @@ def test_bounding_volumes_are_tight_and_nested(written: tuple[Path, TilesetRepor
 
 
 def test_sample_sized_city_is_split(tmp_path: Path):
-    report = write_tileset(tmp_path, FRAME.enu_to_ecef_matrix(), synthetic_city(1450, seed=3))
+    report = write_tileset(
+        tmp_path, FRAME.enu_to_ecef_matrix(), [BuildingsWriter(synthetic_city(1450, seed=3))], PLAIN
+    )
     assert report.features == 1450 and report.glbs >= 4
     counts = [len(decode_glb_features(p)) for p in building_glbs(tmp_path)]
     assert sum(counts) == 1450 and max(counts) <= 400
@@ -197,7 +199,8 @@ def test_sample_sized_city_is_split(tmp_path: Path):
 
 def test_same_centroid_buildings_are_chunked(tmp_path: Path):
     city = [box_building(i, 0.0, 0.0, 10.0, 10.0, 5.0 + i) for i in range(25)]
-    write_tileset(tmp_path, FRAME.enu_to_ecef_matrix(), city, max_features=10)
+    options = TilesetOptions(compression="none", lod=False, max_features=10)
+    write_tileset(tmp_path, FRAME.enu_to_ecef_matrix(), [BuildingsWriter(city)], options)
     counts = sorted(len(decode_glb_features(p)) for p in building_glbs(tmp_path))
     assert counts == [5, 10, 10]
     assert validate_tileset_tree(tmp_path / "tileset.json") == []
@@ -206,15 +209,15 @@ def test_same_centroid_buildings_are_chunked(tmp_path: Path):
 def test_bad_input_is_named(tmp_path: Path):
     good = box_building(1, 0, 0, 10, 10, 10)
     with pytest.raises(MeshError, match="building:1001"):
-        write_tileset(tmp_path, np.eye(4), [good, good])
+        write_tileset(tmp_path, np.eye(4), [BuildingsWriter([good, good])], PLAIN)
     bad = FeatureMesh("building:x", {}, good.positions, BOX_TRIANGLES + 8)
     with pytest.raises(MeshError, match=r"building:x: triangle index out of range"):
-        write_tileset(tmp_path, np.eye(4), [bad])
+        write_tileset(tmp_path, np.eye(4), [BuildingsWriter([bad])], PLAIN)
     flat = FeatureMesh("building:y", {}, np.zeros((3, 3)), np.array([[0, 1, 2]]))
     with pytest.raises(MeshError, match="building:y: no non-degenerate"):
-        write_tileset(tmp_path, np.eye(4), [flat])
+        write_tileset(tmp_path, np.eye(4), [BuildingsWriter([flat])], PLAIN)
     with pytest.raises(TilesError, match="4x4"):
-        write_tileset(tmp_path, np.eye(3), [good])
+        write_tileset(tmp_path, np.eye(3), [BuildingsWriter([good])], PLAIN)
 
 
 def test_tree_checks_are_not_vacuous(
@@ -246,7 +249,8 @@ def test_golden_layout_of_two_buildings(tmp_path: Path):
         return FeatureMesh(name, {"height": height}, positions, BOX_TRIANGLES)
 
     city = [flat_box("building:a", 0, 20), flat_box("building:b", 100, 30)]
-    write_tileset(tmp_path, np.eye(4), city, max_features=1)
+    options = TilesetOptions(compression="none", lod=False, max_features=1)
+    write_tileset(tmp_path, np.eye(4), [BuildingsWriter(city)], options)
     pad = 0.005
 
     def box(centre: tuple[float, ...], half: tuple[float, ...]) -> dict[str, list[float]]:

@@ -12,7 +12,7 @@ from browser import CesiumSite, open_page
 from synthetic_city import FRAME, synthetic_city
 
 from bench.chromium import CESIUM, chromium_available, launch
-from tiles.writer import write_tileset
+from tiles import BuildingsWriter, TilesetOptions, write_tileset
 
 pytestmark = [
     pytest.mark.browser,
@@ -59,15 +59,8 @@ def test_cesium_refines_compressed_lod_and_picks(served: CesiumSite, tiling: str
     base, root = served.base, served.root
     city = synthetic_city(400, seed=5, half_size=600)
     name = f"{tiling}-{compression}"
-    write_tileset(
-        root / name,
-        FRAME.enu_to_ecef_matrix(),
-        city,
-        max_features=20,
-        lod=True,
-        tiling=tiling,  # type: ignore[arg-type]
-        compression=compression,  # type: ignore[arg-type]
-    )
+    options = TilesetOptions(tiling, compression, max_features=20)  # type: ignore[arg-type]
+    write_tileset(root / name, FRAME.enu_to_ecef_matrix(), [BuildingsWriter(city)], options)
     # The tallest building: nothing covers its roof seen from above.
     target = max(city, key=lambda b: float(b.positions[:, 2].max()))
     centre = target.positions.mean(axis=0)

@@ -20,12 +20,11 @@ from synthetic_city import FRAME, grid_terrain, synthetic_city
 from synthetic_terrain import FINEST, LEAF, hills, texture, to_enu
 from tiles_helpers import decode_glb_features, validate_tileset_tree, walk_tiles
 
-from tiles import mesh
+from tiles import BuildingsWriter, TerrainWriter, TilesetOptions, mesh, write_tileset
 from tiles.content import DRACO_BITS
 from tiles.glb import DRACO, Glb, read_glb
 from tiles.model import FeatureMesh, TerrainMesh
 from tiles.terrain import TerrainGrid
-from tiles.writer import write_tileset
 
 MAX_FEATURES = 40
 UV_TOLERANCE = 1 / (2 * (2 ** DRACO_BITS["TEXCOORD_0"] - 1)) + 1e-6
@@ -61,11 +60,8 @@ def builds(city: list[FeatureMesh], tmp_path_factory: pytest.TempPathFactory) ->
         write_tileset(
             root / compression,
             FRAME.enu_to_ecef_matrix(),
-            city,
-            textured_terrain(),
-            max_features=MAX_FEATURES,
-            lod=True,
-            compression=compression,
+            [BuildingsWriter(city), TerrainWriter(textured_terrain())],
+            TilesetOptions(compression=compression, max_features=MAX_FEATURES),
         )
     return {name: root / name / "tileset.json" for name in ("none", "draco")}
 
@@ -197,7 +193,8 @@ def test_feature_ids_name_the_same_buildings_as_the_uncompressed_build(
 
 def test_textured_terrain_tree_is_draco(tmp_path: Path) -> None:
     grid = TerrainGrid(hills(), to_enu, texture, finest_error=FINEST, leaf_cells=LEAF)
-    write_tileset(tmp_path, FRAME.enu_to_ecef_matrix(), [], grid, compression="draco")
+    options = TilesetOptions(compression="draco")
+    write_tileset(tmp_path, FRAME.enu_to_ecef_matrix(), [TerrainWriter(grid)], options)
     assert validate_tileset_tree(tmp_path / "tileset.json") == []
     glbs = sorted((tmp_path / "terrain").rglob("*.glb"))
     assert len(glbs) > 4

@@ -9,13 +9,14 @@ from pathlib import Path
 from synthetic_city import FRAME, synthetic_city
 from tiles_helpers import validate_tileset_tree, walk_tiles
 
-from tiles.writer import write_tileset
+from tiles import BuildingsWriter, TilesetOptions, write_tileset
 
 
 def test_implicit_inner_tiles_without_content_are_not_leaves(tmp_path: Path) -> None:
     out = tmp_path / "tiles"
     city = synthetic_city(120)
-    write_tileset(out, FRAME.enu_to_ecef_matrix(), city, max_features=10, tiling="implicit")
+    options = TilesetOptions(tiling="implicit", compression="none", lod=False, max_features=10)
+    write_tileset(out, FRAME.enu_to_ecef_matrix(), [BuildingsWriter(city)], options)
     tileset = out / "tileset.json"
     placed = [p for p in walk_tiles(tileset) if "/implicit/" in p.pointer]
     inner = [p for p in placed if not p.is_leaf]
@@ -26,7 +27,8 @@ def test_implicit_inner_tiles_without_content_are_not_leaves(tmp_path: Path) -> 
 
 def test_an_explicit_leaf_without_content_is_a_problem(tmp_path: Path) -> None:
     out = tmp_path / "tiles"
-    write_tileset(out, FRAME.enu_to_ecef_matrix(), synthetic_city(40), max_features=10)
+    options = TilesetOptions(compression="none", lod=False, max_features=10)
+    write_tileset(out, FRAME.enu_to_ecef_matrix(), [BuildingsWriter(synthetic_city(40))], options)
     tileset = out / "tileset.json"
     doc = json.loads(tileset.read_text())
     tile = doc["root"]["children"][0]

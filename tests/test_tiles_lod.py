@@ -24,6 +24,13 @@ from tiles_helpers import (
     walk_tiles,
 )
 
+from tiles import (
+    BuildingsWriter,
+    TerrainWriter,
+    TilesetOptions,
+    TilesetReport,
+    write_tileset,
+)
 from tiles.archive import INDEX_NAME, read_index
 from tiles.content import PreparedFeature
 from tiles.errors import TilesError
@@ -31,7 +38,6 @@ from tiles.glb import read_glb
 from tiles.implicit import read_subtree
 from tiles.lod import coarse_feature, outlines
 from tiles.model import FeatureMesh, TilesetMetadata
-from tiles.writer import TilesetReport, write_tileset
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "tiny"
 META = TilesetMetadata(
@@ -39,9 +45,13 @@ META = TilesetMetadata(
 )
 MAX_FEATURES = 40
 VARIANTS = {
-    "explicit-meshopt": {"tiling": "explicit", "compression": "meshopt", "archive": True},
-    "implicit-none": {"tiling": "implicit", "compression": "none", "archive": False},
-    "implicit-meshopt": {"tiling": "implicit", "compression": "meshopt", "archive": True},
+    "explicit-meshopt": TilesetOptions(
+        "explicit", "meshopt", max_features=MAX_FEATURES, archive=True
+    ),
+    "implicit-none": TilesetOptions("implicit", "none", max_features=MAX_FEATURES),
+    "implicit-meshopt": TilesetOptions(
+        "implicit", "meshopt", max_features=MAX_FEATURES, archive=True
+    ),
 }
 
 
@@ -60,12 +70,9 @@ def lod_written(
     report = write_tileset(
         out,
         FRAME.enu_to_ecef_matrix(),
-        city,
-        grid_terrain(),
-        max_features=MAX_FEATURES,
-        lod=True,
-        metadata=META,
-        **VARIANTS[request.param],
+        [BuildingsWriter(city), TerrainWriter(grid_terrain())],
+        VARIANTS[request.param],
+        META,
     )
     return out, report
 
@@ -243,12 +250,13 @@ def test_l_shaped_building_has_an_honest_coarse_error():
     ).min() > 0
 
 
-def test_bad_options_are_named(tmp_path: Path):
-    good = synthetic_city(2)
+def test_bad_options_are_named():
     with pytest.raises(TilesError, match="tiling"):
-        write_tileset(tmp_path, np.eye(4), good, tiling="octree")  # type: ignore[arg-type]
+        TilesetOptions(tiling="octree")  # type: ignore[arg-type]
     with pytest.raises(TilesError, match="compression"):
-        write_tileset(tmp_path, np.eye(4), good, compression="zstd")  # type: ignore[arg-type]
+        TilesetOptions(compression="zstd")  # type: ignore[arg-type]
+    with pytest.raises(TilesError, match="max_features"):
+        TilesetOptions(max_features=0)
 
 
 def tiny_city() -> list[FeatureMesh]:
@@ -266,9 +274,8 @@ def tiny_city() -> list[FeatureMesh]:
 @pytest.mark.parametrize("tiling", ["explicit", "implicit"])
 def test_golden_tiny_tileset(tmp_path: Path, tiling: str):
     out = tmp_path / "tiles"
-    write_tileset(
-        out, np.eye(4), tiny_city(), max_features=2, lod=True, tiling=tiling, metadata=META
-    )  # type: ignore[arg-type]
+    options = TilesetOptions(tiling, "none", max_features=2)  # type: ignore[arg-type]
+    write_tileset(out, np.eye(4), [BuildingsWriter(tiny_city())], options, META)
     assert validate_tileset_tree(out / "tileset.json") == []
     got = {"tileset.json": json.loads((out / "tileset.json").read_text())}
     for path in sorted(out.glob("buildings/subtrees/*.subtree")):

@@ -21,6 +21,7 @@ from tiles_helpers import (
     walk_tiles,
 )
 
+from tiles import TerrainWriter, TilesetOptions, write_tileset
 from tiles.errors import TilesError
 from tiles.glb import read_glb
 from tiles.spec import BoundingVolume
@@ -32,7 +33,6 @@ from tiles.terrain import (
     window,
 )
 from tiles.texture import image_size
-from tiles.writer import write_tileset
 from twin.geo import LocalFrame
 from twin.workspace import Manifest, WorkspacePaths
 
@@ -43,7 +43,8 @@ FRAME = LocalFrame(121.5, 31.23, 10.0)
 def terrain_tiles(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("terrain") / "tiles"
     grid = TerrainGrid(hills(), to_enu, texture, finest_error=FINEST, leaf_cells=LEAF)
-    write_tileset(out, FRAME.enu_to_ecef_matrix(), [], grid, compression=request.param)
+    options = TilesetOptions(compression=request.param)
+    write_tileset(out, FRAME.enu_to_ecef_matrix(), [TerrainWriter(grid)], options)
     return out / "tileset.json"
 
 
@@ -220,7 +221,8 @@ def both_tilings(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("tilings")
     grid = TerrainGrid(hills(), to_enu, texture, finest_error=FINEST, leaf_cells=LEAF)
     for tiling in ("explicit", "implicit"):
-        write_tileset(root / tiling, FRAME.enu_to_ecef_matrix(), [], grid, tiling=tiling)
+        options = TilesetOptions(tiling, "none")
+        write_tileset(root / tiling, FRAME.enu_to_ecef_matrix(), [TerrainWriter(grid)], options)
     return {tiling: root / tiling / "tileset.json" for tiling in ("explicit", "implicit")}
 
 
@@ -268,7 +270,8 @@ def test_implicit_terrain_needs_a_north_up_grid(tmp_path: Path) -> None:
 
     grid = TerrainGrid(hills()[:20, :20], rows_north)
     with pytest.raises(TilesError, match="north-up"):
-        write_tileset(tmp_path, FRAME.enu_to_ecef_matrix(), [], grid, tiling="implicit")
+        options = TilesetOptions("implicit", "none")
+        write_tileset(tmp_path, FRAME.enu_to_ecef_matrix(), [TerrainWriter(grid)], options)
 
 
 def test_terrain_textures_are_bounded_jpegs(terrain_tiles: Path) -> None:

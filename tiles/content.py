@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -28,10 +28,9 @@ from tiles.errors import MeshError
 from tiles.glb import ARRAY_BUFFER, DRACO, ELEMENT_ARRAY_BUFFER, MESHOPT, GlbBuilder
 from tiles.metadata import FeatureClass, encode_property_table
 from tiles.model import PropertyValue, TerrainMesh
+from tiles.options import Compression
 from tiles.texture import add_texcoords, add_texture
 
-Compression = Literal["none", "meshopt", "draco"]
-COMPRESSIONS: tuple[Compression, ...] = ("none", "meshopt", "draco")
 QUANTIZATION = "KHR_mesh_quantization"
 # Draco quantisation bits per glTF attribute (16-bit positions: the same grid as meshopt's).
 DRACO_BITS = {"POSITION": 16, "NORMAL": 10, "TEXCOORD_0": 12}

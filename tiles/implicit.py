@@ -30,6 +30,8 @@ from tiles.schema import TILE_CLASS
 SUBTREE_MAGIC = b"subt"
 SUBTREE_VERSION = 1
 ALIGN = 8
+# Most levels per subtree file the writers use (fewer when a tree is shallower).
+SUBTREE_LEVELS = 4
 Coord = tuple[int, int, int]  # level, x, y (quadtree)
 OctreeCoord = tuple[int, int, int, int]  # level, x, y, z (octree)
 TileCoord = TypeVar("TileCoord", Coord, OctreeCoord)

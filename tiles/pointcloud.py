@@ -43,20 +43,27 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from tiles import mesh
-from tiles.content import COMPRESSIONS, QUANTIZATION, Compression
+from tiles.content import QUANTIZATION
 from tiles.errors import TilesError
 from tiles.glb import ARRAY_BUFFER, MESHOPT, GlbBuilder
-from tiles.implicit import ImplicitTile, OctreeCoord, subtree_file, subtree_roots
+from tiles.implicit import (
+    SUBTREE_LEVELS,
+    ImplicitTile,
+    OctreeCoord,
+    subtree_file,
+    subtree_roots,
+)
+from tiles.layer import LayerResult
+from tiles.model import TilesetMetadata
+from tiles.options import Compression, TilesetOptions
 from tiles.schema import TILE_CLASS, TILE_PROPERTIES
 from tiles.spec import Asset, BoundingVolume, Content, ImplicitTiling, Tile, Tileset
-
-Tiling = Literal["explicit", "implicit"]
 
 GENERATOR = "district-twin tiles"
 STRUCTURAL_METADATA = "EXT_structural_metadata"
@@ -92,11 +99,10 @@ POINT_SCHEMA: dict[str, Any] = {
     },
 }
 # Implicit tiling: content and subtree template URIs (relative to the cloud's tileset.json),
-# most levels per subtree file (fewer when the tree is shallower), and the deepest octree
-# level (a tile there is a leaf, whatever it holds: guards against piles of identical points).
+# and the deepest octree level (a tile there is a leaf, whatever it holds: guards against piles
+# of identical points).
 IMPLICIT_CONTENT = "{level}/{x}/{y}/{z}.glb"
 IMPLICIT_SUBTREES = "subtrees/{level}.{x}.{y}.{z}.subtree"
-SUBTREE_LEVELS = 4
 MAX_LEVEL = 24
 # One point as spilled to disk and held in memory: ENU metres, colour, class, intensity.
 POINT_DTYPE = np.dtype(
@@ -235,27 +241,15 @@ class _Out:
     implicit: dict[OctreeCoord, ImplicitTile] = field(default_factory=dict)
 
 
-def write_pointcloud(
-    out_dir: Path,
-    sources: Sequence[ChunkSource],
-    bounds: tuple[ArrayLike, ArrayLike],
-    count: int,
-    *,
-    colors: bool = True,
-    workers: int = 1,
-    progress: Callable[[int], None] | None = None,
-    tiling: Tiling = "explicit",
-    compression: Compression = "none",
-) -> tuple[Tile, PointCloudReport]:
-    """Write ``out_dir/tileset.json`` and its glb tiles from streamed point chunks.
+@dataclass(frozen=True)
+class PointCloud:
+    """A point cloud to tile.
 
     Parameters
     ----------
-    out_dir
-        Folder to write into (created; it should be empty).
     sources
-        Reader ranges, each streaming `PointChunk` s (ENU metres); run in parallel when
-        `workers` > 1 (in spawned processes, so they must be picklable).
+        Reader ranges, each streaming `PointChunk` s (ENU metres); run in parallel when there
+        are several workers (in spawned processes, so they must be picklable).
     bounds
         Estimated (min, max) corners of the cloud, ENU metres; used only to lay out the
         binning grid (points outside go to the edge cells) and, under implicit tiling, the
@@ -264,61 +258,115 @@ def write_pointcloud(
         Expected number of points (from the file headers), to size the grid.
     colors
         Whether to write COLOR_0.
-    workers
-        Processes for binning and tiling (1: everything in this process).
-    progress
-        Called with the number of points binned so far.
-    tiling
-        ``explicit``: every tile in tileset.json; ``implicit``: a regular octree as 3D Tiles
-        1.1 implicit tiling (template URIs, ``.subtree`` files).
-    compression
-        ``meshopt``: glbs with uint16 positions (KHR_mesh_quantization) and
-        EXT_meshopt_compression views (`point_glb`); ``none`` and ``draco``: plain glbs.
+    """
+
+    sources: Sequence[ChunkSource]
+    bounds: tuple[ArrayLike, ArrayLike]
+    count: int
+    colors: bool = True
+
+
+@dataclass
+class PointCloudWriter:
+    """The point-cloud layer: `cloud` as an external tileset in ``{folder}/`` under the
+    tileset folder, binned and tiled by `workers` processes; `progress` is called with the
+    points binned so far. Its result counts no glb of the root tileset: the external tileset's
+    counts are in its `PointCloudReport`."""
+
+    folder: str
+    cloud: PointCloud
+    workers: int = 1
+    progress: Callable[[int], None] | None = None
+
+    def group(self, metadata: TilesetMetadata) -> dict[str, Any] | None:
+        """No metadata group."""
+        return None
+
+    def write(self, out_dir: Path, options: TilesetOptions, group: int | None) -> LayerResult:
+        """Write ``out_dir/{folder}/tileset.json`` and its tiles; the tile refers to it."""
+        tile, report = write_pointcloud(out_dir / self.folder, self.cloud, options,
+                                        workers=self.workers, progress=self.progress)  # fmt: skip
+        tile.content = Content(f"{self.folder}/tileset.json")
+        return LayerResult(tile, report=report)
+
+
+def write_pointcloud(
+    out_dir: Path,
+    cloud: PointCloud,
+    options: TilesetOptions,
+    *,
+    workers: int = 1,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[Tile, PointCloudReport]:
+    """Write ``out_dir/tileset.json`` (created; it should be empty) and its glb tiles from
+    streamed point chunks, with `workers` processes (1: everything in this process);
+    `progress` is called with the number of points binned so far.
+
+    ``options.tiling`` ``implicit`` writes a regular octree as 3D Tiles 1.1 implicit tiling;
+    ``options.compression`` ``meshopt`` writes glbs with uint16 positions
+    (KHR_mesh_quantization) and EXT_meshopt_compression views (`point_glb`), ``none`` and
+    ``draco`` plain glbs.
 
     Returns the tile that refers to the new tileset (external tileset content, in the parent's
-    frame) and a report.
-    """
-    lo, hi = (np.asarray(b, float) for b in bounds)
+    frame) and a report."""
+    grid, cube = _layout(cloud, options)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = _Out(out_dir, octree=cube is not None, compression=options.compression)
+    spill = Path(tempfile.mkdtemp(prefix=".spill-", dir=out_dir))
+    try:
+        with _executor(workers) as pool:
+            counts = _bin(pool, cloud.sources, grid, spill, progress)
+            if not counts.sum():
+                raise TilesError("the point cloud holds no point")
+            cells = [int(c) for c in np.flatnonzero(counts)]
+            jobs = [(spill, grid, c, out, cloud.colors, cube) for c in cells]
+            tops = list(pool.map(_tile_cell, *zip(*jobs, strict=True)))
+        root = _merge_cells(tops, grid, cube, out, cloud.colors)
+    finally:
+        shutil.rmtree(spill, ignore_errors=True)
+    report = _write_cloud_tileset(root, grid, cube, out)
+    report.points = int(counts.sum())
+    ref = Tile(root.bounding_volume, root.geometric_error, content=Content("tileset.json"))
+    return ref, report
+
+
+def _layout(cloud: PointCloud, options: TilesetOptions) -> tuple[_Grid, _Cube | None]:
+    """The binning grid and, under implicit tiling, the octree's root cube."""
+    lo, hi = (np.asarray(b, float) for b in cloud.bounds)
     if (
         lo.shape != (3,)
         or hi.shape != (3,)
         or not (np.isfinite(lo).all() and np.isfinite(hi).all())
     ):
         raise TilesError("point cloud bounds must be two finite 3-vectors")
-    if tiling not in ("explicit", "implicit"):
-        raise TilesError(f"tiling must be explicit or implicit, got {tiling!r}")
-    if compression not in COMPRESSIONS:
-        raise TilesError(f"compression must be one of {COMPRESSIONS}, got {compression!r}")
     hi = np.maximum(hi, lo + 1e-6)
-    cube = _Cube(lo, float((hi - lo).max())) if tiling == "implicit" else None
-    if cube is None:
-        grid = _Grid(lo, hi, _grid_side(count))
-    else:
-        # The grid spans the cube's square: size it for the part of it the cloud fills.
-        filled = max(float((hi - lo)[:2].prod()) / cube.side**2, 1 / 16)
-        grid = _Grid(lo, lo + cube.side, _grid_side(round(count / filled)))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    spill = Path(tempfile.mkdtemp(prefix=".spill-", dir=out_dir))
-    try:
-        with _executor(workers) as pool:
-            counts = _bin(pool, sources, grid, spill, progress)
-            total = int(counts.sum())
-            if total == 0:
-                raise TilesError("the point cloud holds no point")
-            out = _Out(out_dir, octree=cube is not None, compression=compression)
-            cells = [int(c) for c in np.flatnonzero(counts)]
-            jobs = [(spill, grid, c, out, colors, cube) for c in cells]
-            tops = list(pool.map(_tile_cell, *zip(*jobs, strict=True)))
-        for top in tops:
-            out.glbs += top.glbs
-            out.bytes += top.bytes
-            out.levels = max(out.levels, top.levels)
-            out.implicit.update(top.implicit)
-        nodes = [node for top in tops for node in top.nodes]
-        parent = _grid_parent(grid) if cube is None else _octree_parent(cube)
-        root = _pyramid(nodes, grid.depth(), parent, out, colors)
-    finally:
-        shutil.rmtree(spill, ignore_errors=True)
+    if not options.implicit:
+        return _Grid(lo, hi, _grid_side(cloud.count)), None
+    cube = _Cube(lo, float((hi - lo).max()))
+    # The grid spans the cube's square: size it for the part of it the cloud fills.
+    filled = max(float((hi - lo)[:2].prod()) / cube.side**2, 1 / 16)
+    return _Grid(lo, lo + cube.side, _grid_side(round(cloud.count / filled))), cube
+
+
+def _merge_cells(
+    tops: list[_CellTop], grid: _Grid, cube: _Cube | None, out: _Out, colors: bool
+) -> Tile:
+    """Add up what the cell workers wrote and merge their top tiles into the root tile."""
+    for top in tops:
+        out.glbs += top.glbs
+        out.bytes += top.bytes
+        out.levels = max(out.levels, top.levels)
+        out.implicit.update(top.implicit)
+    nodes = [node for top in tops for node in top.nodes]
+    parent = _grid_parent(grid) if cube is None else _octree_parent(cube)
+    return _pyramid(nodes, grid.depth(), parent, out, colors)
+
+
+def _write_cloud_tileset(
+    root: Tile, grid: _Grid, cube: _Cube | None, out: _Out
+) -> PointCloudReport:
+    """Write the cloud's ``tileset.json`` (and subtrees under implicit tiling); the report
+    without its point count."""
     if cube is None:
         tileset = Tileset(Asset("1.1", GENERATOR), root.geometric_error, root)
         tileset.schema = POINT_SCHEMA
@@ -327,12 +375,8 @@ def write_pointcloud(
         tileset = _implicit_tileset(root, cube, out)
         tiles, levels = len(out.implicit), max(c[0] for c in out.implicit) + 1
     text = json.dumps(tileset.to_dict(), indent=1).encode()
-    (out_dir / "tileset.json").write_bytes(text)
-    report = PointCloudReport(
-        points=total, tiles=tiles, glbs=out.glbs, bytes=out.bytes + len(text), levels=levels
-    )
-    ref = Tile(root.bounding_volume, root.geometric_error, content=Content("tileset.json"))
-    return ref, report
+    (out.folder / "tileset.json").write_bytes(text)
+    return PointCloudReport(tiles=tiles, glbs=out.glbs, bytes=out.bytes + len(text), levels=levels)
 
 
 def _grid_side(count: int) -> int:
@@ -611,8 +655,6 @@ def point_glb(
     ``none`` and ``draco`` write plain views."""
     xyz = points["xyz"]
     lo, hi = xyz.min(axis=0), xyz.max(axis=0)
-    centre = (lo + hi) / 2
-    n = len(points)
     packed = compression == "meshopt"
     builder = GlbBuilder()
     node: dict[str, Any] = {"mesh": 0}
@@ -623,27 +665,43 @@ def point_glb(
         )
         lo, hi = np.minimum(lo, placed.min(axis=0)), np.maximum(hi, placed.max(axis=0))
     else:
+        centre = (lo + hi) / 2
         local = mesh.enu_to_gltf(xyz - centre).astype(np.float32)
         position = builder.add_accessor(local, target=ARRAY_BUFFER, with_bounds=True)
         node["translation"] = [float(v) for v in mesh.enu_to_gltf(centre)]
     attributes = {"POSITION": position}
-
-    def strided(values: NDArray[Any], kind: str, normalized: bool = False) -> int:
-        padded = np.zeros((n, 4 // values.dtype.itemsize), values.dtype)
-        width = 1 if values.ndim == 1 else values.shape[1]
-        padded[:, :width] = values.reshape(n, width)
-        if packed:
-            rows = padded.view(np.uint8).reshape(n, 4)
-            view = builder.add_meshopt_view(rows, mode="ATTRIBUTES", target=ARRAY_BUFFER)
-        else:
-            view = builder.add_buffer_view(padded.tobytes(), ARRAY_BUFFER)
-            builder.buffer_views[view]["byteStride"] = 4
-        return builder.add_view_accessor(view, values.dtype, n, kind, normalized=normalized)
-
     if colors:
-        attributes["COLOR_0"] = strided(points["rgb"], "VEC3", normalized=True)
-    attributes["_CLASSIFICATION"] = strided(points["cls"], "SCALAR")
-    attributes["_INTENSITY"] = strided(points["intensity"].astype("<u2"), "SCALAR")
+        attributes["COLOR_0"] = _strided(builder, points["rgb"], "VEC3", packed, normalized=True)
+    attributes["_CLASSIFICATION"] = _strided(builder, points["cls"], "SCALAR", packed)
+    attributes["_INTENSITY"] = _strided(
+        builder, points["intensity"].astype("<u2"), "SCALAR", packed
+    )
+    return builder.to_glb(_point_document(node, attributes, colors, packed)), lo, hi
+
+
+def _strided(
+    builder: GlbBuilder, values: NDArray[Any], kind: str, packed: bool, normalized: bool = False
+) -> int:
+    """An accessor of `values` in its own view, each element padded to 4 bytes (stride 4),
+    meshopt-encoded when `packed`."""
+    n = len(values)
+    padded = np.zeros((n, 4 // values.dtype.itemsize), values.dtype)
+    width = 1 if values.ndim == 1 else values.shape[1]
+    padded[:, :width] = values.reshape(n, width)
+    if packed:
+        rows = padded.view(np.uint8).reshape(n, 4)
+        view = builder.add_meshopt_view(rows, mode="ATTRIBUTES", target=ARRAY_BUFFER)
+    else:
+        view = builder.add_buffer_view(padded.tobytes(), ARRAY_BUFFER)
+        builder.buffer_views[view]["byteStride"] = 4
+    return builder.add_view_accessor(view, values.dtype, n, kind, normalized=normalized)
+
+
+def _point_document(
+    node: dict[str, Any], attributes: dict[str, int], colors: bool, packed: bool
+) -> dict[str, Any]:
+    """The glTF JSON of a POINTS glb: one node, one primitive of `attributes`, the ``point``
+    property attributes, a plain material (white over colours, grey without)."""
     base = [1.0, 1.0, 1.0, 1.0] if colors else [0.8, 0.8, 0.8, 1.0]
     primitive = {
         "attributes": attributes,
@@ -652,21 +710,17 @@ def point_glb(
         "extensions": {STRUCTURAL_METADATA: {"propertyAttributes": [0]}},
     }
     required = [QUANTIZATION, MESHOPT] if packed else []
+    properties = {
+        "classification": {"attribute": "_CLASSIFICATION"},
+        "intensity": {"attribute": "_INTENSITY"},
+    }
     document: dict[str, Any] = {
         "asset": {"version": "2.0", "generator": GENERATOR},
         "extensionsUsed": [STRUCTURAL_METADATA, *required],
         "extensions": {
             STRUCTURAL_METADATA: {
                 "schema": POINT_SCHEMA,
-                "propertyAttributes": [
-                    {
-                        "class": POINT_CLASS,
-                        "properties": {
-                            "classification": {"attribute": "_CLASSIFICATION"},
-                            "intensity": {"attribute": "_INTENSITY"},
-                        },
-                    }
-                ],
+                "propertyAttributes": [{"class": POINT_CLASS, "properties": properties}],
             }
         },
         "scene": 0,
@@ -682,7 +736,7 @@ def point_glb(
     }
     if required:
         document["extensionsRequired"] = required
-    return builder.to_glb(document), lo, hi
+    return document
 
 
 def _quantized(

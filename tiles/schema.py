@@ -82,29 +82,21 @@ def tileset_entity(meta: TilesetMetadata) -> dict[str, Any]:
     }
 
 
-def layer_groups(
-    meta: TilesetMetadata, *, buildings: int | None, terrain: bool
-) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    """The ``groups`` (one ``layer`` entity for buildings when `buildings` is a count, one for
-    terrain) and each group's index by name."""
-    groups: list[dict[str, Any]] = []
-    index: dict[str, int] = {}
-    if buildings is not None:
-        index[BUILDINGS_GROUP] = len(groups)
-        groups.append(
-            {
-                "class": LAYER_CLASS,
-                "properties": {
-                    "name": BUILDINGS_GROUP,
-                    "source": meta.building_layer,
-                    "feature_count": buildings,
-                },
-            }
-        )
-    if terrain:
-        index[TERRAIN_GROUP] = len(groups)
-        props: dict[str, Any] = {"name": TERRAIN_GROUP}
-        if meta.terrain_source is not None:
-            props["source"] = meta.terrain_source
-        groups.append({"class": LAYER_CLASS, "properties": props})
-    return groups, index
+def layer_group(properties: dict[str, Any]) -> dict[str, Any]:
+    """A ``groups`` entry: a ``layer`` entity with `properties`."""
+    return {"class": LAYER_CLASS, "properties": properties}
+
+
+def buildings_group(meta: TilesetMetadata, features: int) -> dict[str, Any]:
+    """The buildings ``layer`` group of `features` buildings."""
+    return layer_group(
+        {"name": BUILDINGS_GROUP, "source": meta.building_layer, "feature_count": features}
+    )
+
+
+def terrain_group(meta: TilesetMetadata) -> dict[str, Any]:
+    """The terrain ``layer`` group (with its source when the metadata names one)."""
+    props: dict[str, Any] = {"name": TERRAIN_GROUP}
+    if meta.terrain_source is not None:
+        props["source"] = meta.terrain_source
+    return layer_group(props)

@@ -27,16 +27,20 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 from pydelatin import Delatin
 
-from tiles.content import Compression, GlbContent, terrain_glb
+from tiles.content import GlbContent, terrain_glb
 from tiles.errors import TilesError
-from tiles.implicit import ImplicitTile, subtree_file, subtree_roots
+from tiles.implicit import SUBTREE_LEVELS, ImplicitTile, subtree_file, subtree_roots
+from tiles.layer import LayerResult
 from tiles.mesh import smooth_normals
-from tiles.model import TerrainMesh
+from tiles.model import TerrainMesh, TilesetMetadata
+from tiles.options import Compression, TilesetOptions
+from tiles.schema import terrain_group
 from tiles.spec import BoundingVolume, Content, ImplicitTiling, Tile
 from tiles.texture import image_size
 
@@ -101,6 +105,35 @@ class TerrainReport:
     largest_glb: int = 0
     largest_texture_px: int = 0
     leaf_vertices: int = 0
+
+
+@dataclass
+class TerrainWriter:
+    """The terrain layer: one mesh (ENU metres) written as one tile, or a height grid written
+    as the terrain LOD quadtree (implicit tiling under ``options.tiling`` ``implicit``)."""
+
+    terrain: TerrainMesh | TerrainGrid
+
+    def group(self, metadata: TilesetMetadata) -> dict[str, Any] | None:
+        """The terrain group."""
+        return terrain_group(metadata)
+
+    def write(self, out_dir: Path, options: TilesetOptions, group: int | None) -> LayerResult:
+        """Write ``out_dir/terrain/``; raises `TilesError` for an unusable grid."""
+        if isinstance(self.terrain, TerrainGrid):
+            levels = SUBTREE_LEVELS if options.implicit else None
+            top, report = write_terrain_tree(out_dir, self.terrain, compression=options.compression,
+                                             group=group, subtree_levels=levels)  # fmt: skip
+            implicit = report.tiles - 1 if top.implicit_tiling is not None else 0
+            return LayerResult(top, implicit_tiles=implicit, glbs=report.glbs, bytes=report.bytes,
+                               largest_glb=report.largest_glb, report=report)  # fmt: skip
+        glb = terrain_glb(self.terrain, options.compression)
+        path = out_dir / TOP_URI
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(glb.data)
+        box = BoundingVolume.from_min_max(glb.lo, glb.hi, pad=BOX_PAD)
+        tile = Tile(box, 0.0, content=Content(TOP_URI, group))
+        return LayerResult(tile, glbs=1, bytes=len(glb.data), largest_glb=len(glb.data))
 
 
 def levels_for(shape: tuple[int, int], leaf_cells: int) -> int:

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import typer
 from rich.console import Console
 
+from tiles import Compression, TilesError, TilesetOptions, Tiling
 from twin.errors import TwinError
 from twin.resources import BUNDLED_MODEL, SAMPLE_SOURCE
 
@@ -76,7 +77,6 @@ def _camera_id(ws: Path, camera: str) -> str:
 
 def _domain_errors() -> tuple[type[Exception], ...]:
     from scenes.errors import SceneError
-    from tiles.errors import TilesError
 
     return (TwinError, TilesError, SceneError)
 
@@ -86,33 +86,36 @@ def build(
     src: Annotated[Path, typer.Argument(help="Source folder holding twin.yaml")],
     out: Annotated[Path, typer.Option("-o", "--out", help="Workspace folder to (re)build")],
     tiling: Annotated[
-        Literal["explicit", "implicit"] | None,
+        Tiling | None,
         typer.Option(
             help="Tiles listed in tileset.json, or 3D Tiles implicit tiling (quadtrees for "
             "buildings and terrain, octrees for point clouds) "
-            "[twin.yaml build.tiling, else explicit]"
+            f"[twin.yaml build.tiling, else {TilesetOptions.tiling}]"
         ),
     ] = None,
     compression: Annotated[
-        Literal["none", "meshopt", "draco"] | None,
+        Compression | None,
         typer.Option(
             help="glb mesh compression: none (float32), meshopt (16-bit quantised, "
             "EXT_meshopt_compression; fast to decode) or draco (KHR_draco_mesh_compression; "
-            "smallest files, slower to decode) [twin.yaml build.compression, else meshopt]"
+            "smallest files, slower to decode) "
+            f"[twin.yaml build.compression, else {TilesetOptions.compression}]"
         ),
     ] = None,
     archive: Annotated[
         bool | None,
         typer.Option(
             "--archive/--no-archive",
-            help="Also write WS/tiles.3tz [twin.yaml build.archive, else no]",
+            help="Also write WS/tiles.3tz "
+            f"[twin.yaml build.archive, else {'yes' if TilesetOptions.archive else 'no'}]",
         ),
     ] = None,
     lod: Annotated[
         bool | None,
         typer.Option(
             "--lod/--no-lod",
-            help="Coarse levels of detail above the full buildings [twin.yaml build.lod, else yes]",
+            help="Coarse levels of detail above the full buildings "
+            f"[twin.yaml build.lod, else {'yes' if TilesetOptions.lod else 'no'}]",
         ),
     ] = None,
     source_date_epoch: Annotated[

@@ -8,11 +8,12 @@ keys anywhere are errors that name the key.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from tiles import Compression, TilesetOptions, Tiling
 from twin.errors import ConfigError
 
 SOURCE_FILE = "twin.yaml"
@@ -106,21 +107,26 @@ class BuildOptions(_Strict):
         title="Highest plausible building height; higher ones (a height of 1e6) are refused",
     )
     tile_max_features: int = Field(
-        default=400, ge=1, title="Most buildings in one glb before the tile is split"
+        default=TilesetOptions.max_features,
+        ge=1,
+        title="Most buildings in one glb before the tile is split",
     )
     lod: bool = Field(
-        default=True, title="Coarser quadtree levels draw simplified buildings (3D Tiles LOD)"
+        default=TilesetOptions.lod,
+        title="Coarser quadtree levels draw simplified buildings (3D Tiles LOD)",
     )
-    tiling: Literal["explicit", "implicit"] = Field(
-        default="explicit",
+    tiling: Tiling = Field(
+        default=TilesetOptions.tiling,
         title="Tile trees in tileset.json, or implicit (quadtree/octree subtrees)",
     )
-    compression: Literal["none", "meshopt", "draco"] = Field(
-        default="meshopt",
+    compression: Compression = Field(
+        default=TilesetOptions.compression,
         title="Mesh compression of glb content: none, meshopt (EXT_meshopt_compression) "
         "or draco (KHR_draco_mesh_compression)",
     )
-    archive: bool = Field(default=False, title="Also write the tiles as one WS/tiles.3tz archive")
+    archive: bool = Field(
+        default=TilesetOptions.archive, title="Also write the tiles as one WS/tiles.3tz archive"
+    )
 
 
 class SourceConfig(_Strict):

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
-from tiles.model import FeatureMesh
+from tiles import FeatureMesh
 
 
 def write_building_mesh(path: Path, buildings: Sequence[FeatureMesh]) -> None:

@@ -14,7 +14,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,10 +33,17 @@ from rich.progress import (
 )
 from rich.text import Text
 
-from tiles.model import FeatureMesh, TilesetMetadata
-from tiles.precompress import precompress_json
-from tiles.spec import Tile
-from tiles.writer import write_tileset
+from tiles import (
+    BuildingsWriter,
+    FeatureMesh,
+    LayerWriter,
+    TerrainGrid,
+    TerrainWriter,
+    TilesetMetadata,
+    TilesetOptions,
+    precompress_json,
+    write_tileset,
+)
 from twin.builder.buildings import (
     Refusal,
     building_height,
@@ -56,7 +63,13 @@ from twin.builder.fixes import fix_count, summary_lines
 from twin.builder.meshes import write_building_mesh, write_terrain_mesh
 from twin.builder.ndsm import SurfaceHeights
 from twin.builder.ortho import OrthoTexturer
-from twin.builder.pointcloud import CloudFile, cloud_footprint, cloud_tiles, open_clouds
+from twin.builder.pointcloud import (
+    CloudFile,
+    cloud_footprint,
+    cloud_reports,
+    cloud_writers,
+    open_clouds,
+)
 from twin.builder.sources import LayerData, parse_crs, read_layer
 from twin.builder.terrain import (
     TIN_MAX_ERROR_M,
@@ -269,30 +282,21 @@ def _build(
                 "vertices": len(positions), "triangles": len(triangles),
                 "max_error_m": TIN_MAX_ERROR_M, "dtm_cells": list(dtm.heights.shape),
             }  # fmt: skip
-        cloud_tiles_written: list[Tile] = []
-        if clouds:
-            with report.timed("pointcloud"):
-                cloud_tiles_written = _point_clouds(
-                    clouds, frame, paths, progress, report, config.build
-                )
         with report.timed("tiles"):
-            task = progress.add_task("writing tiles", total=len(buildings.meshes))
             tiles_report = write_tileset(
-                paths.tiles, frame.enu_to_ecef_matrix(), buildings.meshes, terrain,
-                max_features=config.build.tile_max_features,
-                progress=lambda n: progress.update(task, completed=n),
-                lod=config.build.lod, tiling=config.build.tiling,
-                compression=config.build.compression, archive=config.build.archive,
-                metadata=_tiles_metadata(config, layers, built_at),
-                extra_children=cloud_tiles_written,
+                paths.tiles, frame.enu_to_ecef_matrix(),
+                _tile_layers(buildings.meshes, terrain, clouds, frame, progress),
+                _tileset_options(config.build), _tiles_metadata(config, layers, built_at),
             )  # fmt: skip
             precompress_json(paths.tiles)  # tileset.json.gz etc. for nginx's gzip_static
+        if clouds:
+            results = tiles_report.layers[-len(clouds) :]
+            report.extra["pointcloud"] = cloud_reports(clouds, results)
         if texturer is not None:
             report.extra["ortho"] = {**texturer.report(), "coverage": round(coverage, 4)}
         with report.timed("meshes"):
             write_building_mesh(paths.building_mesh, buildings.meshes)
-    tiles_summary = asdict(tiles_report)
-    tiles_summary["archive"] = tiles_report.archive and tiles_report.archive.name
+    tiles_summary = tiles_report.summary()
     tiles_summary["options"] = config.build.model_dump(include={"lod", "tiling", "compression"})
     manifest = _manifest(config, frame, elements, layers, report, tiles_summary, built_at)
     if strict and fix_count(manifest.report):
@@ -334,21 +338,31 @@ def _read_layers(
     return layers
 
 
-def _point_clouds(
+def _tile_layers(
+    meshes: list[FeatureMesh],
+    terrain: TerrainGrid | None,
     clouds: list[CloudFile],
     frame: LocalFrame,
-    paths: WorkspacePaths,
     progress: Progress,
-    report: _Report,
-    build: BuildOptions,
-) -> list[Tile]:
-    """Tile every point cloud under the tiles folder; the tiles to hang under the root."""
-    task = progress.add_task("tiling point clouds", total=sum(c.count for c in clouds))
-    tiles, report.extra["pointcloud"] = cloud_tiles(
-        clouds, frame, paths.tiles, progress=lambda n: progress.update(task, completed=n),
-        tiling=build.tiling, compression=build.compression,
-    )  # fmt: skip
-    return tiles
+) -> list[LayerWriter]:
+    """The tileset's layers: buildings, the terrain tree and every point cloud, each with its
+    progress bar."""
+    task = progress.add_task("writing tiles", total=len(meshes))
+    layers: list[LayerWriter] = [
+        BuildingsWriter(meshes, lambda n: progress.update(task, completed=n))
+    ]
+    if terrain is not None:
+        layers.append(TerrainWriter(terrain))
+    if clouds:
+        cloud_task = progress.add_task("tiling point clouds", total=sum(c.count for c in clouds))
+        layers += cloud_writers(clouds, frame, lambda n: progress.update(cloud_task, completed=n))
+    return layers
+
+
+def _tileset_options(build: BuildOptions) -> TilesetOptions:
+    """The tiles writer's options chosen by twin.yaml's ``build:`` keys."""
+    return TilesetOptions(tiling=build.tiling, compression=build.compression, lod=build.lod,
+                          max_features=build.tile_max_features, archive=build.archive)  # fmt: skip
 
 
 @dataclass

@@ -17,16 +17,23 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import laspy
 import numpy as np
 from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 
-from tiles.content import Compression
-from tiles.errors import TilesError
-from tiles.pointcloud import PointChunk, PointCloudReport, Tiling, write_pointcloud
-from tiles.spec import Content, Tile
+from tiles import (
+    LayerResult,
+    PointChunk,
+    PointCloud,
+    PointCloudReport,
+    PointCloudWriter,
+    TilesError,
+    TilesetMetadata,
+    TilesetOptions,
+)
 from twin.builder.rasters import vertical_metres
 from twin.errors import InputError
 from twin.geo import WGS84, LocalFrame
@@ -185,20 +192,37 @@ def enu_bounds(cloud: CloudFile, frame: LocalFrame) -> tuple[np.ndarray, np.ndar
     return enu.min(axis=0), enu.max(axis=0)
 
 
-def write_cloud_tiles(
+@dataclass
+class CloudWriter:
+    """The point-cloud layer of one file (a `PointCloudWriter`), whose tiling errors name the
+    file (`InputError`)."""
+
+    cloud: CloudFile
+    tiles: PointCloudWriter
+
+    def group(self, metadata: TilesetMetadata) -> dict[str, Any] | None:
+        """No metadata group."""
+        return None
+
+    def write(self, out_dir: Path, options: TilesetOptions, group: int | None) -> LayerResult:
+        """Tile the cloud into ``out_dir/pointcloud/{name}/``."""
+        try:
+            return self.tiles.write(out_dir, options, group)
+        except TilesError as exc:
+            raise _fail(str(exc), self.cloud.path) from exc
+
+
+def cloud_writer(
     cloud: CloudFile,
     frame: LocalFrame,
-    tiles_dir: Path,
     name: str,
     *,
     workers: int = 2,
     progress: Callable[[int], None] | None = None,
-    tiling: Tiling = "explicit",
-    compression: Compression = "none",
-) -> tuple[Tile, PointCloudReport]:
-    """Tile one cloud into ``tiles_dir/pointcloud/{name}/`` (`tiling` ``implicit``: an
-    implicit octree; `compression` ``meshopt``: quantised, meshopt-encoded glbs); the tile
-    that refers to it (URI relative to `tiles_dir`, box in the ENU frame) and a report."""
+) -> CloudWriter:
+    """The layer writer of one cloud into ``pointcloud/{name}/`` under the tiles folder (its
+    tile's URI relative to the tiles folder, box in the ENU frame), read in at most `workers`
+    parallel ranges; `progress` gets the points binned so far."""
     lo, hi = enu_bounds(cloud, frame)
     ranges = max(1, min(workers, math.ceil(cloud.count / PARALLEL_POINTS)))
     edges = np.linspace(0, cloud.count, ranges + 1).astype(int)
@@ -206,17 +230,9 @@ def write_cloud_tiles(
         functools.partial(read_chunks, cloud, frame, int(a), int(b))
         for a, b in itertools.pairwise(edges)
     ]
-    folder = tiles_dir / POINTCLOUD_DIR / name
-    try:
-        tile, report = write_pointcloud(
-            folder, sources, (lo, hi), cloud.count, colors=cloud.has_color,
-            workers=ranges if ranges > 1 else 1, progress=progress, tiling=tiling,
-            compression=compression,
-        )  # fmt: skip
-    except TilesError as exc:
-        raise _fail(str(exc), cloud.path) from exc
-    tile.content = Content(f"{POINTCLOUD_DIR}/{name}/tileset.json")
-    return tile, report
+    points = PointCloud(sources, (lo, hi), cloud.count, colors=cloud.has_color)
+    folder = f"{POINTCLOUD_DIR}/{name}"
+    return CloudWriter(cloud, PointCloudWriter(folder, points, ranges, progress))
 
 
 def open_clouds(src: Path, paths: list[str], default_crs: str | None) -> list[CloudFile]:
@@ -225,19 +241,14 @@ def open_clouds(src: Path, paths: list[str], default_crs: str | None) -> list[Cl
     return [open_cloud(src / p, default_crs) for p in paths]
 
 
-def cloud_tiles(
+def cloud_writers(
     clouds: list[CloudFile],
     frame: LocalFrame,
-    tiles_dir: Path,
-    *,
     progress: Callable[[int], None] | None = None,
-    tiling: Tiling = "explicit",
-    compression: Compression = "none",
-) -> tuple[list[Tile], list[dict[str, object]]]:
-    """Every cloud tiled under ``tiles_dir/pointcloud/`` (explicit tilesets, or implicit
-    octrees; glbs plain, or quantised and meshopt-encoded with `compression` ``meshopt``): the
-    tiles to hang under the root tileset and one report dict per file."""
-    tiles, reports = [], []
+) -> list[CloudWriter]:
+    """One layer writer per cloud, each into ``pointcloud/{k}-{file stem}/`` under the tiles
+    folder, with every core; `progress` gets the points binned so far over all clouds."""
+    writers = []
     done = 0
     for k, cloud in enumerate(clouds):
         stem = "".join(ch if ch.isalnum() or ch in "-_" else "_" for ch in cloud.path.stem)
@@ -246,13 +257,22 @@ def cloud_tiles(
             if progress is not None:
                 progress(base + n)
 
-        tile, report = write_cloud_tiles(cloud, frame, tiles_dir, f"{k}-{stem}",
-                                         workers=os.cpu_count() or 1, progress=advance,
-                                         tiling=tiling, compression=compression)  # fmt: skip
-        done += report.points
-        tiles.append(tile)
+        name = f"{k}-{stem}"
+        writers.append(cloud_writer(cloud, frame, name, workers=os.cpu_count() or 1,
+                                    progress=advance))  # fmt: skip
+        done += cloud.count
+    return writers
+
+
+def cloud_reports(clouds: list[CloudFile], results: list[LayerResult]) -> list[dict[str, object]]:
+    """One report dict per cloud (the build manifest's ``pointcloud``) from its writer's
+    result."""
+    reports = []
+    for cloud, result in zip(clouds, results, strict=True):
+        report = result.report
+        assert isinstance(report, PointCloudReport)
         crs = CRS.from_wkt(cloud.crs_wkt).name
         reports.append({"file": cloud.path.name, "crs": crs, "z_metres_per_unit": cloud.z_metres,
                         "points": report.points, "tiles": report.tiles, "levels": report.levels,
                         "bytes": report.bytes})  # fmt: skip
-    return tiles, reports
+    return reports

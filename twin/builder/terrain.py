@@ -15,7 +15,7 @@ from pydelatin import Delatin
 from pyproj import CRS, Transformer
 from rasterio import Affine
 
-from tiles.terrain import TerrainGrid, Texturer
+from tiles import TerrainGrid, Texturer
 from twin.builder.rasters import LonLatBounds, read_height_grid
 from twin.errors import InputError
 from twin.geo import WGS84, LocalFrame

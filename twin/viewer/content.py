@@ -18,9 +18,7 @@ import numpy as np
 import pyvista as pv
 from numpy.typing import ArrayLike, NDArray
 
-from tiles.glb import Glb, read_glb
-from tiles.mesh import gltf_to_enu
-from tiles.metadata import decode_property_table
+from tiles import Glb, decode_property_table, gltf_to_enu, read_glb
 
 FEATURE = "feature"
 RGB = "rgb"

@@ -20,7 +20,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from tiles.implicit import read_subtree
+from tiles import read_subtree
 from twin.viewer.tilesource import TileSource
 
 F64 = NDArray[np.float64]
