@@ -14,9 +14,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from tiles import Compression, TilesError, TilesetOptions, Tiling
 from twin.errors import TwinError
+from twin.extras import require
 from twin.resources import BUNDLED_MODEL, SAMPLE_SOURCE
 
 if TYPE_CHECKING:
@@ -33,11 +35,10 @@ app = typer.Typer(
 console = Console(stderr=True)
 
 
-
 def _fail(err: Exception) -> typer.Exit:
     """Print a one-line error (no traceback) and return the exit to raise."""
     line = err.one_line() if isinstance(err, TwinError) else " ".join(str(err).split())
-    console.print(f"[bold red]error:[/] {line}", highlight=False, soft_wrap=True)
+    console.print(f"[bold red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)
     return typer.Exit(code=2)
 
 
@@ -71,6 +72,14 @@ def _camera_id(ws: Path, camera: str) -> str:
     try:
         paths, _ = open_workspace(ws)
         return Catalog(paths.catalog).resolve(camera, ("camera",))
+    except TwinError as err:
+        raise _fail(err) from None
+
+
+def _need(extra: str) -> None:
+    """Fail in one line, naming the extra to install, when optional part `extra` is missing."""
+    try:
+        require(extra)
     except TwinError as err:
         raise _fail(err) from None
 
@@ -190,6 +199,7 @@ def demo(
     rebuild: Annotated[bool, typer.Option(help="Rebuild the sample even if cached")] = False,
 ) -> None:
     """Build the bundled sample district (once, cached), serve it and replay live feeds."""
+    _need("detect")
     from twin.demo import run_demo
 
     _settings()  # the environment's settings fail here, in one line
@@ -233,6 +243,7 @@ def detect(
 ) -> None:
     """Detect and track people and vehicles and send them to the server as observations:
     SOURCE with --camera, or every feed of --config in its own supervised worker process."""
+    _need("detect")
     from twin.live.detect import run_detection
     from twin.live.enrich import CropEnricher
     from twin.live.feeds import run_feeds
@@ -297,6 +308,7 @@ def view(
 ) -> None:
     """Desktop 3D viewer of a workspace: layers, search, click for a record, measuring,
     cameras; with --server the live layer; with --screenshot an offscreen PNG."""
+    _need("viewer")
     from twin.viewer.app import view as run_viewer
     from twin.viewer.offscreen import Shot, parse_size
 
