@@ -22,9 +22,10 @@ import httpx
 import pytest
 import tiny_workspace as tiny
 from paths import REPO
-from servers import TOKENS_ENV, LiveServer, free_port
+from servers import TOKENS_ENV, LiveServer
 from waiting import wait_for
 
+from bench.common import free_port
 from twin.extras import DISTRIBUTION, EXTRAS
 
 # The top-level modules of the optional parts, and those they bring (vtk's own, PP-OCR's runtime).
