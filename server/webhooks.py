@@ -16,10 +16,10 @@ resume after a restart. With several server processes each sends the alerts it p
 process that stops hands its pending deliveries over, and those of a process gone without a
 word for a minute are taken over by another. A 2xx answer delivers; a connection error,
 timeout, 408, 429 or 5xx is retried after ``backoff_s × 2^(attempt−1)`` s (capped at
-`backoff_max_s`) up to `max_attempts`; any other answer fails the delivery at once. Deliveries
-of one alert are independent: a receiver should keep the record with the latest status (the
-body carries every status time). Deliveries done longer ago than the alert retention
-(``TWIN_ALERT_RETENTION_DAYS``) are forgotten.
+`backoff_max_s`) up to `max_attempts` (`Retry`); any other answer fails the delivery at once.
+Deliveries of one alert are independent: a receiver should keep the record with the latest
+status (the body carries every status time). Deliveries done longer ago than the alert
+retention (``TWIN_ALERT_RETENTION_DAYS``) are forgotten.
 """
 
 from __future__ import annotations
@@ -124,6 +124,24 @@ def signature(secret: bytes, timestamp: str, body: bytes) -> str:
     return "sha256=" + mac.hexdigest()
 
 
+@dataclass(frozen=True)
+class Retry:
+    """When a delivery that may succeed later is tried again: after ``backoff_s ×
+    2^(attempt−1)`` seconds, at most `backoff_max_s`, until `max_attempts` attempts."""
+
+    max_attempts: int = 8
+    backoff_s: float = 0.5
+    backoff_max_s: float = 300.0
+
+    def again(self, attempt: int) -> bool:
+        """Whether a delivery that failed attempt number `attempt` is tried again."""
+        return attempt < self.max_attempts
+
+    def delay_s(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number `attempt` (1 for the first)."""
+        return min(self.backoff_s * 2 ** (attempt - 1), self.backoff_max_s)
+
+
 @dataclass
 class WebhookStats:
     """Counters since start: queued, dropped (queue full), delivered, failed, retried."""
@@ -145,16 +163,13 @@ class WebhookDispatcher:
         secret: bytes,
         *,
         max_queue: int = 1000,
-        max_attempts: int = 8,
-        backoff_s: float = 0.5,
-        backoff_max_s: float = 300.0,
+        retry: Retry = Retry(),
         timeout_s: float = 5.0,
         retention_s: float = 365 * 86_400.0,
     ) -> None:
         self.urls, self.secret, self.retention_s = urls, secret, retention_s
         self._pruned_s = 0.0
-        self.max_attempts, self.timeout_s = max_attempts, timeout_s
-        self.backoff_s, self.backoff_max_s = backoff_s, backoff_max_s
+        self.retry, self.timeout_s = retry, timeout_s
         self.stats = WebhookStats()
         self._queue: queue.Queue[dict[str, Any]] = queue.Queue(maxsize=max_queue)
         self._wake = threading.Event()
@@ -322,9 +337,9 @@ class WebhookDispatcher:
         if code is not None and 200 <= code < 300:
             state, next_s = "delivered", now
             self.stats.delivered += 1
-        elif (code is None or code >= 500 or code in RETRY_STATUSES) and n < self.max_attempts:
+        elif (code is None or code >= 500 or code in RETRY_STATUSES) and self.retry.again(n):
             state = "pending"
-            next_s = now + min(self.backoff_s * 2 ** (n - 1), self.backoff_max_s)
+            next_s = now + self.retry.delay_s(n)
             self.stats.retried += 1
         else:
             state, next_s = "failed", now

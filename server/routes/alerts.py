@@ -4,6 +4,7 @@ permission): ack, dispatch, arrive, resolve, false-alarm, and acknowledging many
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC
 from typing import Annotated
 
@@ -46,25 +47,37 @@ Actor = Annotated[Principal, Depends(require("alerts"))]
 ACTION_ERRORS = errors(404, 409)
 
 
+@dataclass
+class AlertListParams:
+    """The query of ``GET /api/alerts``: which alerts, and which page of them."""
+
+    status: AlertStatus | None = None
+    unit: Annotated[str | None, Query(max_length=128)] = None
+    rule: Annotated[str | None, Query(max_length=128)] = None
+    app: Annotated[str | None, Query(max_length=64, description="Scenario app id")] = None
+    board: Annotated[str | None, Query(max_length=64, description="Board id")] = None
+    since: Annotated[IsoTime | None, Query(description="Created at or after (ISO 8601)")] = None
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100
+    offset: Offset = 0
+
+    def where(self) -> AlertFilter:
+        """The store's filter; a `since` without a zone is taken as UTC."""
+        since = self.since
+        if since is not None and since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        return AlertFilter(status=self.status, unit=self.unit, rule=self.rule, since=since,
+                           app=self.app, board=self.board)  # fmt: skip
+
+
 @router.get("", response_model=AlertPage)
 async def list_alerts(
     _: Annotated[Principal, Depends(require("read"))],
+    query: Annotated[AlertListParams, Depends()],
     state: TwinState = Depends(get_state),
-    status: AlertStatus | None = None,
-    unit: Annotated[str | None, Query(max_length=128)] = None,
-    rule: Annotated[str | None, Query(max_length=128)] = None,
-    app: Annotated[str | None, Query(max_length=64, description="Scenario app id")] = None,
-    board: Annotated[str | None, Query(max_length=64, description="Board id")] = None,
-    since: Annotated[IsoTime | None, Query(description="Created at or after (ISO 8601)")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Offset = 0,
 ) -> AlertPage:
     """Alerts, newest first: ``{"items": [...], "total": N}``."""
-    if since is not None and since.tzinfo is None:
-        since = since.replace(tzinfo=UTC)
-    where = AlertFilter(status=status, unit=unit, rule=rule, since=since, app=app, board=board)
     items, total = await run_in_threadpool(
-        state.live.store.alerts, where, limit=limit, offset=offset
+        state.live.store.alerts, query.where(), limit=query.limit, offset=query.offset
     )
     return AlertPage(items=items, total=total)
 
@@ -99,41 +112,56 @@ async def alert_crop(
     )
 
 
-async def _act(state: TwinState, alert_id: str, status: AlertStatus, who: Principal) -> Alert:
-    alert = await run_in_threadpool(state.live.act, alert_id, status, by=who.label)
+def _moved(state: TwinState, alert: Alert) -> None:
+    """Count an alert's new status and publish it."""
     state.metrics.alert(alert.app, alert.status.value)
     publish_alert(state.bus, alert)
-    return alert
 
 
-@router.post("/{alert_id}/ack", response_model=Alert, responses=ACTION_ERRORS)
-async def acknowledge(alert_id: str, who: Actor, state: TwinState = Depends(get_state)) -> Alert:
-    """new → acknowledged (409 from any other status)."""
-    return await _act(state, alert_id, AlertStatus.acknowledged, who)
+@dataclass(frozen=True)
+class AlertAction:
+    """A life-cycle action: ``POST /api/alerts/{alert_id}/{path}`` moves the alert to
+    `status`; `name` is the route's name (its OpenAPI summary and operation id), `doc` its
+    description (which statuses it moves from)."""
+
+    name: str
+    path: str
+    status: AlertStatus
+    doc: str
 
 
-@router.post("/{alert_id}/resolve", response_model=Alert, responses=ACTION_ERRORS)
-async def resolve(alert_id: str, who: Actor, state: TwinState = Depends(get_state)) -> Alert:
-    """Any open status → resolved (409 when already closed)."""
-    return await _act(state, alert_id, AlertStatus.resolved, who)
+ACTIONS = (
+    AlertAction("acknowledge", "ack", AlertStatus.acknowledged,
+                "new → acknowledged (409 from any other status)."),
+    AlertAction("resolve", "resolve", AlertStatus.resolved,
+                "Any open status → resolved (409 when already closed)."),
+    AlertAction("dispatch", "dispatch", AlertStatus.dispatched,
+                "new or acknowledged → dispatched (a unit is on its way)."),
+    AlertAction("arrive", "arrive", AlertStatus.on_scene,
+                "dispatched → on_scene (the unit arrived; dispatch → arrival is the response "
+                "time)."),
+    AlertAction("false_alarm", "false-alarm", AlertStatus.false_alarm,
+                "Any open status → false_alarm (closed)."),
+)  # fmt: skip
 
 
-@router.post("/{alert_id}/dispatch", response_model=Alert, responses=ACTION_ERRORS)
-async def dispatch(alert_id: str, who: Actor, state: TwinState = Depends(get_state)) -> Alert:
-    """new or acknowledged → dispatched (a unit is on its way)."""
-    return await _act(state, alert_id, AlertStatus.dispatched, who)
+def add_action_route(router: APIRouter, action: AlertAction) -> None:
+    """Register `action`'s route on `router` (alerts permission; 404 for an unknown alert,
+    409 when its status does not allow the move)."""
+
+    async def act(alert_id: str, who: Actor, state: TwinState = Depends(get_state)) -> Alert:
+        alert = await run_in_threadpool(state.live.act, alert_id, action.status, by=who.label)
+        _moved(state, alert)
+        return alert
+
+    router.add_api_route(
+        f"/{{alert_id}}/{action.path}", act, methods=["POST"], name=action.name,
+        description=action.doc, response_model=Alert, responses=ACTION_ERRORS,
+    )  # fmt: skip
 
 
-@router.post("/{alert_id}/arrive", response_model=Alert, responses=ACTION_ERRORS)
-async def arrive(alert_id: str, who: Actor, state: TwinState = Depends(get_state)) -> Alert:
-    """dispatched → on_scene (the unit arrived; dispatch → arrival is the response time)."""
-    return await _act(state, alert_id, AlertStatus.on_scene, who)
-
-
-@router.post("/{alert_id}/false-alarm", response_model=Alert, responses=ACTION_ERRORS)
-async def false_alarm(alert_id: str, who: Actor, state: TwinState = Depends(get_state)) -> Alert:
-    """Any open status → false_alarm (closed)."""
-    return await _act(state, alert_id, AlertStatus.false_alarm, who)
+for _action in ACTIONS:
+    add_action_route(router, _action)
 
 
 class BulkAction(BaseModel):
@@ -167,8 +195,7 @@ async def acknowledge_many(
         state.live.act_many, body.ids, AlertStatus.acknowledged, by=who.label
     )
     for alert in moved:
-        state.metrics.alert(alert.app, alert.status.value)
-        publish_alert(state.bus, alert)
+        _moved(state, alert)
     failed = [
         BulkRefusal(id=alert_id, status=404 if isinstance(exc, AlertNotFound) else 409,
                     detail=str(exc))

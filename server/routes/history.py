@@ -60,6 +60,46 @@ def time_range(
     return span
 
 
+@dataclass
+class Window:
+    """The ``from`` / ``to`` of a history query (ISO 8601 with a zone)."""
+
+    start: Annotated[TimeParam, Query(alias="from")] = None
+    end: Annotated[TimeParam, Query(alias="to")] = None
+
+    def span(self, default: timedelta, longest: timedelta | None = None) -> TimeRange:
+        """The range asked (see `time_range`)."""
+        return time_range(self.start, self.end, default, longest)
+
+
+@dataclass
+class ObservationParams(Window):
+    """The query of ``GET /api/history/observations``: where, what, and which page."""
+
+    bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat")] = None
+    kind: ObservationKind | None = None
+    source: Annotated[str | None, Query(max_length=128)] = None
+    limit: Annotated[int, Query(ge=1, le=5000)] = 1000
+    cursor: Annotated[str | None, Query(max_length=200)] = None
+
+
+@dataclass
+class AlertHistoryParams(Window):
+    """The query of ``GET /api/history/alerts``: which alerts, and which page."""
+
+    unit: Annotated[str | None, Query(max_length=128)] = None
+    app: Annotated[str | None, Query(max_length=64)] = None
+    board: Annotated[str | None, Query(max_length=64)] = None
+    status: AlertStatus | None = None
+    severity: Annotated[str | None, Query(max_length=32)] = None
+    rule: Annotated[str | None, Query(max_length=128)] = None
+    closed: Annotated[
+        bool | None, Query(description="true: resolved or false alarm; false: still open")
+    ] = None
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100
+    cursor: Annotated[str | None, Query(max_length=200)] = None
+
+
 def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:
     """``minlon,minlat,maxlon,maxlat`` (deg) or None."""
     if value is None:
@@ -140,23 +180,18 @@ class Replay(BaseModel):
 @router.get("/observations", response_model=ObservationPage)
 async def history_observations(
     _: Reader,
+    params: Annotated[ObservationParams, Depends()],
     state: TwinState = Depends(get_state),
-    start: Annotated[TimeParam, Query(alias="from")] = None,
-    end: Annotated[TimeParam, Query(alias="to")] = None,
-    bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat")] = None,
-    kind: ObservationKind | None = None,
-    source: Annotated[str | None, Query(max_length=128)] = None,
-    limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> ObservationPage:
     """Observations in [from, to) (default: the last hour), oldest first in (time, id) order,
     from the live store and the archive; pass ``next`` as ``cursor`` for the next page. Each
     observation comes exactly once across pages, even while the history mover runs."""
-    span = time_range(start, end, HOUR, None)
-    query = ObservationQuery(span.from_us, span.to_us, parse_bbox(bbox),
-                             kind.value if kind else None, source_id(state, source))  # fmt: skip
+    span = params.span(HOUR)
+    kind = params.kind.value if params.kind else None
+    query = ObservationQuery(span.from_us, span.to_us, parse_bbox(params.bbox), kind,
+                             source_id(state, params.source))  # fmt: skip
     page = await run_in_threadpool(
-        state.history.observations, query, limit=limit, after=parse_cursor(cursor)
+        state.history.observations, query, limit=params.limit, after=parse_cursor(params.cursor)
     )
     return ObservationPage(items=page.items, next=page.next.encode() if page.next else None)
 
@@ -182,28 +217,18 @@ async def history_track(
 @router.get("/alerts", response_model=AlertHistoryPage)
 async def history_alerts(
     _: Reader,
+    params: Annotated[AlertHistoryParams, Depends()],
     state: TwinState = Depends(get_state),
-    start: Annotated[TimeParam, Query(alias="from")] = None,
-    end: Annotated[TimeParam, Query(alias="to")] = None,
-    unit: Annotated[str | None, Query(max_length=128)] = None,
-    app: Annotated[str | None, Query(max_length=64)] = None,
-    board: Annotated[str | None, Query(max_length=64)] = None,
-    status: AlertStatus | None = None,
-    severity: Annotated[str | None, Query(max_length=32)] = None,
-    rule: Annotated[str | None, Query(max_length=128)] = None,
-    closed: Annotated[
-        bool | None, Query(description="true: resolved or false alarm; false: still open")
-    ] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> AlertHistoryPage:
     """Alerts created in [from, to) (default: the last 7 days), newest first, open and closed,
     with their life-cycle times; from the live store and the archive."""
-    span = time_range(start, end, timedelta(days=7), None)
-    query = AlertQuery(span.from_us, span.to_us, unit, app, board,
-                       status.value if status else None, severity, rule, closed)  # fmt: skip
+    p = params
+    span = p.span(timedelta(days=7))
+    query = AlertQuery(span.from_us, span.to_us, p.unit, p.app, p.board,
+                       p.status.value if p.status else None, p.severity, p.rule,
+                       p.closed)  # fmt: skip
     page = await run_in_threadpool(
-        state.history.alerts, query, limit=limit, before=parse_cursor(cursor)
+        state.history.alerts, query, limit=p.limit, before=parse_cursor(p.cursor)
     )
     return AlertHistoryPage(items=page.items, next=page.next.encode() if page.next else None)
 
