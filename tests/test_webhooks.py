@@ -12,10 +12,11 @@ from typing import Any
 
 import apps_workspace as aws
 import pytest
-from servers import LiveServer, free_port, start_server
+from servers import LiveServer, start_server
 from waiting import wait_for
 from webhook_receiver import Receiver
 
+from bench.common import free_port
 from server.webhooks import (
     DB_FILE,
     Retry,
