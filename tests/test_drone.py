@@ -263,7 +263,7 @@ def test_png_textured_terrain_glb_is_valid(tmp_path: Path) -> None:
     positions = np.array([[0, 0, 0], [10, 0, 0], [10, 10, 1], [0, 10, 0]], float)
     triangles = np.array([[0, 1, 2], [0, 2, 3]])
     uvs = np.array([[0, 1], [1, 1], [1, 0], [0, 0]], float)
-    content = terrain_glb(TerrainMesh(positions, triangles, uvs, data, mime))
+    content = terrain_glb(TerrainMesh(positions, triangles, uvs, data, mime), "none")
     path = tmp_path / "t.glb"
     path.write_bytes(content.data)
     (result,) = run_gltf_validator([path])

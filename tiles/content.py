@@ -188,9 +188,9 @@ def _pack(
     normals: NDArray[np.float64],
     triangles: NDArray[np.int64],
     material: dict[str, Any],
+    compression: Compression,
     feature_ids: NDArray[np.float32] | None = None,
     metadata: tuple[FeatureClass, Sequence[dict[str, PropertyValue]]] | None = None,
-    compression: Compression = "none",
     texture: tuple[NDArray[np.float64], bytes, str] | None = None,
 ) -> GlbContent:
     """One mesh, one primitive, one node whose translation is the centre (glTF y-up);
@@ -257,7 +257,7 @@ def _placed(builder: GlbBuilder, accessor: int, node: dict[str, Any]) -> NDArray
 
 
 def building_glb(
-    features: Sequence[PreparedFeature], cls: FeatureClass, compression: Compression = "none"
+    features: Sequence[PreparedFeature], cls: FeatureClass, compression: Compression
 ) -> GlbContent:
     """A building tile: feature i of the property table is `features[i]`."""
     offsets = np.cumsum([0] + [len(f.positions) for f in features])
@@ -274,7 +274,7 @@ def building_glb(
     )
 
 
-def terrain_glb(terrain: TerrainMesh, compression: Compression = "none") -> GlbContent:
+def terrain_glb(terrain: TerrainMesh, compression: Compression) -> GlbContent:
     """The terrain tile: the mesh's normals or else smooth ones, only the vertices the
     triangles use; textured when the mesh has ``uvs`` and a ``texture``."""
     positions, triangles = mesh.checked(terrain.positions, terrain.triangles, "terrain")

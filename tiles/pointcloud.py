@@ -233,8 +233,8 @@ class _Out:
     """What a writer wrote; with `octree` every tile is also recorded in `implicit`."""
 
     folder: Path
-    octree: bool = False
-    compression: Compression = "none"
+    octree: bool
+    compression: Compression
     glbs: int = 0
     bytes: int = 0
     levels: int = 0
@@ -643,7 +643,7 @@ def _merge(up: _Node, kids: list[_Node], out: _Out, colors: bool) -> _Node:
 
 
 def point_glb(
-    points: Points, colors: bool = True, compression: Compression = "none"
+    points: Points, colors: bool, compression: Compression
 ) -> tuple[bytes, NDArray[np.float64], NDArray[np.float64]]:
     """A POINTS glb of `POINT_DTYPE` records and the (min, max) corners (ENU m) of its points,
     as stored and as placed (with ``meshopt``, each axis may round up to half a grid step).

@@ -256,7 +256,7 @@ def write_terrain_tree(
     out_dir: Path,
     grid: TerrainGrid,
     *,
-    compression: Compression = "none",
+    compression: Compression,
     group: int | None = None,
     subtree_levels: int | None = None,
 ) -> tuple[Tile, TerrainReport]:
