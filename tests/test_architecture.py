@@ -1,7 +1,8 @@
 """The architecture as the running product shows it: `twin serve` needs none of the project's
 optional parts (pyproject's ``detect`` and ``viewer`` extras: PyTorch, Ultralytics, VTK, PyVista,
-Qt) and never imports them; a command that needs a missing one says which in one line; the
-extras `twin.extras` checks are the ones pyproject.toml declares.
+Qt) and never imports them, nor OpenCV until a camera is calibrated; a command that needs a
+missing extra says which in one line; the extras `twin.extras` checks are the ones
+pyproject.toml declares.
 
 The product runs in a child Python in which the optional modules cannot be imported (a finder
 ahead of all others refuses them and notes each attempt); the child writes what it was refused
@@ -33,8 +34,11 @@ OPTIONAL = (
     "torch", "torchvision", "ultralytics", "ai_edge_litert", "lap", "rapidocr_onnxruntime",
     "onnxruntime", "vtk", "vtkmodules", "pyvista", "pyvistaqt", "PySide6",
 )  # fmt: skip
+# OpenCV is always installed (`twin build` uses it), but the server loads it only to calibrate a
+# camera or crop an alert's frame.
+NOT_SERVED = (*OPTIONAL, "cv2")
 
-WITHOUT_OPTIONAL = """
+WITHOUT = """
 import atexit, json, signal, sys
 
 blocked, report = set(sys.argv[1].split(",")), sys.argv[2]
@@ -66,20 +70,20 @@ app()
 """
 
 
-def twin_without_optional(report: Path, *args: str) -> list[str]:
-    """The command line of `twin ARGS` in a Python that cannot import `OPTIONAL`; the child
+def twin_without(modules: tuple[str, ...], report: Path, *args: str) -> list[str]:
+    """The command line of `twin ARGS` in a Python that cannot import `modules`; the child
     writes ``{"refused": [...], "held": [...]}`` to `report` when it exits."""
-    return [sys.executable, "-c", WITHOUT_OPTIONAL, ",".join(OPTIONAL), str(report), *args]
+    return [sys.executable, "-c", WITHOUT, ",".join(modules), str(report), *args]
 
 
 def test_serve_works_without_the_optional_parts(tmp_path: Path) -> None:
     """Health, an element record, an observation posted with a token and seen in the live API
     (its plate hashed and masked by the rule engine's normalisation): all served by a process
-    that never tried to import an optional module."""
+    that never tried to import an optional module, nor OpenCV."""
     ws = tiny.build(tmp_path / "ws")
     port, report, log_path = free_port(), tmp_path / "imports.json", tmp_path / "serve.log"
-    command = twin_without_optional(
-        report, "serve", str(ws), "--host", "127.0.0.1", "--port", str(port)
+    command = twin_without(
+        NOT_SERVED, report, "serve", str(ws), "--host", "127.0.0.1", "--port", str(port)
     )
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
@@ -127,7 +131,7 @@ def test_a_command_without_its_extra_fails_in_one_line(
 ) -> None:
     ws = tiny.build(tmp_path / "ws")
     argv = [str(ws) if arg == "WS" else arg for arg in args]
-    result = subprocess.run(twin_without_optional(tmp_path / "imports.json", *argv),
+    result = subprocess.run(twin_without(OPTIONAL, tmp_path / "imports.json", *argv),
                             capture_output=True, text=True, timeout=60, cwd=tmp_path)  # fmt: skip
     assert result.returncode == 2 and "Traceback" not in result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]
@@ -136,10 +140,10 @@ def test_a_command_without_its_extra_fails_in_one_line(
 
 
 def test_importing_the_server_loads_no_optional_module() -> None:
-    """The fast check: the app, the rule engine and the CLI import none of `OPTIONAL`."""
+    """The fast check: the app, the rule engine and the CLI import none of `NOT_SERVED`."""
     code = (
         "import sys, server.app, scenes.engine, scenes.rulefile, twin.cli; "
-        f"print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in {set(OPTIONAL)!r})))"
+        f"print(' '.join(sorted(m for m in sys.modules if m.split('.')[0] in {set(NOT_SERVED)!r})))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=120, cwd=REPO)  # fmt: skip

@@ -344,7 +344,7 @@ def camera_calibrate(
     fit_focal: Annotated[bool, typer.Option(help="Also fit the focal length (6+ pairs)")] = False,
 ) -> None:
     """Solve a camera's pose from 4+ pixel/world point pairs and save it in WS/cameras.json."""
-    from twin.cameras.calibrate import read_pairs
+    from twin.cameras.pairs import read_pairs
     from twin.cameras.rig import CameraRig
     from twin.catalog import Catalog
     from twin.workspace import open_workspace

@@ -20,9 +20,9 @@ from server.jsonbody import StrictJSONRoute
 from server.publish import publish_camera, publish_drone
 from server.schemas import errors
 from server.state import TwinState
-from twin.cameras.calibrate import PointPair
 from twin.cameras.drone import DroneTelemetry, Gimbal
 from twin.cameras.labels import DEFAULT_LIMIT
+from twin.cameras.pairs import PointPair
 from twin.cameras.ptz import PtzStatus
 from twin.cameras.rig import CameraRig
 from twin.errors import InputError

@@ -1,7 +1,8 @@
 """Camera pose (and optionally focal length) from image ↔ world point pairs, with OpenCV.
 
-Each pair is a pixel (u, v) of the calibrated image size and the lon/lat (deg) and ellipsoidal
-height (m) of the same point in the world (a roof corner, a road marking). The pose is solved in
+Each pair (`twin.cameras.pairs.PointPair`) is a pixel (u, v) of the calibrated image size and the
+lon/lat (deg) and ellipsoidal height (m) of the same point in the world (a roof corner, a road
+marking). The pose is solved in
 the ENU frame of the camera's current position (`Camera.frame`) with ``cv2.solvePnP`` (SQPnP,
 and the iterative solver started from the current pose) and refined with
 ``cv2.solvePnPRefineLM``; the best by reprojection error wins. With `fit_focal`, the focal
@@ -13,11 +14,9 @@ heading/pitch/roll.
 
 from __future__ import annotations
 
-import csv
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import cv2
@@ -25,28 +24,17 @@ import numpy as np
 from numpy.typing import NDArray
 
 from twin.cameras.camera import Camera, orientation_from_rotation
+from twin.cameras.pairs import PointPair
 from twin.errors import InputError
 from twin.geo import enu_rotation
 
 Array = NDArray[np.float64]
 MIN_PAIRS = 4
 MIN_PAIRS_WITH_FOCAL = 6
-PAIR_COLUMNS = ("u", "v", "lon", "lat", "height")
 
 
 class CalibrationError(InputError):
     """The point pairs do not determine a pose (too few, degenerate, or no solution)."""
-
-
-@dataclass(frozen=True)
-class PointPair:
-    """A pixel (u, v, px) and the world point it shows: lon, lat (deg), ellipsoidal height (m)."""
-
-    u: float
-    v: float
-    lon: float
-    lat: float
-    height: float
 
 
 @dataclass(frozen=True)
@@ -104,27 +92,6 @@ class Calibration:
             "fx": cam.focal_x,
             "fy": cam.focal_y,
         }
-
-
-def read_pairs(path: Path) -> list[PointPair]:
-    """Point pairs from a CSV file with a header naming at least u, v, lon, lat, height."""
-    try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            reader = csv.DictReader(fh)
-            missing = [c for c in PAIR_COLUMNS if c not in (reader.fieldnames or [])]
-            if missing:
-                raise InputError(f"missing column(s) {', '.join(missing)}", file=str(path))
-            pairs = []
-            for row_no, row in enumerate(reader, start=2):
-                try:
-                    pairs.append(PointPair(*(float(row[c]) for c in PAIR_COLUMNS)))
-                except (TypeError, ValueError) as exc:
-                    raise InputError(
-                        "u, v, lon, lat, height must be numbers", file=str(path), row=row_no
-                    ) from exc
-    except OSError as exc:
-        raise InputError(f"cannot read point pairs ({exc.strerror})", file=str(path)) from exc
-    return pairs
 
 
 def _rms(residuals: Array) -> float:

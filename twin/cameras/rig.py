@@ -11,21 +11,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from shapely.geometry import mapping
 
 from twin.cameras import labels as label_mod
-from twin.cameras.calibrate import Calibration, PointPair, calibrate
 from twin.cameras.camera import Camera
 from twin.cameras.drone import DroneTelemetry
+from twin.cameras.pairs import PointPair
 from twin.cameras.ptz import PtzModel, PtzStatus
 from twin.cameras.store import CameraStore, apply_override
 from twin.cameras.world import RayResult, World
 from twin.catalog import Catalog, Element, resolve_id
 from twin.errors import InputError, NotFoundError, TwinError
 from twin.workspace import Manifest, WorkspacePaths
+
+if TYPE_CHECKING:
+    from twin.cameras.calibrate import Calibration
 
 PTZ_KINDS = frozenset({"ptz", "eagle-eye"})
 HOST_MARGIN_M = 2.0
@@ -205,6 +208,8 @@ class CameraRig:
         """Solve and save (WS/cameras.json) a catalog camera's pose (`camera_id`: its element
         id or its layer's id) from point pairs. A PTZ camera's live pose is dropped: the
         calibrated pose is its pose now."""
+        from twin.cameras.calibrate import calibrate  # OpenCV: loaded by the first calibration
+
         camera_id = self.resolve(camera_id)
         if self._element(camera_id) is None:
             raise NotFoundError(f"no catalog camera '{camera_id}'")
