@@ -14,10 +14,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from twin.cameras.calibrate import CalibrationError, PointPair, calibrate, read_pairs
+from twin.cameras.calibrate import CalibrationError, calibrate
 from twin.cameras.camera import Camera, _rotation, orientation_from_rotation
 from twin.cameras.drone import DroneTelemetry, Gimbal
 from twin.cameras.labels import labels
+from twin.cameras.pairs import PointPair, read_pairs
 from twin.cameras.ptz import (
     PtzModel,
     PtzStatus,
