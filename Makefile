@@ -10,7 +10,7 @@ APT_PACKAGES := chromium fonts-noto-cjk fonts-noto-core libegl1 libgl1 libglib2.
 	gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
 PORT ?= 8000
 
-.PHONY: install apt venv web demo test lint typecheck bench clean
+.PHONY: install apt venv web demo test test-fast lint typecheck bench clean
 
 install: apt venv web
 
@@ -48,6 +48,10 @@ typecheck: venv
 
 test: install lint typecheck
 	$(BIN)/pytest -q
+
+# The inner loop: no browser, no server process or engine, nothing slow (markers: pyproject.toml).
+test-fast: venv
+	$(BIN)/pytest -q -m "not browser and not slow"
 
 PY3DTILES := .cache/py3dtiles-venv/bin/py3dtiles
 

@@ -4,6 +4,7 @@ or one with its options: `python -m bench soak --minutes 60`."""
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 
 from bench import (
     build,
@@ -25,7 +26,7 @@ from bench import (
     viewer,
 )
 
-BENCHES = {
+BENCHES: dict[str, Callable[..., None]] = {
     "build": build.main,
     "tiles": tiles.main,
     "serve": serve.main,
@@ -59,7 +60,7 @@ WITH_OPTIONS = {
 
 def main(argv: list[str]) -> None:
     if len(argv) > 1 and argv[0] in WITH_OPTIONS and argv[1].startswith("-"):
-        BENCHES[argv[0]](argv[1:])  # type: ignore[operator]
+        BENCHES[argv[0]](argv[1:])
         return
     names = argv or list(BENCHES)
     unknown = [n for n in names if n not in BENCHES]

@@ -86,7 +86,7 @@ def _mqtt_rows(url: str, broker: Broker, messages: int) -> list[list[object]]:
         for _ in range(count // per_message):
             publisher.publish("twin/in/observations", body, qos=1)
         target = stored + count
-        _wait(lambda t=target: _metric(url, "twin_mqtt_observations_total") >= t)  # type: ignore[misc]
+        _wait(lambda t=target: _metric(url, "twin_mqtt_observations_total") >= t)
         seconds = time.monotonic() - start
         stored = target
         rows.append([f"{per_message} a message", count, seconds, count / seconds])

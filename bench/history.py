@@ -18,6 +18,7 @@ the SQLite/archive ratio. Goals: box p95 < 1 s, track p95 < 200 ms on the archiv
 from __future__ import annotations
 
 import argparse
+import functools
 import random
 import sqlite3
 import tempfile
@@ -195,10 +196,12 @@ def measure(
     every: list[float] = []
     track: list[float] = []
     counts = {"first": 0, "every": 0, "track": 0}
+
+    def first_page(q: ObservationQuery) -> int:
+        return len(reader.observations(q, limit=PAGE).items)
+
     for query in boxes:
-        counts["first"] += timed(
-            first, lambda q=query: len(reader.observations(q, limit=PAGE).items)
-        )
+        counts["first"] += timed(first, functools.partial(first_page, query))
 
         def all_pages(q: ObservationQuery = query) -> int:
             got, after = 0, None
@@ -211,8 +214,12 @@ def measure(
 
         counts["every"] += timed(every, all_pages)
     day = (int(START.timestamp() * 1e6), int((START.timestamp() + HOURS * 3600) * 1e6))
+
+    def track_points(entity: str) -> int:
+        return len(reader.track(entity, *day, limit=100_000))
+
     for entity in tracks:
-        counts["track"] += timed(track, lambda e=entity: len(reader.track(e, *day, limit=100_000)))
+        counts["track"] += timed(track, functools.partial(track_points, entity))
     return {"first": (first, counts["first"]), "every": (every, counts["every"]),
             "track": (track, counts["track"])}  # fmt: skip
 

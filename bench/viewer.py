@@ -131,7 +131,9 @@ def city(tmp: Path, buildings: int) -> None:
     generate_city(src, buildings)
     console.print(f"built {buildings:,} buildings in {_build(src, ws):.0f} s")
     seconds, drawn = _open_seconds(ws)
-    rows = [["open (first frame of the home view)", f"{seconds:.1f} s", drawn, ""]]
+    rows: list[list[object]] = [
+        ["open (first frame of the home view)", f"{seconds:.1f} s", drawn, ""]
+    ]
     rows += frame_rates(ws, {"orbit, home view": lambda s: s.home_view(),
                              "orbit, street level (150 m)": _street})  # fmt: skip
     show(f"Desktop viewer, {buildings:,} buildings, offscreen {SIZE[0]}×{SIZE[1]} "

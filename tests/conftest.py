@@ -31,10 +31,12 @@ from bench.engines import (
 
 _DATABASES = itertools.count()
 TESTS = Path(__file__).resolve().parent
-# Names whose call starts a browser or a server process (`twin serve`, PostgreSQL, Redis,
-# mosquitto, nginx, an RTSP server, Xvfb, a worker): bench/chromium.py's launch, Popen, and
-# PostgreSQL's pg_ctl start (run to completion, the server stays up).
-STARTS = {"launch": "browser", "Popen": "server", "start_postgres": "server"}
+# Names that make a test `browser`, `server` or `slow` when it (or a fixture or helper it calls)
+# uses them: bench/chromium.py's launch starts Chromium; Popen a server process (`twin serve`,
+# Redis, mosquitto, nginx, an RTSP server, Xvfb, a worker) and start_postgres a PostgreSQL
+# cluster; TWIN runs the `twin` CLI in a subprocess, seconds of imports each time (a fixture
+# like `sample_ws` builds with it).
+STARTS = {"launch": "browser", "Popen": "server", "start_postgres": "server", "TWIN": "slow"}
 
 
 def _codes(code: CodeType) -> Iterator[CodeType]:
@@ -47,14 +49,16 @@ def _codes(code: CodeType) -> Iterator[CodeType]:
 
 def _ours(obj: object) -> bool:
     """A function or class written in tests/ or bench/ (not a library's)."""
+    if not (inspect.isfunction(obj) or inspect.isclass(obj)):
+        return False
     try:
-        source = Path(inspect.getfile(obj))  # type: ignore[arg-type]
-    except TypeError:
+        source = Path(inspect.getfile(obj))
+    except TypeError:  # a built-in class
         return False
     return source.parent in (TESTS, TESTS.parent / "bench")
 
 
-def _starts(func: Callable[..., object], seen: set[object]) -> set[str]:
+def _starts(func: object, seen: set[object]) -> set[str]:
     """What `func` starts ("browser", "server"), itself or through the functions and classes of
     tests/ and bench/ that it names."""
     if not inspect.isfunction(func) or func in seen:
@@ -76,8 +80,8 @@ def _starts(func: Callable[..., object], seen: set[object]) -> set[str]:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark a test `browser` when it or a fixture it uses starts Chromium, `server` (and `slow`)
-    when they start a server process or a real engine, so `-m "not browser and not slow"` is the
-    quick inner loop."""
+    when they start a server process or a real engine, `slow` when they run the `twin` CLI, so
+    `-m "not browser and not slow"` is the quick inner loop (`make test-fast`)."""
     seen: dict[object, set[str]] = {}
     for item in items:
         if not isinstance(item, pytest.Function):
@@ -92,7 +96,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             starts |= seen[func]
         for marker in sorted(starts):
             item.add_marker(marker)
-        if "server" in starts:
+        if "server" in starts or item.get_closest_marker("server"):
             item.add_marker("slow")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -79,7 +80,8 @@ def test_sample_catalog_ids_are_the_glb_feature_ids(sample_ws: Path) -> None:
     them again, by the same ids, with a positive error."""
     paths = WorkspacePaths(sample_ws)
     assert validate_tileset_tree(paths.tileset) == []
-    finest, coarse = [], []
+    finest: list[tuple[float, dict[str, Any]]] = []
+    coarse: list[tuple[float, dict[str, Any]]] = []
     for placed in walk_tiles(paths.tileset):
         uri = placed.tile.get("content", {}).get("uri", "")
         if not uri.startswith("buildings/"):

@@ -119,6 +119,7 @@ def test_pixel_to_ground_to_pixel_round_trip(cam: Camera, fu: float, fv: float) 
 
 @settings(max_examples=100, deadline=None)
 @given(_camera_strategy(), st.floats(-300, 300), st.floats(-300, 300))
+@pytest.mark.slow
 def test_world_to_pixel_to_world_round_trip(cam: Camera, east: float, north: float) -> None:
     lon, lat, h = cam.frame.to_geodetic([east, north, 0.0])
     pixel = cam.project(lon, lat, h)

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -91,7 +92,7 @@ def test_ptz_needs_operator_moves_the_camera_and_is_published(live_server: LiveS
     with live_server.client("ingest") as c:
         assert c.put(f"/api/cameras/{PTZ}/ptz", json=body).status_code == 403
 
-    async def move_and_listen() -> dict[str, object]:
+    async def move_and_listen() -> dict[str, Any]:
         url = live_server.url.replace("http", "ws") + f"/ws/live?token={TOKENS['viewer']}"
         async with websockets.connect(url) as ws:
             while json.loads(await ws.recv())["topic"] != "ready":
@@ -102,13 +103,13 @@ def test_ptz_needs_operator_moves_the_camera_and_is_published(live_server: LiveS
             while True:
                 message = json.loads(await asyncio.wait_for(ws.recv(), 10))
                 if message["topic"] == "camera":
-                    payload: dict[str, object] = message["payload"]
+                    payload: dict[str, Any] = message["payload"]
                     return payload
 
     payload = asyncio.run(move_and_listen())
     assert payload["id"] == PTZ and payload["heading"] == 250.0 and payload["pitch"] == -30.0
     assert payload["ptz"] == body
-    assert float(payload["hfov"]) < 60.0 / 1.5  # zoomed in  # type: ignore[arg-type]
+    assert float(payload["hfov"]) < 60.0 / 1.5  # zoomed in
     with live_server.client("viewer") as c:
         assert c.get(f"/api/cameras/{PTZ}").json()["heading"] == 250.0
     with live_server.client("admin") as c:
@@ -158,7 +159,7 @@ def test_element_record_lists_cameras_with_visibility(live_server: LiveServer) -
 
 def _synthetic_pairs(camera: Camera, n: int) -> list[tuple[float, float, float, float, float]]:
     rng = np.random.default_rng(4)
-    pairs = []
+    pairs: list[tuple[float, float, float, float, float]] = []
     while len(pairs) < n:
         w, h = camera.image_width, camera.image_height
         u, v = rng.uniform(0.05 * w, 0.95 * w), rng.uniform(0.5 * h, 0.97 * h)

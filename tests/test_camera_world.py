@@ -7,6 +7,7 @@ import math
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -103,9 +104,10 @@ def test_image_size_scaling_keeps_calibrated_field_of_view() -> None:
 
 
 def test_from_record_reads_calibrated_intrinsics() -> None:
-    rec = {"id": "camera:x", "lon": LON, "lat": LAT, "base_height": 2.0, "height": 5.0,
-           "attributes": {"heading": 10, "image_width": 1280, "image_height": 720,
-                          "fx": 900, "cx": 600, "distortion": [0.1, 0, 0, 0, 0]}}  # fmt: skip
+    rec: dict[str, Any] = {
+        "id": "camera:x", "lon": LON, "lat": LAT, "base_height": 2.0, "height": 5.0,
+        "attributes": {"heading": 10, "image_width": 1280, "image_height": 720,
+                       "fx": 900, "cx": 600, "distortion": [0.1, 0, 0, 0, 0]}}  # fmt: skip
     c = Camera.from_record(rec)
     assert (c.focal_x, c.focal_y, c.principal_point) == (900.0, 900.0, (600.0, 360.0))
     assert c.distortion == (0.1, 0.0, 0.0, 0.0, 0.0)
@@ -302,8 +304,9 @@ def test_read_pairs_names_the_bad_row(tmp_path: Path) -> None:
 
 # ------------------------------------------------------------------------- overrides
 def test_overrides_replace_catalog_fields_key_by_key(tmp_path: Path) -> None:
-    record = {"id": "camera:c", "lon": 1.0, "lat": 2.0, "base_height": 3.0, "height": 4.0,
-              "name": "C", "attributes": {"heading": 10, "hfov": 60, "stream": "x"}}  # fmt: skip
+    record: dict[str, Any] = {
+        "id": "camera:c", "lon": 1.0, "lat": 2.0, "base_height": 3.0, "height": 4.0,
+        "name": "C", "attributes": {"heading": 10, "hfov": 60, "stream": "x"}}  # fmt: skip
     store = CameraStore(tmp_path)
     store.update("camera:c", {"lat": 2.5, "attributes": {"heading": 20}})
     store.update("camera:c", {"attributes": {"pitch": -5}, "ptz": {"hfov_tele": 2}})

@@ -6,6 +6,7 @@ load is idempotent and a second loader started at the same moment waits instead 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,9 +20,9 @@ POINTS = [(121.4866, 31.2395), (121.4905, 31.2390), (121.5000, 31.2350), (121.48
 
 
 @pytest.fixture(scope="module")
-def engines(sample_ws: Path, postgres: object, tmp_path_factory: pytest.TempPathFactory) -> (
-    tuple[Catalog, PgCatalog]
-):  # fmt: skip
+def engines(
+    sample_ws: Path, postgres: object, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Catalog, PgCatalog]]:
     from bench.engines import Postgres
 
     assert isinstance(postgres, Postgres)

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import cv2
 import httpx
@@ -62,6 +63,7 @@ def bus_detections(detector: Detector) -> list[Detection]:
     return detector.detect(image)
 
 
+@pytest.mark.slow
 def test_yolo_finds_the_bus_and_people(bus_detections: list[Detection]) -> None:
     classes = [d.cls for d in bus_detections]
     assert classes.count("bus") == 1
@@ -75,6 +77,7 @@ def test_yolo_finds_the_bus_and_people(bus_detections: list[Detection]) -> None:
     assert 0 <= x1 < x2 <= 810 and 0 <= y1 < y2 <= 1080 and (x2 - x1) > 400  # the bus is wide
 
 
+@pytest.mark.slow
 def test_observations_land_in_front_of_the_camera(bus_detections: list[Detection]) -> None:
     observations = detections_to_observations(
         bus_detections, ROAD_CAMERA, frame_index=7, frame_size=(810, 1080)
@@ -165,6 +168,7 @@ def test_image_folder_source_plays_in_order_and_loops(tmp_path: Path) -> None:
     assert source.dropped == 0
 
 
+@pytest.mark.slow
 def test_video_source_drops_frames_when_processing_lags(tmp_path: Path) -> None:
     video = tmp_path / "clip.avi"
     writer = cv2.VideoWriter(str(video), cv2.VideoWriter.fourcc(*"MJPG"), 20.0, (64, 48))
@@ -215,6 +219,7 @@ class _MjpegServer:
         self.server.server_close()
 
 
+@pytest.mark.slow
 def test_a_dropped_http_stream_is_reconnected() -> None:
     camera = _MjpegServer(per_connection=10)
     try:
@@ -280,7 +285,7 @@ def test_sender_buffers_while_the_server_is_down_and_resends(
     assert {e["track_id"] for e in entities} == {"1", "2", "3"}
 
 
-def _live_entities(client: httpx.Client, source: str) -> list[dict[str, object]]:
+def _live_entities(client: httpx.Client, source: str) -> list[dict[str, Any]]:
     response = client.get("/api/live")
     assert response.status_code == 200, response.text
     body = response.json()

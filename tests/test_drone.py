@@ -172,6 +172,7 @@ def test_surface_heights_are_robust_per_footprint() -> None:
     assert result.interior == len(boxes) - 1
 
 
+@pytest.mark.slow
 def test_build_takes_heights_from_the_drone_surface_and_reports_disagreements(
     tmp_path: Path,
 ) -> None:
@@ -215,6 +216,7 @@ def _barycentric_uv(
     return float(u), float(v)
 
 
+@pytest.mark.slow
 def test_bangkok_terrain_is_textured_with_the_orthophoto_where_it_says(tmp_path: Path) -> None:
     src = tmp_path / "src"
     src.mkdir()
@@ -241,7 +243,9 @@ def test_bangkok_terrain_is_textured_with_the_orthophoto_where_it_says(tmp_path:
     tri = glb.accessor(primitive["indices"]).astype(np.int64).reshape(-1, 3)
     image_index = glb.document["textures"][0]["source"]
     data = glb.view_bytes(glb.document["images"][image_index]["bufferView"])
-    texture = cv2.cvtColor(cv2.imdecode(np.frombuffer(data, np.uint8), 1), cv2.COLOR_BGR2RGB)
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), 1)
+    assert image is not None
+    texture = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
     height, width = texture.shape[:2]
     assert [width, height] == report["texture_px"]
     lon, lat = Transformer.from_crs("EPSG:32647", "EPSG:4326", always_xy=True).transform(*centre)
@@ -291,6 +295,7 @@ def test_sample_heights_from_the_synthetic_dsm_match_osm(sample_ws: Path) -> Non
     assert "terrain" in json.dumps(tileset["root"]["children"])
 
 
+@pytest.mark.slow
 def test_sample_drone_files_are_small_and_regenerate_identically(tmp_path: Path) -> None:
     drone = SAMPLE_SRC / "drone"
     assert sum(p.stat().st_size for p in drone.glob("*.tif")) < 3_000_000

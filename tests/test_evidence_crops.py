@@ -17,7 +17,7 @@ import ultralytics
 from servers import LiveServer, start_server
 
 from scenes.crops import crop_jpeg, evidence_crop
-from scenes.models import Observation
+from scenes.models import Observation, ObservationKind
 from server.crops import FrameCrops
 from server.frames import FrameStore
 from twin.catalog import Catalog
@@ -126,8 +126,8 @@ def test_stale_frames_sensors_and_bad_boxes_give_no_crop(sample_ws: Path) -> Non
     now = datetime.now(UTC)
 
     def obs(**attributes: object) -> Observation:
-        return Observation(kind="vehicle", cls="car", source=CAMERA, lon=121.4859, lat=31.239,
-                           time=now, attributes=attributes)  # fmt: skip
+        return Observation(kind=ObservationKind.vehicle, cls="car", source=CAMERA, lon=121.4859,
+                           lat=31.239, time=now, attributes=attributes)  # fmt: skip
 
     fresh = FrameCrops(frames, Catalog(paths.catalog))
     assert fresh.crop(obs(bbox=[100, 200, 500, 800])) is not None
@@ -203,8 +203,8 @@ def test_the_newest_boxed_observation_with_a_near_frame_gives_the_crop(sample_ws
     crops = FrameCrops(frames, Catalog(paths.catalog))
 
     def obs(name: str, at: datetime, **attributes: object) -> Observation:
-        return Observation(id=name, kind="person", source=CAMERA, lon=121.4859, lat=31.239,
-                           time=at, attributes=attributes)  # fmt: skip
+        return Observation(id=name, kind=ObservationKind.person, source=CAMERA, lon=121.4859,
+                           lat=31.239, time=at, attributes=attributes)  # fmt: skip
 
     box = [100, 200, 500, 800]
     early = obs("early", red.time, bbox=box)

@@ -147,8 +147,9 @@ def _history_ids(server: LiveServer, since: datetime) -> list[str]:
     cursor = None
     with server.client("viewer") as c:
         while True:
-            params = {"from": since.isoformat(), "to": datetime.now(UTC).isoformat(),
-                      "limit": 20, **({"cursor": cursor} if cursor else {})}  # fmt: skip
+            params: dict[str, str | int] = {
+                "from": since.isoformat(), "to": datetime.now(UTC).isoformat(),
+                "limit": 20, **({"cursor": cursor} if cursor else {})}  # fmt: skip
             page = c.get("/api/history/observations", params=params).json()
             ids += [o["id"] for o in page["items"]]
             if not (cursor := page["next"]):
@@ -241,6 +242,16 @@ def _retar(bundle: Path, out: Path, edit: Callable[[str, bytes], bytes | None]) 
     return out
 
 
+def _truncate(bundle: Path, out: Path) -> Path:
+    out.write_bytes(bundle.read_bytes()[: bundle.stat().st_size // 2])
+    return out
+
+
+def _not_a_bundle(bundle: Path, out: Path) -> Path:
+    out.write_bytes(b"hello")
+    return out
+
+
 def _flip_byte(bundle: Path, out: Path) -> Path:
     data = bytearray(bundle.read_bytes())
     data[_member_offset(bundle, "observations.ndjson.gz") + 40] ^= 0x01
@@ -258,13 +269,12 @@ def _more_records(name: str, data: bytes) -> bytes:
 
 BAD_BUNDLES: dict[str, tuple[Callable[[Path, Path], Path], str]] = {
     "tampered member": (_flip_byte, "SHA-256 differs from the manifest's"),
-    "truncated": (lambda b, o: o.write_bytes(b.read_bytes()[: b.stat().st_size // 2]) and o,
-                  "truncated"),
+    "truncated": (_truncate, "truncated"),
     "unsigned": (lambda b, o: _retar(b, o, lambda n, d: None if n == "manifest.sig" else d),
                  "unsigned"),
     "manifest edited": (lambda b, o: _retar(b, o, _more_records), "signature does not verify"),
     "member added": (lambda b, o: _retar(b, o, lambda n, d: d) and _append(o), "members differ"),
-    "not a bundle": (lambda b, o: o.write_bytes(b"hello") and o, "not a bundle"),
+    "not a bundle": (_not_a_bundle, "not a bundle"),
 }  # fmt: skip
 
 

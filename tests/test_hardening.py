@@ -23,6 +23,7 @@ from servers import TOKENS, LiveServer, start_server
 from waiting import wait_for
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
+from websockets.typing import Origin
 
 from server.app import create_app
 from server.frames import FrameStore
@@ -331,7 +332,7 @@ def test_a_foreign_origin_cannot_open_the_live_socket(
     server = server_factory(tiny_ws, {"TWIN_WS_ORIGINS": "https://wall.example"})
     url = server.url.replace("http://", "ws://") + f"/ws/live?token={TOKENS['viewer']}"
     with pytest.raises(InvalidStatus) as refused:
-        connect(url, origin="https://evil.example").close()  # type: ignore[arg-type]
+        connect(url, origin=Origin("https://evil.example")).close()
     assert refused.value.response.status_code == 403
     own = server.url.replace("http://", "")
     for origin in (f"http://{own}", "https://wall.example", None):

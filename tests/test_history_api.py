@@ -5,6 +5,7 @@ across the store/archive boundary, tracks, closed alerts and their figures, repl
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -196,7 +197,7 @@ def test_two_servers_on_one_workspace(tmp_path: Path) -> None:
     servers = [LiveServer(url, ws, proc) for url, proc in zip(urls, procs, strict=True)]
     try:
         for server in servers:
-            wait_for(lambda s=server: _healthy(s), timeout_s=60)
+            wait_for(functools.partial(_healthy, server), timeout_s=60)
         start = datetime.now(UTC) - timedelta(seconds=30)
         ids = []
         for k, server in enumerate(servers):

@@ -21,6 +21,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from scenes.routing import Picker, element_at
 from server.bus import LocalBus
+from server.topics import Topic
 from twin.catalog import Catalog
 
 
@@ -31,12 +32,12 @@ def records(**states: int) -> list[tuple[str, str]]:
 def test_entities_are_coalesced_rate_capped_and_come_after_alerts() -> None:
     async def scenario() -> None:
         bus = LocalBus(flush_s=0.1)
-        sub = bus.subscribe(["entities", "alert"])
-        legacy = bus.subscribe(["entity"])
+        sub = bus.subscribe([Topic.ENTITIES, Topic.ALERT])
+        legacy = bus.subscribe([Topic.ENTITY])
         bus.publish_entities(records(a=1, b=1))  # first batch goes out at once
         bus.publish_entities(records(a=2))
         bus.publish_entities(records(a=3))  # within flush_s: held, a=2 superseded
-        assert bus.publish("alert", {"id": "x"}) == 1
+        assert bus.publish(Topic.ALERT, {"id": "x"}) == 1
         assert (await sub.get()).topic == "alert"  # alerts first
         first = await sub.get()
         assert first.topic == "entities" and json.loads(first.text)["payload"] == [
@@ -58,7 +59,7 @@ def test_big_entity_batches_stretch_the_pause_before_the_next() -> None:
 
     async def scenario() -> None:
         bus = LocalBus(flush_s=0.01, entity_rate=100.0, max_flush_s=0.5)
-        sub = bus.subscribe(["entities"])
+        sub = bus.subscribe([Topic.ENTITIES])
         loop = asyncio.get_running_loop()
         bus.publish_entities(records(**{f"e{i}": 1 for i in range(30)}))  # out at once
         assert len(json.loads((await sub.get()).text)["payload"]) == 30
@@ -81,7 +82,7 @@ def test_big_entity_batches_stretch_the_pause_before_the_next() -> None:
 def test_a_slow_subscriber_merges_batches_and_drops_beyond_its_bound() -> None:
     async def scenario() -> None:
         bus = LocalBus(flush_s=0.0, max_flush_s=0.0)
-        fast, slow = bus.subscribe(["entities"]), bus.subscribe(["entities"])
+        fast, slow = bus.subscribe([Topic.ENTITIES]), bus.subscribe([Topic.ENTITIES])
         slow.max_entities = 3
         bus.publish_entities(records(a=1, b=1))
         shared = await fast.get()
@@ -103,9 +104,9 @@ def test_a_slow_subscriber_merges_batches_and_drops_beyond_its_bound() -> None:
 def test_alerts_are_never_dropped_for_entities() -> None:
     async def scenario() -> None:
         bus = LocalBus(flush_s=0.0, max_flush_s=0.0)
-        sub = bus.subscribe(["entities", "alert"], maxsize=5)
+        sub = bus.subscribe([Topic.ENTITIES, Topic.ALERT], maxsize=5)
         for i in range(5):
-            bus.publish("alert", {"n": i})
+            bus.publish(Topic.ALERT, {"n": i})
             bus.publish_entities(records(**{f"e{i}": i}))
         assert sub.dropped == 0 and sub.queue.qsize() == 5 and sub.pending_entities == 5
         assert [(await sub.get()).payload["n"] for _ in range(5)] == [0, 1, 2, 3, 4]
@@ -117,11 +118,13 @@ def test_alerts_are_never_dropped_for_entities() -> None:
 def test_a_full_legacy_queue_drops_stale_kinds_before_alerts() -> None:
     async def scenario() -> None:
         bus = LocalBus()
-        legacy = bus.subscribe(["entity", "alert", "camera", "drone"], maxsize=4)
-        for n, topic in enumerate(["alert", "entity", "camera", "alert", "drone", "alert"]):
+        legacy = bus.subscribe([Topic.ENTITY, Topic.ALERT, Topic.CAMERA, Topic.DRONE], maxsize=4)
+        for n, topic in enumerate(
+            [Topic.ALERT, Topic.ENTITY, Topic.CAMERA, Topic.ALERT, Topic.DRONE, Topic.ALERT]
+        ):
             bus.publish(topic, {"n": n})  # full at n=4: drops entity 1, then camera 2
-        bus.publish("alert", {"n": 6})  # drops drone 4, the last stale one
-        bus.publish("alert", {"n": 7})  # nothing but alerts: the oldest alert goes
+        bus.publish(Topic.ALERT, {"n": 6})  # drops drone 4, the last stale one
+        bus.publish(Topic.ALERT, {"n": 7})  # nothing but alerts: the oldest alert goes
         assert legacy.dropped == 4 and legacy.queue.qsize() == 4
         assert legacy.dropped_by_topic == {"entity": 1, "camera": 1, "drone": 1, "alert": 1}
         assert [(await legacy.get()).payload["n"] for _ in range(4)] == [3, 5, 6, 7]
@@ -156,7 +159,7 @@ def ws(server: LiveServer, topics: str) -> ClientConnection:
 
 
 def messages_until(conn: ClientConnection, topic: str) -> list[dict]:
-    seen = []
+    seen: list[dict] = []
     while not seen or seen[-1]["topic"] != topic:
         seen.append(json.loads(conn.recv(timeout=10)))
     return seen
@@ -235,7 +238,7 @@ def test_a_slow_legacy_client_gets_every_alert_while_entities_are_dropped(
         assert "alert" not in client["dropped_by_topic"]
 
         received: Counter[str] = Counter()
-        alerts = []
+        alerts: list[dict] = []
         while len(alerts) < rounds:  # the last alert is the last message published
             message = json.loads(slow.recv(timeout=10))
             received[message["topic"]] += 1

@@ -153,4 +153,5 @@ def test_the_page_shows_stale_feeds_to_an_operator(
         note = page.locator("#readiness")
         note.wait_for(state="visible", timeout=60_000)
         assert "2/2" in note.inner_text()
-        assert note.get_attribute("title").splitlines()[:2] == [tiny.CAMERA_ID, tiny.SENSOR_ID]
+        title = note.get_attribute("title")
+        assert title is not None and title.splitlines()[:2] == [tiny.CAMERA_ID, tiny.SENSOR_ID]

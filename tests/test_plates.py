@@ -61,6 +61,7 @@ def test_scenes_hash_plates_with_the_same_normalisation() -> None:
     assert hasher.digest("plate", "沪a·123 45") == hasher.digest("plate", "沪A12345")
 
 
+@pytest.mark.slow
 def test_rendered_plate_accuracy(reader: PlateReader) -> None:
     """Exact-match rate over PLATE_SET rendered plates (16–44 px tall, ±5°, blurred, noisy; a
     third new-energy); a wrong plate is worse than none, so at most one may be misread."""
@@ -77,12 +78,14 @@ def test_rendered_plate_accuracy(reader: PlateReader) -> None:
     assert new_energy and all(r.kind == "new-energy" for r in new_energy)
 
 
+@pytest.mark.slow
 def test_no_plate_no_reading(reader: PlateReader) -> None:
     assert reader.read(pi.bus_background()) is None  # the bus's own lettering is not a plate
     assert reader.read(np.full((200, 300, 3), 128, np.uint8)) is None
     assert reader.read(np.zeros((4, 4, 3), np.uint8)) is None
 
 
+@pytest.mark.slow
 def test_worker_puts_plates_on_tracked_vehicles_every_n_frames(reader: PlateReader) -> None:
     """A car (track 7) carrying a rendered plate, a small far car (track 8) and a person: only
     the car big enough is read, once every 5 frames, and its plate rides on every later

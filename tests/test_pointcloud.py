@@ -25,6 +25,7 @@ import twin.builder.pointcloud as twin_pointcloud
 from tiles import (
     PointChunk,
     PointCloud,
+    PointCloudReport,
     TilesetOptions,
     Tiling,
     mesh,
@@ -162,6 +163,7 @@ def test_large_clouds_have_a_level_of_detail_tree(autzen_ws: Path) -> None:
     assert all(c["geometricError"] <= root["geometricError"] for c in root["children"])
 
 
+@pytest.mark.slow
 def test_parallel_pyramid_keeps_every_point(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -172,7 +174,7 @@ def test_parallel_pyramid_keeps_every_point(
     frame = LocalFrame(-123.0725, 44.0585, 120.0)
     writer = twin_pointcloud.cloud_writer(cloud, frame, "a", workers=2)
     result = writer.write(tmp_path, TilesetOptions(compression="none"), None)
-    assert result.report is not None and result.report.points == 110_000
+    assert isinstance(result.report, PointCloudReport) and result.report.points == 110_000
     tileset = tmp_path / "pointcloud" / "a" / "tileset.json"
     root = json.loads(tileset.read_text())["root"]
     assert any(c["content"]["uri"].startswith("c") for c in _descendants(root) if "content" in c)
@@ -225,6 +227,7 @@ def autzen_implicit_ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return ws
 
 
+@pytest.mark.slow
 def test_implicit_build_writes_valid_octrees_with_every_point_once(
     autzen_implicit_ws: Path,
 ) -> None:
@@ -321,6 +324,7 @@ def _octant_problems(tileset: Path) -> list[str]:
     return problems
 
 
+@pytest.mark.slow
 def test_a_deep_generated_octree_is_regular_and_complete(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -377,6 +381,7 @@ def test_the_checker_sees_a_broken_subtree(tmp_path: Path, monkeypatch: pytest.M
     assert any("not inside its parent" in p for p in problems), problems
 
 
+@pytest.mark.slow
 def test_parallel_implicit_octree_keeps_every_point(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -391,7 +396,7 @@ def test_parallel_implicit_octree_keeps_every_point(
     options = TilesetOptions(tiling="implicit", compression="none")
     (result,) = write_tileset(tmp_path, frame.enu_to_ecef_matrix(), [writer], options).layers
     report, tile = result.report, result.tile
-    assert report is not None and report.points == 110_000 and report.levels >= 3
+    assert isinstance(report, PointCloudReport) and report.points == 110_000 and report.levels >= 3
     tileset = tmp_path / "pointcloud" / "a" / "tileset.json"
     assert tile is not None and tile.content is not None
     assert tile.content.uri == "pointcloud/a/tileset.json"
@@ -438,6 +443,7 @@ def test_volumetric_clouds_keep_every_tile_within_the_point_budget(
     assert _same_points(got, next(_volume_chunks(count, side)).positions)
 
 
+@pytest.mark.slow
 def test_a_lidar_only_source_builds_around_the_cloud(tmp_path: Path) -> None:
     """No layer and no DTM, only a drone LiDAR file: the frame sits at the cloud's centre and
     lowest point, the tiles hold every point, heights in metres (the file's z is in feet)."""

@@ -9,6 +9,7 @@ import shutil
 import numpy as np
 import pytest
 from browser import CesiumSite, open_page
+from playwright.sync_api import ConsoleMessage
 from synthetic_city import FRAME
 from synthetic_cloud import synthetic_cloud
 
@@ -80,10 +81,15 @@ def test_cesium_refines_an_implicit_point_cloud(
     requests: list[str] = []
     failures: list[str] = []  # CesiumJS logs a tile that fails to load with console.log
     lon, lat, _ = FRAME.to_geodetic(np.array([[SIDE_M / 4, SIDE_M / 4, 0.0]]))[0]
+
+    def on_console(message: ConsoleMessage) -> None:
+        if "failed to load" in message.text:
+            failures.append(message.text)
+
     with launch() as browser:
         page, log = open_page(browser, f"{base}/index.html")
         page.on("request", lambda r: requests.append(r.url.removeprefix(base)))
-        page.on("console", lambda m: failures.append(m.text) if "failed to load" in m.text else 0)
+        page.on("console", on_console)
         page.evaluate("(u) => window.load(u)", "/tileset.json")
         far = page.evaluate("([lon, lat]) => window.look(lon, lat, 3000)", [lon, lat])
         far_requests = _cloud_files(requests)

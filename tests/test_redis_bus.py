@@ -16,6 +16,7 @@ import pytest
 from bench.engines import Redis, redis_available
 from server.bus import LocalBus, Subscription
 from server.redisbus import RedisBus
+from server.topics import Topic
 
 pytestmark = pytest.mark.skipif(not redis_available(), reason="needs Debian redis-server")
 
@@ -53,10 +54,13 @@ def run_with_two(redis: Redis, scenario: Callable[[RedisBus, RedisBus], Awaitabl
 
 def test_messages_cross_processes_in_one_order(redis: Redis) -> None:
     async def scenario(a: RedisBus, b: RedisBus) -> None:
-        on_a, on_b = a.subscribe(["alert", "camera"]), b.subscribe(["alert", "camera"])
-        a.publish("alert", {"id": "a1", "title": "告警"})
-        b.publish("camera", {"id": "camera:x", "heading": 12.5})
-        a.publish("alert", {"id": "a2"})
+        on_a, on_b = (
+            a.subscribe([Topic.ALERT, Topic.CAMERA]),
+            b.subscribe([Topic.ALERT, Topic.CAMERA]),
+        )
+        a.publish(Topic.ALERT, {"id": "a1", "title": "告警"})
+        b.publish(Topic.CAMERA, {"id": "camera:x", "heading": 12.5})
+        a.publish(Topic.ALERT, {"id": "a2"})
         got_a, got_b = await take(on_a, 3), await take(on_b, 3)
         assert got_a == got_b  # the same messages, the same order, the same ids
         assert sorted(m["topic"] for m in got_a) == ["alert", "alert", "camera"]
@@ -71,8 +75,8 @@ def test_messages_cross_processes_in_one_order(redis: Redis) -> None:
 
 def test_entity_batches_and_own_subscribers(redis: Redis) -> None:
     async def scenario(a: RedisBus, b: RedisBus) -> None:
-        batches, singles = b.subscribe(["entities"]), b.subscribe(["entity"])
-        own = a.subscribe(["alert"], own=True)
+        batches, singles = b.subscribe([Topic.ENTITIES]), b.subscribe([Topic.ENTITY])
+        own = a.subscribe([Topic.ALERT], own=True)
         records = [(f"camera:x/{i}", json.dumps({"id": f"camera:x/{i}", "lon": 121.0 + i}))
                    for i in range(3)]  # fmt: skip
         a.publish_entities(records)
@@ -80,8 +84,8 @@ def test_entity_batches_and_own_subscribers(redis: Redis) -> None:
         assert batch["topic"] == "entities"
         assert [e["lon"] for e in batch["payload"]] == [121, 122, 123]
         assert [m["payload"]["id"] for m in await take(singles, 3)] == [r[0] for r in records]
-        b.publish("alert", {"id": "from-b"})
-        a.publish("alert", {"id": "from-a"})
+        b.publish(Topic.ALERT, {"id": "from-b"})
+        a.publish(Topic.ALERT, {"id": "from-a"})
         [mine] = await take(own, 1)
         assert mine["payload"]["id"] == "from-a"  # b's alert is not a's to forward
         await asyncio.sleep(0.3)
@@ -92,21 +96,21 @@ def test_entity_batches_and_own_subscribers(redis: Redis) -> None:
 
 def test_a_client_resumes_from_the_last_id_it_saw(redis: Redis) -> None:
     async def scenario(a: RedisBus, b: RedisBus) -> None:
-        sub = b.subscribe(["alert"])
-        a.publish("alert", {"id": "seen"})
+        sub = b.subscribe([Topic.ALERT])
+        a.publish(Topic.ALERT, {"id": "seen"})
         [seen] = await take(sub, 1)
         for n in range(3):
-            a.publish("alert", {"id": f"missed-{n}"})
+            a.publish(Topic.ALERT, {"id": f"missed-{n}"})
         a.publish_entities([("camera:x/1", '{"id":"camera:x/1"}')])
         await take(sub, 3)
-        missed, gap = await b.replay_since(seen["id"], ["alert"])
+        missed, gap = await b.replay_since(seen["id"], [Topic.ALERT])
         payloads = [json.loads(m.text)["payload"]["id"] for m in missed]
         assert payloads == ["missed-0", "missed-1", "missed-2"]
         assert not gap and all(m.id for m in missed)
-        _, gap = await b.replay_since("1-0", ["alert"])
+        _, gap = await b.replay_since("1-0", [Topic.ALERT])
         assert gap  # older than anything kept: the client is told some may be missing
         with pytest.raises(ValueError):
-            await b.replay_since("yesterday", ["alert"])
+            await b.replay_since("yesterday", [Topic.ALERT])
 
     run_with_two(redis, scenario)
 
@@ -115,13 +119,13 @@ def test_redis_restarted_mid_stream_loses_nothing(redis: Redis) -> None:
     async def scenario() -> None:
         bus = RedisBus(redis.url, replay=100)
         await bus.start()
-        sub = bus.subscribe(["alert"])
+        sub = bus.subscribe([Topic.ALERT])
         try:
-            bus.publish("alert", {"id": "before"})
+            bus.publish(Topic.ALERT, {"id": "before"})
             await take(sub, 1)
             redis.stop()
             for n in range(5):
-                bus.publish("alert", {"id": f"while-down-{n}"})
+                bus.publish(Topic.ALERT, {"id": f"while-down-{n}"})
             await asyncio.sleep(1.0)
             assert bus.stats()["stream"]["outbox"] == 5 and not bus.connected
             redis.start()

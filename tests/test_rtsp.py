@@ -9,7 +9,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -50,6 +50,7 @@ def test_the_stream_comes_back_after_the_server_restarts(camera: RtspCamera) -> 
     source = open_source(camera.url, fps=0, loop=1)
     assert isinstance(source, StreamSource)
     frames = source.frames()
+    assert isinstance(frames, Generator)  # closed below, which closes the stream
     before = _take(frames, 15)
     camera.stop()
     stopped = time.monotonic()
@@ -69,6 +70,7 @@ def test_the_stream_comes_back_after_the_server_restarts(camera: RtspCamera) -> 
 def test_a_slow_model_drops_frames_instead_of_lagging(camera: RtspCamera) -> None:
     source = StreamSource(camera.url)
     frames = source.frames()
+    assert isinstance(frames, Generator)  # closed below, which closes the stream
     _take(frames, 3)  # the stream runs
     ages = []
     for _ in range(8):

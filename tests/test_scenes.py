@@ -61,6 +61,7 @@ def obs(
 def test_rule_file_parses_both_zone_forms(ws: Path) -> None:
     rules = load_rules(ws / "rules.yaml").rules
     assert [r.id for r in rules] == [tiny.RULE_ID, "lane-people"]
+    assert rules[0].zone is not None and rules[1].zone is not None
     assert rules[0].zone.element == tiny.LANE_ID and rules[0].classes == ["car", "bus", "truck"]
     assert rules[1].zone.polygon is not None and rules[1].type == "zone"
 

@@ -23,6 +23,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from scenes.store import LiveStore
 from server.bus import LocalBus
+from server.topics import Topic
 from twin.workspace import WorkspacePaths
 
 
@@ -64,15 +65,15 @@ def receive_until(conn: ClientConnection, topic: str, timeout: float = 10) -> di
 def test_bus_drops_oldest_for_a_slow_subscriber() -> None:
     async def scenario() -> None:
         bus = LocalBus()
-        slow = bus.subscribe(["entity"], maxsize=3)
-        alerts_only = bus.subscribe(["alert"])
+        slow = bus.subscribe([Topic.ENTITY], maxsize=3)
+        alerts_only = bus.subscribe([Topic.ALERT])
         for i in range(5):
-            assert bus.publish("entity", {"n": i}) == 1
+            assert bus.publish(Topic.ENTITY, {"n": i}) == 1
         assert slow.dropped == 2
         assert [(await slow.get()).payload["n"] for _ in range(3)] == [2, 3, 4]
         assert alerts_only.queue.empty()
         bus.unsubscribe(slow)
-        assert bus.publish("entity", {"n": 5}) == 0 and bus.subscribers == 1
+        assert bus.publish(Topic.ENTITY, {"n": 5}) == 0 and bus.subscribers == 1
 
     asyncio.run(scenario())
 

@@ -28,7 +28,7 @@ NOW = datetime.now(UTC).replace(microsecond=123456)
 CAMERA = "camera:cam-bund-road"
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.server)])
 def target(request: pytest.FixtureRequest, tmp_path: Path) -> str | Path:
     """Where the store lives: a SQLite file, or a new PostgreSQL database."""
     if request.param == "sqlite":

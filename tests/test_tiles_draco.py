@@ -191,6 +191,7 @@ def test_feature_ids_name_the_same_buildings_as_the_uncompressed_build(
     assert sorted(seen) == sorted(b.element_id for b in city)
 
 
+@pytest.mark.slow
 def test_textured_terrain_tree_is_draco(tmp_path: Path) -> None:
     grid = TerrainGrid(hills(), to_enu, texture, finest_error=FINEST, leaf_cells=LEAF)
     options = TilesetOptions(compression="draco")

@@ -17,6 +17,7 @@ import pytest
 import shapely
 from synthetic_city import BOX_TRIANGLES, FRAME, grid_terrain, synthetic_city
 from tiles_helpers import (
+    PlacedTile,
     assert_json_close,
     decode_glb_features,
     glb_positions,
@@ -37,7 +38,7 @@ from tiles.errors import TilesError
 from tiles.glb import read_glb
 from tiles.implicit import read_subtree
 from tiles.lod import coarse_feature, outlines
-from tiles.model import FeatureMesh, TilesetMetadata
+from tiles.model import FeatureMesh, PropertyValue, TilesetMetadata
 
 GOLDEN = Path(__file__).resolve().parent / "golden" / "tiny"
 META = TilesetMetadata(
@@ -89,7 +90,8 @@ def test_finest_level_holds_every_building_once(
     city: list[FeatureMesh], lod_written: tuple[Path, TilesetReport]
 ):
     out, report = lod_written
-    leaves, coarse = [], []
+    leaves: list[tuple[PlacedTile, list[str]]] = []
+    coarse: list[tuple[PlacedTile, list[str]]] = []
     for placed in walk_tiles(out / "tileset.json"):
         uri = placed.tile.get("content", {}).get("uri", "")
         if not uri.startswith("buildings/"):
@@ -266,7 +268,12 @@ def tiny_city() -> list[FeatureMesh]:
         x, y, h = 40.0 * (i % 3), 40.0 * (i // 3), 10.0 + 5 * i
         corners = [(x, y), (x + 10, y), (x + 10, y + 10), (x, y + 10)]
         positions = np.array([(*c, 0.0) for c in corners] + [(*c, h) for c in corners])
-        props = {"name": f"B{i}", "kind": "building", "height": h, "levels": i + 1}
+        props: dict[str, PropertyValue] = {
+            "name": f"B{i}",
+            "kind": "building",
+            "height": h,
+            "levels": i + 1,
+        }
         out.append(FeatureMesh(f"building:{i}", props, positions, BOX_TRIANGLES))
     return out
 

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -68,6 +69,7 @@ with 0.3 m position noise."""
     sigma=st.floats(0.0, 0.3),
     seed=st.integers(0, 2**32 - 1),
 )
+@pytest.mark.slow
 def test_speed_and_heading_of_a_noisy_straight_track(
     speed: float, heading: float, sigma: float, seed: int
 ) -> None:
@@ -91,13 +93,15 @@ def test_speed_and_heading_of_a_noisy_straight_track(
 
 @settings(max_examples=30, deadline=None, derandomize=True)
 @given(sigma=st.floats(0.2, 0.5), seed=st.integers(0, 2**32 - 1))
+@pytest.mark.slow
 def test_smoothing_reduces_position_noise(sigma: float, seed: int) -> None:
     observations = _run(1.4, 45.0, sigma, seed=seed, kind="person")
     direction = np.array([math.sin(math.radians(45.0)), math.cos(math.radians(45.0))])
     raw_err, smooth_err = [], []
     for k, obs in enumerate(observations[30:], start=30):
         truth = np.array([20.0, 30.0]) + 1.4 * (k / 10.0) * direction
-        raw = FRAME.to_enu(*obs["attributes"]["raw"], obs["height"])[:2]
+        raw_lon, raw_lat = obs["attributes"]["raw"]
+        raw = FRAME.to_enu(raw_lon, raw_lat, obs["height"])[:2]
         smooth = FRAME.to_enu(obs["lon"], obs["lat"], obs["height"])[:2]
         raw_err.append(float(np.hypot(*(raw - truth))))
         smooth_err.append(float(np.hypot(*(smooth - truth))))

@@ -220,6 +220,7 @@ def test_distance_measures_3d_and_horizontal() -> None:
     assert d.vertical == pytest.approx(30.0)
 
 
+@pytest.mark.slow
 def test_qt_loads_only_with_the_window() -> None:
     """`twin serve` and offscreen screenshots never import Qt (or pyvistaqt)."""
     code = (

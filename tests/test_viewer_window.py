@@ -91,6 +91,7 @@ def test_a_click_picks_highlights_and_shows_the_record(qtbot: Any, window: Any) 
     assert window.scene.selected == BUILDING
     assert window.scene.highlight.actors  # drawn in the highlight colour
     expected = WorkspaceRecords(window.district).record(BUILDING)
+    assert expected is not None
     assert window.record == expected
     for key in ("id", "kind", "name", "attributes", "lon", "lat", "height", "jurisdiction",
                 "site", "cameras", "recent_events", "nearby"):  # fmt: skip
@@ -137,7 +138,7 @@ def test_screenshot_of_the_window_at_any_size(window: Any, tmp_path: Path) -> No
     out = tmp_path / "big.png"
     window.scene.save_png(str(out), (2000, 1250))
     image = cv2.imread(str(out))
-    assert image.shape == (1250, 2000, 3)
+    assert image is not None and image.shape == (1250, 2000, 3)
     assert len(np.unique(image.reshape(-1, 3)[::13], axis=0)) > 300  # the district, drawn
     assert tuple(window.plotter.window_size) != (2000, 1250)  # the window keeps its size
 

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import pytest
 from browser import SCREENSHOTS, open_page, wait_live, wait_ready
-from playwright.sync_api import Page
+from playwright.sync_api import FloatRect, Page
 from servers import TOKENS, LiveServer, start_server
 
 from bench.chromium import chromium_available, launch
@@ -70,7 +70,7 @@ def open_ar(page: Page, camera_id: str) -> None:
     )
 
 
-def stage_box(page: Page) -> dict[str, float]:
+def stage_box(page: Page) -> FloatRect:
     box = page.locator("#ar-stage canvas").bounding_box()
     assert box is not None and box["width"] > 100
     return box
@@ -91,7 +91,7 @@ def dot_centres(page: Page, layer: str) -> dict[str, tuple[float, float]]:
 
 
 def expected_position(
-    box: dict[str, float], camera: dict[str, Any], u: float, v: float
+    box: FloatRect, camera: dict[str, Any], u: float, v: float
 ) -> tuple[float, float]:
     """Page position of pixel (u, v) of the calibrated image shown in `box`."""
     return (
@@ -227,6 +227,7 @@ def screen_colours(page: Page, points: list[list[float]]) -> list[np.ndarray]:
     canvas = page.locator("#map canvas").bounding_box()
     assert canvas is not None
     shot = cv2.imdecode(np.frombuffer(page.screenshot(), np.uint8), cv2.IMREAD_COLOR)
+    assert shot is not None
     colours = []
     for x, y in windows:
         px, py = round(canvas["x"] + x), round(canvas["y"] + y)

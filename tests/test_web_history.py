@@ -113,7 +113,7 @@ def _open(browser: Browser, server: LiveServer) -> Page:
 
 
 def position(page: Page) -> dict[str, float] | None:
-    return page.evaluate(f"twin.replay.positionOf('{CAMERA}/walker')")  # type: ignore[no-any-return]
+    return page.evaluate(f"twin.replay.positionOf('{CAMERA}/walker')")
 
 
 def test_a_posted_track_replays_at_the_right_places(page: Page) -> None:
