@@ -5,7 +5,6 @@ and on the parts alone."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -38,17 +37,24 @@ def _solid(bgr: tuple[int, int, int], size: tuple[int, int] = (810, 1080)) -> by
     return cv2.imencode(".jpg", np.full((size[1], size[0], 3), bgr, np.uint8))[1].tobytes()
 
 
-def _post(server: LiveServer, kind: str, track: str, attributes: dict[str, object]) -> list[str]:
+def _post(
+    server: LiveServer,
+    kind: str,
+    track: str,
+    attributes: dict[str, object],
+    at: datetime | None = None,
+) -> list[str]:
     """Post one `kind` ("vehicle": a car, "person") in the sample's Bund road zone, seen by
-    CAMERA now; the ids of the alerts it raised."""
+    CAMERA at `at` (default: now); the ids of the alerts it raised."""
     with server.client("viewer") as c:
         camera = c.get(f"/api/elements/{CAMERA}").json()
     lon, lat = camera["lon"], camera["lat"] + 0.0006  # ~65 m in front of the camera, in the zone
     cls = "car" if kind == "vehicle" else kind
+    seen = {} if at is None else {"time": at.isoformat()}
     with server.client("ingest") as c:
         body = c.post("/api/observations", json={"observations": [
             {"kind": kind, "cls": cls, "source": CAMERA, "track_id": track,
-             "lon": lon, "lat": lat, "attributes": attributes}]})  # fmt: skip
+             "lon": lon, "lat": lat, "attributes": attributes, **seen}]})  # fmt: skip
     assert body.status_code == 200, body.text
     return list(body.json()["alerts"])
 
@@ -145,22 +151,27 @@ def test_a_crowd_alert_crops_the_earlier_observation_in_the_frame_nearest_its_ti
 ) -> None:
     """Three people within 10 s fire the sample's count rule on the third; only the first, in an
     earlier batch, has a box. Each moment has its own solid colour frame: the crop is red, the
-    frame pushed just before the boxed observation, not the newer green or blue ones."""
+    frame captured with the boxed observation, not the newer green or blue ones. Frames and
+    observations carry their capture times, half a second apart."""
     red, green, blue = (0, 0, 255), (0, 255, 0), (255, 0, 0)  # BGR
     box = [100, 200, 500, 800]
+    start = datetime.now(UTC) - timedelta(seconds=2)
 
-    def push(bgr: tuple[int, int, int]) -> None:
+    def push(bgr: tuple[int, int, int], after_s: float) -> None:
+        at = {"X-Frame-Time": (start + timedelta(seconds=after_s)).isoformat()}
         with live_server.client("ingest") as c:
-            assert c.put(f"/api/cameras/{CAMERA}/frame", content=_solid(bgr)).status_code == 204
+            put = c.put(f"/api/cameras/{CAMERA}/frame", content=_solid(bgr), headers=at)
+            assert put.status_code == 204
 
-    push(red)
-    assert _post(live_server, "person", "p1", {"bbox": box}) == []
-    time.sleep(0.5)
-    push(green)
-    time.sleep(0.5)
-    assert _post(live_server, "person", "p2", {}) == []
-    push(blue)
-    [alert_id] = _post(live_server, "person", "p3", {})
+    def seen(after_s: float) -> datetime:
+        return start + timedelta(seconds=after_s)
+
+    push(red, 0.0)
+    assert _post(live_server, "person", "p1", {"bbox": box}, seen(0.0)) == []
+    push(green, 0.5)
+    assert _post(live_server, "person", "p2", {}, seen(1.0)) == []
+    push(blue, 1.0)
+    [alert_id] = _post(live_server, "person", "p3", {}, seen(1.0))
     alert = _alert(live_server, alert_id)
     assert alert["rule"] == "bund-road-pedestrians"
     assert alert["evidence"]["details"]["count"] == 3 and len(alert["observation_ids"]) == 3
