@@ -98,7 +98,10 @@ class _Crowd:
     def step(self, obs: Observation, areas: list[Area]) -> list[Trigger]:
         entity = obs.entity_id
         now_in = {area.key for area in areas}
-        for key in (self.where.get(entity) or frozenset()) - now_in:
+        was_in = self.where.get(entity)
+        if was_in is None:  # never seen, or its entry expired before the areas' own (out of order)
+            was_in = frozenset(key for key, state in self.areas.items() if entity in state.tracks)
+        for key in was_in - now_in:
             state = self.areas.get(key)
             if state is not None:
                 state.tracks.pop(entity, None)
