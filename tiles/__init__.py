@@ -11,11 +11,11 @@ the root ``tileset.json`` (and the ``.3tz`` archive), returning a `TilesetReport
 `read_glb`, `read_subtree`, `decode_property_table`, `gltf_to_enu`.
 
 Modules: `options`, `layer` (the interface), `writer` (root tileset), `buildings`, `terrain`,
-`pointcloud` (the layer writers), `model` (what the writers take), `spec` (tileset JSON
-objects), `partition` (quadtree split), `hierarchy` and `lod` (building LOD), `content`
-(building/terrain glb), `metadata` and `schema` (class schema, property tables, groups), `mesh`
-(normals, ENU → glTF y-up), `glb` (binary packing/reading), `implicit` (subtrees), `archive`
-(``.3tz``), `precompress` (gzip siblings).
+`pointcloud` (the layer writers), `reports` (theirs), `model` (what the writers take), `spec`
+(tileset JSON objects), `partition` (quadtree split), `hierarchy` and `lod` (building LOD),
+`content` (building/terrain glb), `metadata` and `schema` (class schema, property tables,
+groups), `mesh` (normals, ENU → glTF y-up), `glb` (binary packing/reading), `implicit`
+(subtrees), `archive` (``.3tz``), `precompress` (gzip siblings).
 
 The options, their types and `TilesError` load with the package; the writers and readers
 (numpy, mesh and glb libraries) on first use, so ``from tiles import TilesetOptions`` stays
@@ -38,14 +38,9 @@ if TYPE_CHECKING:
     from tiles.mesh import gltf_to_enu
     from tiles.metadata import decode_property_table
     from tiles.model import FeatureMesh, TerrainMesh, TilesetMetadata
-    from tiles.pointcloud import (
-        PointChunk,
-        PointCloud,
-        PointCloudReport,
-        PointCloudWriter,
-        write_pointcloud,
-    )
+    from tiles.pointcloud import PointChunk, PointCloud, PointCloudWriter, write_pointcloud
     from tiles.precompress import precompress_json
+    from tiles.reports import PointCloudReport
     from tiles.terrain import TerrainGrid, TerrainWriter, Texturer
     from tiles.writer import TilesetReport, write_tileset
 
@@ -64,7 +59,7 @@ _LAZY = {
     "TilesetMetadata": "tiles.model",
     "PointChunk": "tiles.pointcloud",
     "PointCloud": "tiles.pointcloud",
-    "PointCloudReport": "tiles.pointcloud",
+    "PointCloudReport": "tiles.reports",
     "PointCloudWriter": "tiles.pointcloud",
     "write_pointcloud": "tiles.pointcloud",
     "precompress_json": "tiles.precompress",

@@ -5,16 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from tiles.metadata import FeatureClass
 from tiles.model import TilesetMetadata
 from tiles.options import TilesetOptions
+from tiles.reports import PointCloudReport, TerrainReport
 from tiles.spec import Tile
-
-if TYPE_CHECKING:
-    from tiles.pointcloud import PointCloudReport
-    from tiles.terrain import TerrainReport
 
 
 @dataclass

@@ -62,6 +62,7 @@ from tiles.implicit import (
 from tiles.layer import LayerResult
 from tiles.model import TilesetMetadata
 from tiles.options import Compression, TilesetOptions
+from tiles.reports import PointCloudReport
 from tiles.schema import TILE_CLASS, TILE_PROPERTIES
 from tiles.spec import Asset, BoundingVolume, Content, ImplicitTiling, Tile, Tileset
 
@@ -135,17 +136,6 @@ class PointChunk:
 # A reader range: called with no arguments in a worker process, it streams its points. It must
 # be picklable (a `functools.partial` of a module-level function).
 ChunkSource = Callable[[], Iterable[PointChunk]]
-
-
-@dataclass
-class PointCloudReport:
-    """What `write_pointcloud` wrote: points, tiles, glb files, bytes, deepest level."""
-
-    points: int = 0
-    tiles: int = 0
-    glbs: int = 0
-    bytes: int = 0
-    levels: int = 0
 
 
 @dataclass

@@ -40,6 +40,7 @@ from tiles.layer import LayerResult
 from tiles.mesh import smooth_normals
 from tiles.model import TerrainMesh, TilesetMetadata
 from tiles.options import Compression, TilesetOptions
+from tiles.reports import TerrainReport
 from tiles.schema import terrain_group
 from tiles.spec import BoundingVolume, Content, ImplicitTiling, Tile
 from tiles.texture import image_size
@@ -91,20 +92,6 @@ class TerrainGrid:
     texture: Texturer | None = None
     finest_error: float = FINEST_ERROR_M
     leaf_cells: int = LEAF_CELLS
-
-
-@dataclass
-class TerrainReport:
-    """What `write_terrain_tree` wrote: tiles, glbs, bytes, levels, the largest glb, the
-    largest texture side (px) and the finest level's vertex count."""
-
-    tiles: int = 0
-    glbs: int = 0
-    bytes: int = 0
-    levels: int = 0
-    largest_glb: int = 0
-    largest_texture_px: int = 0
-    leaf_vertices: int = 0
 
 
 @dataclass
