@@ -21,7 +21,7 @@ WIRING = frozenset({"twin.cli", "twin.demo"})
 
 
 def module_name(path: Path) -> str:
-    """`twin/builder/pipeline.py` → `twin.builder.pipeline`; a package's `__init__` → the package."""
+    """`twin/builder/pipeline.py` → `twin.builder.pipeline`; `twin/__init__.py` → `twin`."""
     parts = list(path.relative_to(ROOT).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts.pop()
