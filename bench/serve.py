@@ -54,11 +54,17 @@ def _wrk(url: str, seconds: int = 5, *, gzip: bool = False) -> tuple[float, str,
         text=True,
         check=True,
     ).stdout
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    rate = float(_field(r"Requests/sec:\s+([\d.]+)", out))
     # anchored: the thread-stats table also holds percentages ("75.50%")
-    p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M).group(1)  # type: ignore[union-attr]
-    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M).group(1)  # type: ignore[union-attr]
-    return rate, p50, p99
+    return rate, _field(r"^\s+50%\s+(\S+)", out), _field(r"^\s+99%\s+(\S+)", out)
+
+
+def _field(pattern: str, out: str) -> str:
+    """The first group of `pattern` (multi-line) in wrk's report."""
+    found = re.search(pattern, out, re.M)
+    if found is None:
+        raise RuntimeError(f"no {pattern!r} in the wrk report:\n{out}")
+    return found.group(1)
 
 
 def main() -> None:

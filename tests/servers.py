@@ -1,4 +1,5 @@
-"""A real `twin serve` process on loopback, the bearer tokens it accepts, and a raw HTTP GET."""
+"""A real `twin serve` process on loopback, the bearer tokens it accepts, posting observations
+to it and a raw HTTP GET."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -69,6 +71,15 @@ def start_server(
         time.sleep(0.2)
     process.kill()
     raise RuntimeError("server did not start in 60 s")
+
+
+def ingest(server: LiveServer, *observations: dict[str, Any]) -> dict[str, Any]:
+    """POST `observations` to /api/observations as the ingest role; the 200 reply's body."""
+    with server.client("ingest") as client:
+        response = client.post("/api/observations", json={"observations": list(observations)})
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
 
 
 def raw_get(url: str, target: str) -> tuple[int, bytes]:

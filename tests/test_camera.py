@@ -30,6 +30,15 @@ def make(**kw: float) -> Camera:
     return Camera("camera:test", **base)  # type: ignore[arg-type]
 
 
+def _ground(
+    cam: Camera, u: float, v: float, ground_height: float | None = None
+) -> tuple[float, float, float]:
+    """Where pixel (u, v) meets the ground (lon, lat deg, height m); it must."""
+    point = cam.ground_point(u, v, ground_height)
+    assert point is not None, (u, v)
+    return point
+
+
 def test_intrinsics_follow_hfov_and_image_size() -> None:
     cam = make(hfov=90.0, image_width=1000, image_height=500)
     assert cam.focal == pytest.approx(500.0)
@@ -65,7 +74,9 @@ def test_positive_roll_turns_scene_counter_clockwise_in_the_image() -> None:
     cam = make(heading=0.0, pitch=0.0, roll=10.0)
     # A point 100 m north and 30 m east at the camera's eye height: on the horizon, right of centre.
     lon, lat, h = cam.frame.to_geodetic([30.0, 100.0, 6.0])
-    u, v = cam.project(lon, lat, h)  # type: ignore[misc]
+    pixel = cam.project(lon, lat, h)
+    assert pixel is not None
+    u, v = pixel
     assert u > 400 and v < 300  # the camera's right side went down, so the point moved up
     dx, dy = u - 400, v - 300
     assert math.degrees(math.atan2(-dy, dx)) == pytest.approx(
@@ -135,17 +146,17 @@ def test_world_to_pixel_to_world_round_trip(cam: Camera, east: float, north: flo
 def test_straight_down_camera_matches_independent_geometry() -> None:
     h = 40.0
     cam = make(heading=0.0, pitch=-90.0, mount_height=h)
-    lon, lat, height = cam.ground_point(400, 300)  # type: ignore[misc]
+    lon, lat, height = _ground(cam, 400, 300)
     _, _, dist = GEOD.inv(LON, LAT, lon, lat)
     assert dist < 0.01
     assert height == pytest.approx(GROUND, abs=0.01)
     # 150 px right of centre: angle atan(150/f) off nadir → h·tan(angle) to the east.
-    lon, lat, _ = cam.ground_point(550, 300)  # type: ignore[misc]
+    lon, lat, _ = _ground(cam, 550, 300)
     azimuth, _, dist = GEOD.inv(LON, LAT, lon, lat)
     assert dist == pytest.approx(h * 150.0 / cam.focal, abs=0.01)
     assert azimuth == pytest.approx(90.0, abs=0.01)
     # 120 px above centre: the top of the image points north (heading 0).
-    lon, lat, _ = cam.ground_point(400, 180)  # type: ignore[misc]
+    lon, lat, _ = _ground(cam, 400, 180)
     azimuth, _, dist = GEOD.inv(LON, LAT, lon, lat)
     assert dist == pytest.approx(h * math.tan(math.atan(120.0 / cam.focal)), abs=0.01)
     assert azimuth == pytest.approx(0.0, abs=0.01)
@@ -153,7 +164,7 @@ def test_straight_down_camera_matches_independent_geometry() -> None:
 
 def test_oblique_camera_distance_matches_trigonometry() -> None:
     cam = make(heading=30.0, pitch=-20.0, mount_height=10.0)
-    lon, lat, _ = cam.ground_point(400, 300)  # type: ignore[misc]
+    lon, lat, _ = _ground(cam, 400, 300)
     azimuth, _, dist = GEOD.inv(LON, LAT, lon, lat)
     assert dist == pytest.approx(10.0 / math.tan(math.radians(20.0)), abs=0.01)
     assert azimuth == pytest.approx(30.0, abs=0.01)
@@ -161,7 +172,7 @@ def test_oblique_camera_distance_matches_trigonometry() -> None:
 
 def test_ground_point_at_other_height() -> None:
     cam = make(pitch=-45.0, mount_height=10.0)
-    lon, lat, height = cam.ground_point(400, 300, ground_height=GROUND + 4.0)  # type: ignore[misc]
+    lon, lat, height = _ground(cam, 400, 300, ground_height=GROUND + 4.0)
     _, _, dist = GEOD.inv(LON, LAT, lon, lat)
     assert dist == pytest.approx(6.0, abs=0.01)
     assert height == pytest.approx(GROUND + 4.0, abs=0.01)
@@ -172,7 +183,7 @@ def test_view_footprint_contains_seen_points_only() -> None:
     footprint = cam.view_footprint()
     assert footprint.is_valid and not footprint.is_empty
     for u, v in [(400, 300), (10, 590), (790, 400), (400, 200)]:
-        lon, lat, _ = cam.ground_point(u, v)  # type: ignore[misc]
+        lon, lat, _ = _ground(cam, u, v)
         assert footprint.buffer(1e-9).contains(Point(lon, lat))
     behind = cam.frame.to_geodetic([-20.0, -20.0, 0.0])
     assert not footprint.contains(Point(behind[0], behind[1]))

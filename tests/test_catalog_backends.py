@@ -15,7 +15,10 @@ from twin.catalog import Catalog, CatalogQueries
 from twin.catalog_pg import PgCatalog, load_catalog
 
 QUERIES = ["外滩", "路", "中山东一路", "Bund", "bank", "camera", "cam-bund-road", "南京", "x"]
-BOXES = [(121.485, 31.236, 121.490, 31.240), (121.49, 31.23, 121.50, 31.25)]
+BOXES: list[tuple[float, float, float, float]] = [
+    (121.485, 31.236, 121.490, 31.240),
+    (121.49, 31.23, 121.50, 31.25),
+]
 POINTS = [(121.4866, 31.2395), (121.4905, 31.2390), (121.5000, 31.2350), (121.4820, 31.2450)]
 
 
@@ -59,10 +62,12 @@ def test_name_search_agrees(engines: tuple[Catalog, PgCatalog], q: str) -> None:
 
 
 @pytest.mark.parametrize("box", BOXES)
-def test_boxes_agree(engines: tuple[Catalog, PgCatalog], box: tuple[float, ...]) -> None:
+def test_boxes_agree(
+    engines: tuple[Catalog, PgCatalog], box: tuple[float, float, float, float]
+) -> None:
     lite, pg = engines
-    assert lite.search(bbox=box, limit=1000) == pg.search(bbox=box, limit=1000)  # type: ignore[arg-type]
-    assert lite.search("路", bbox=box)[1] == pg.search("路", bbox=box)[1]  # type: ignore[arg-type]
+    assert lite.search(bbox=box, limit=1000) == pg.search(bbox=box, limit=1000)
+    assert lite.search("路", bbox=box)[1] == pg.search("路", bbox=box)[1]
 
 
 @pytest.mark.parametrize("point", POINTS)

@@ -344,7 +344,9 @@ def test_twin_detect_end_to_end(live_server: LiveServer, image_folder: Path) -> 
     # entities are the latest observation of each track.
     kinds = [e["kind"] for e in entities]
     assert set(kinds) <= {"person", "vehicle"} and kinds.count("person") >= 3
-    sent = int(re.search(r"(\d+) observations sent", result.stderr).group(1))  # type: ignore[union-attr]
+    found = re.search(r"(\d+) observations sent", result.stderr)
+    assert found is not None, result.stderr
+    sent = int(found.group(1))
     # bus.jpg: a bus and 4 people; zidane.jpg: at least the person matched to an old track
     # (ByteTrack confirms new tracks on their second frame only).
     assert sent >= 6
@@ -411,7 +413,9 @@ def test_a_killed_worker_is_restarted_and_ctrl_c_stops_cleanly(
         stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.extend(iter(process.stderr.readline, "")))  # type: ignore[union-attr]
+    stderr = process.stderr
+    assert stderr is not None
+    reader = threading.Thread(target=lambda: lines.extend(iter(stderr.readline, "")))
     reader.start()
 
     def wait_for(pattern: str, count: int = 1, timeout: float = 90.0) -> list[str]:

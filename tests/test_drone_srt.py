@@ -11,6 +11,7 @@ import subprocess
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import cv2
@@ -227,13 +228,13 @@ def test_flight_replays_in_step_with_its_video(
     _check_projection(record)
 
 
-def _check_projection(record: dict[str, object]) -> None:
+def _check_projection(record: dict[str, Any]) -> None:
     """The ground point on the optical axis (found from the pose alone) lands at the image
     centre of the camera the page draws from `record`, and inside its view footprint."""
     camera = Camera.from_pose(record)
-    ground = float(record["ground_height"])  # type: ignore[arg-type]
-    above = float(record["height"]) - ground  # type: ignore[arg-type]
-    reach = above / math.tan(math.radians(-float(record["pitch"])))  # type: ignore[arg-type]
+    ground = float(record["ground_height"])
+    above = float(record["height"]) - ground
+    reach = above / math.tan(math.radians(-float(record["pitch"])))
     lon, lat, _ = GEOD.fwd(record["lon"], record["lat"], record["heading"], reach)
     u, v = camera.project(lon, lat, ground) or (math.nan, math.nan)
     assert (u, v) == pytest.approx((VIDEO_SIZE[0] / 2, VIDEO_SIZE[1] / 2), abs=0.5)

@@ -166,8 +166,8 @@ def test_keys_are_written_private_and_never_replaced(exported: Exported) -> None
 def test_bundle_is_a_tar_of_ndjson_crops_and_a_signed_manifest(exported: Exported) -> None:
     with tarfile.open(exported.bundle) as tar:
         names = tar.getnames()
-        manifest = json.loads(tar.extractfile("manifest.json").read())  # type: ignore[union-attr]
-        assert len(tar.extractfile("manifest.sig").read()) == 64  # type: ignore[union-attr]
+        manifest = json.loads(_member(tar, "manifest.json"))
+        assert len(_member(tar, "manifest.sig")) == 64
     assert names[:2] == ["manifest.json", "manifest.sig"]
     members = {m["name"]: m for m in manifest["members"]}
     assert set(names[2:]) == set(members)
@@ -235,11 +235,18 @@ def _retar(bundle: Path, out: Path, edit: Callable[[str, bytes], bytes | None]) 
     """A copy of `bundle` with each member's bytes passed through `edit` (None drops it)."""
     with tarfile.open(bundle) as src, tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as dst:
         for info in src.getmembers():
-            data = edit(info.name, src.extractfile(info).read())  # type: ignore[union-attr]
+            data = edit(info.name, _member(src, info))
             if data is not None:
                 info.size = len(data)
                 dst.addfile(info, io.BytesIO(data))
     return out
+
+
+def _member(tar: tarfile.TarFile, member: str | tarfile.TarInfo) -> bytes:
+    """The bytes of a regular file in a bundle."""
+    file = tar.extractfile(member)
+    assert file is not None, member
+    return file.read()
 
 
 def _truncate(bundle: Path, out: Path) -> Path:

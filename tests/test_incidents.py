@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import tiny_workspace as tiny
-from servers import LiveServer, start_server
+from servers import LiveServer, ingest, start_server
 from waiting import wait_for
 from webhook_receiver import Receiver
 
@@ -63,14 +63,6 @@ def car(track: str, seconds: float, where: tuple[float, float] = tiny.INSIDE) ->
     when = (T0 + timedelta(seconds=seconds)).isoformat()
     return {"kind": "vehicle", "cls": "car", "source": tiny.CAMERA_ID, "track_id": track,
             "lon": where[0], "lat": where[1], "time": when}  # fmt: skip
-
-
-def ingest(server: LiveServer, *observations: dict[str, Any]) -> dict[str, Any]:
-    with server.client("ingest") as client:
-        response = client.post("/api/observations", json={"observations": list(observations)})
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
 
 
 def listed(server: LiveServer, rule: str) -> list[dict[str, Any]]:

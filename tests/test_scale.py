@@ -23,7 +23,7 @@ import psycopg
 import pytest
 import tiny_workspace as tiny
 from paths import TWIN
-from servers import TOKENS, TOKENS_ENV, LiveServer
+from servers import TOKENS, TOKENS_ENV, LiveServer, ingest
 from webhook_receiver import Receiver
 from websockets.sync.client import ClientConnection, connect
 
@@ -84,14 +84,6 @@ def person(track: str) -> dict[str, Any]:
             "lon": tiny.INSIDE[0], "lat": tiny.INSIDE[1]}  # fmt: skip
 
 
-def post(server: LiveServer, *observations: dict[str, Any]) -> dict[str, Any]:
-    with server.client("ingest") as c:
-        reply = c.post("/api/observations", json={"observations": list(observations)})
-    assert reply.status_code == 200, reply.text
-    body: dict[str, Any] = reply.json()
-    return body
-
-
 def receive(socket: ClientConnection, topic: str, timeout: float = 15) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     while True:
@@ -111,15 +103,15 @@ def test_one_crowd_across_two_processes_reaches_both(
     a, b, _ = pair
     with connect(ws_url(b, topics="alert")) as socket:
         receive(socket, "ready")
-        first = post(a, person("p1"), person("p2"))  # A alone sees two people
-        second = post(b, person("p3"))  # B alone sees one
+        first = ingest(a, person("p1"), person("p2"))  # A alone sees two people
+        second = ingest(b, person("p3"))  # B alone sees one
         assert first["alerts"] == [] and second["alerts"] == []
-        third = post(a, person("p4"))  # four in all: the crowd, once
+        third = ingest(a, person("p4"))  # four in all: the crowd, once
         [alert_id] = third["alerts"]
         pushed = receive(socket, "alert")  # a client of B gets the alert A's batch raised
         assert pushed["payload"]["id"] == alert_id and pushed["payload"]["rule"] == "crowd-here"
         assert pushed["payload"]["evidence"]["details"]["count"] == 4
-        assert post(b, person("p5"))["alerts"] in ([], [alert_id])  # no second crowd
+        assert ingest(b, person("p5"))["alerts"] in ([], [alert_id])  # no second crowd
     with psycopg.connect(database) as db:
         rows = db.execute("SELECT id FROM alerts WHERE rule = 'crowd-here'").fetchall()
         stored = db.execute("SELECT count(*) FROM observations").fetchone()
@@ -136,7 +128,7 @@ def test_a_client_resumes_on_the_other_process(
     a, b, _ = pair
     with connect(ws_url(a, topics="alert,camera")) as socket:
         receive(socket, "ready")
-        post(a, *(person(f"q{i}") for i in range(4)))
+        ingest(a, *(person(f"q{i}") for i in range(4)))
         seen = receive(socket, "alert")
         last_id = seen["id"]
     # While the client is away (its process could have died) the alert is acknowledged.
@@ -167,9 +159,9 @@ def test_app_settings_saved_through_one_process_apply_on_both(
         while c.get("/api/apps/crowd").json()["parameters"]["min_count"] != 3:
             assert time.monotonic() < deadline, "B kept the old settings"
             time.sleep(0.2)
-    post(b, person("r1"))
-    post(a, person("r2"))
-    [alert_id] = post(b, person("r3"))["alerts"]  # three people: the retuned app, not the rule
+    ingest(b, person("r1"))
+    ingest(a, person("r2"))
+    [alert_id] = ingest(b, person("r3"))["alerts"]  # three people: the retuned app, not the rule
     with psycopg.connect(database) as db:
         rows = db.execute("SELECT id, rule FROM alerts").fetchall()
     assert rows == [(alert_id, "crowd-gathering")]
@@ -189,8 +181,8 @@ def test_webhooks_post_each_alert_once_from_either_process(
            "TWIN_WEBHOOK_SECRET": "s"}  # fmt: skip
     a, b = start(ws, env), start(ws, env)
     try:
-        post(a, person("w1"), person("w2"))
-        [alert_id] = post(b, person("w3"), person("w4"))["alerts"]
+        ingest(a, person("w1"), person("w2"))
+        [alert_id] = ingest(b, person("w3"), person("w4"))["alerts"]
         with a.client("operator") as c:
             assert c.post(f"/api/alerts/{alert_id}/ack").status_code == 200
         deadline = time.monotonic() + 20
@@ -327,7 +319,7 @@ def test_workers_share_one_port(tmp_path: Path, database: str, redis: Redis) -> 
     try:
         ids = []
         for i in range(6):
-            ids += post(server, {**person(f"w{i}"), "lon": tiny.OUTSIDE[0],
+            ids += ingest(server, {**person(f"w{i}"), "lon": tiny.OUTSIDE[0],
                                  "lat": tiny.OUTSIDE[1]})["ids"]  # fmt: skip
         with psycopg.connect(database) as db:
             stored = {r[0] for r in db.execute("SELECT id FROM observations").fetchall()}

@@ -13,7 +13,7 @@ import pytest
 import ultralytics
 from browser import SCREENSHOTS, open_page, wait_live, wait_ready
 from playwright.sync_api import Browser, Page
-from servers import TOKENS, LiveServer, start_server
+from servers import TOKENS, LiveServer, ingest, start_server
 
 from bench.chromium import chromium_available
 
@@ -89,14 +89,6 @@ def observation(lon: float, lat: float, track: str, cls: str = "car") -> dict[st
         "height": 2.0,
         "confidence": 0.9,
     }
-
-
-def post_observations(server: LiveServer, *observations: dict[str, Any]) -> dict[str, Any]:
-    with server.client("ingest") as client:
-        response = client.post("/api/observations", json={"observations": list(observations)})
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
 
 
 def test_sign_in_form_when_no_token(browser: Browser, web_server: LiveServer) -> None:
@@ -213,7 +205,7 @@ def test_observation_appears_as_entity(
     page, errors = wall
     # A person, so the module's vehicle zone rule stays quiet; 300 m north of the zone.
     lon, lat = ROAD_POINT[0], ROAD_POINT[1] + 0.003
-    ids = post_observations(web_server, observation(lon, lat, "web-1", cls="person"))["ids"]
+    ids = ingest(web_server, observation(lon, lat, "web-1", cls="person"))["ids"]
     assert len(ids) == 1
     entity_id = f"{CAMERA}/web-1"
     page.wait_for_function("id => !!twin.live.getById(id)", arg=entity_id)
@@ -222,7 +214,7 @@ def test_observation_appears_as_entity(
     assert count >= 1
     assert int(page.inner_text("#entity-count")) == count
     # A second observation of the same track moves the entity instead of adding one.
-    post_observations(web_server, observation(lon + 0.0002, lat, "web-1", cls="person"))
+    ingest(web_server, observation(lon + 0.0002, lat, "web-1", cls="person"))
     page.wait_for_function(
         """([id, lon]) => {
             const p = twin.live.getById(id).position.getValue(twin.viewer.clock.currentTime);
@@ -240,7 +232,7 @@ def test_stale_entities_leave_and_socket_reconnects(
 ) -> None:
     page, errors = wall
     lon, lat = ROAD_POINT[0] + 0.003, ROAD_POINT[1] + 0.003
-    post_observations(web_server, observation(lon, lat, "web-stale", cls="person"))
+    ingest(web_server, observation(lon, lat, "web-stale", cls="person"))
     entity_id = f"{CAMERA}/web-stale"
     page.wait_for_function("id => !!twin.live.getById(id)", arg=entity_id)
     # 61 s later by the page's clock, every entity is stale and leaves the map.
@@ -258,7 +250,7 @@ def test_stale_entities_leave_and_socket_reconnects(
         arg=connects,
     )
     assert page.get_attribute("#conn", "data-state") == "open"
-    post_observations(web_server, observation(lon, lat, "web-stale", cls="person"))
+    ingest(web_server, observation(lon, lat, "web-stale", cls="person"))
     page.wait_for_function("id => !!twin.live.getById(id)", arg=entity_id)
     assert errors == []
 
@@ -309,7 +301,7 @@ def test_alert_appears_and_operator_acknowledges(
         lon, lat = ROAD_POINT
         seen = observation(lon, lat, "web-alert")
         seen["attributes"] = {"bbox": [20.0, 220.0, 800.0, 760.0], "frame_size": [810, 1080]}
-        alerts = post_observations(web_server, seen)["alerts"]
+        alerts = ingest(web_server, seen)["alerts"]
         assert len(alerts) == 1, "the zone rule raises one alert"
         alert_id = alerts[0]
         for page in (viewer_page, operator_page):

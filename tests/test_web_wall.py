@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from browser import SCREENSHOTS, open_page, wait_live, wait_ready
 from playwright.sync_api import Browser, Page
-from servers import TOKENS, LiveServer, start_server
+from servers import TOKENS, LiveServer, ingest, start_server
 from waiting import wait_for
 
 from bench.chromium import chromium_available
@@ -94,14 +94,6 @@ def desk(browser: Browser, server: LiveServer) -> Iterator[tuple[Page, list[str]
     page.wait_for_function("twin.boards.loads > 0 && twin.access.me !== null")
     yield page, log.errors
     page.context.close()
-
-
-def ingest(server: LiveServer, *observations: dict[str, Any]) -> dict[str, Any]:
-    with server.client("ingest") as client:
-        response = client.post("/api/observations", json={"observations": list(observations)})
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
 
 
 def vehicle(
