@@ -34,7 +34,7 @@ def mount_web(app: FastAPI, web_root: Path = WEB_ROOT) -> None:
 
     @router.get("/config.json")
     def config(request: Request) -> dict[str, float]:
-        settings = request.app.state.server.settings
+        settings = request.app.state.twin.settings
         return {"entity_stale_s": settings.entity_stale_s, "live_ttl_s": settings.live_ttl_s}
 
     app.include_router(router)
