@@ -244,7 +244,7 @@ def detect(
     """Detect and track people and vehicles and send them to the server as observations:
     SOURCE with --camera, or every feed of --config in its own supervised worker process."""
     _need("detect")
-    from twin.live.detect import run_detection
+    from twin.live.detect import DetectionJob, run_detection
     from twin.live.enrich import CropEnricher
     from twin.live.feeds import run_feeds
 
@@ -263,10 +263,11 @@ def detect(
         raise _fail(TwinError("give SOURCE and --camera, or --config FEEDS.yaml"))
     try:
         enricher = CropEnricher.standard() if enrich else None
-        stats = run_detection(
-            source, camera, model=model, server=server, token=token, workspace=workspace,
-            loop=loop, fps=fps, console=console, enricher=enricher,
+        job = DetectionJob(
+            source=source, camera=camera, model=model, server=server, token=token,
+            workspace=workspace, loop=loop, fps=fps,
         )  # fmt: skip
+        stats = run_detection(job, console=console, enricher=enricher)
     except _domain_errors() as err:
         raise _fail(err) from None
     console.print(f"[green]done[/]: {stats.summary()}", highlight=False, soft_wrap=True)

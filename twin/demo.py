@@ -96,13 +96,14 @@ def _sweep_ptz(server: str, token: str, camera_id: str, pan: float, tilt: float)
 
 def _replay(server: str, token: str, frames: Path, ws: Path, console: Console) -> None:
     """Run the detector over the frames forever (the server is up)."""
-    from twin.live.detect import run_detection
+    from twin.live.detect import DetectionJob, run_detection
 
     try:
-        run_detection(
-            str(frames), DEMO_CAMERA, model=BUNDLED_MODEL, server=server, token=token,
-            workspace=ws, loop=0, fps=2.0, console=console,
+        job = DetectionJob(
+            source=str(frames), camera=DEMO_CAMERA, model=BUNDLED_MODEL, server=server,
+            token=token, workspace=ws, loop=0, fps=2.0,
         )  # fmt: skip
+        run_detection(job, console=console)
     except TwinError as err:
         console.print(f"[red]live replay stopped:[/] {err.one_line()}")
 

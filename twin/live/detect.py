@@ -18,12 +18,21 @@ from twin.errors import WorkspaceError
 from twin.live.client import FramePublisher, ObservationSender, PoseFollower, fetch_camera
 from twin.live.detector import Detection, Detector
 from twin.live.enrich import CropEnricher
+from twin.live.frames import Frame
 from twin.live.ground import Ground
+from twin.live.job import DetectionJob
 from twin.live.observations import detections_to_observations
 from twin.live.sources import open_source
 from twin.live.tracking import WorldTracker
 
-__all__ = ["Detection", "DetectionStats", "Detector", "detections_to_observations", "run_detection"]
+__all__ = [
+    "Detection",
+    "DetectionJob",
+    "DetectionStats",
+    "Detector",
+    "detections_to_observations",
+    "run_detection",
+]
 
 FLUSH_TIMEOUT_S = 15.0
 
@@ -62,80 +71,87 @@ def _ground(workspace: Path | None, console: Console) -> Ground:
         return Ground.flat()
 
 
-def run_detection(
-    source: str,
-    camera_id: str,
-    *,
-    model: Path,
-    server: str,
-    token: str | None,
-    workspace: Path | None,
-    loop: int,
-    fps: float,
-    console: Console,
-    enricher: CropEnricher | None = None,
-) -> DetectionStats:
-    """Detect and track people and vehicles in `source` and send them as observations.
+class _FrameLoop:
+    """The per-frame work of one run: detect, enrich, project, track, send, and the stats."""
 
-    Parameters
-    ----------
-    source : video file, image folder, image file or stream URL.
-    camera_id : catalog id of the camera that produced the source (read from `server`).
-    model : ultralytics model file. server, token : twin server URL and ingest bearer token.
-    workspace : workspace whose terrain/building meshes the rays land on (else flat ground).
-    loop : play the source this many times (0 = forever). fps : frame rate of image sources.
-    enricher : reads plates and runs vehicle classifiers on vehicle crops (default: none;
-        `twin.live.enrich.CropEnricher.standard()` reads plates and judges truck covers).
+    def __init__(self, job: DetectionJob, console: Console, enricher: CropEnricher | None):
+        self.camera = fetch_camera(job.server, job.camera, job.token)
+        self.frames = open_source(job.source, fps=job.fps, loop=job.loop)
+        self.ground = _ground(job.workspace, console)
+        self.tracker = WorldTracker()
+        self.detector = Detector(job.model)
+        self.detector.warm_up()
+        self.enricher = enricher
+        self.sender = ObservationSender(job.server, job.token)
+        self.publisher = FramePublisher(job.server, self.camera.id, job.token)
+        self.follower = PoseFollower(job.server, self.camera, job.token)
+        self.stats = DetectionStats()
+        self.busy_s = 0.0
+
+    def process(self, frame: Frame) -> None:
+        """Detect on one frame and send its observations (queued; sent in the background)."""
+        tick = time.monotonic()
+        detections = self.detector.detect(frame.image)
+        extra = None
+        if self.enricher is not None:
+            extra = self.enricher.attributes(frame.image, detections, frame.index)
+        observations = detections_to_observations(
+            detections, self.follower.current(), frame.index, frame.time,
+            frame_size=frame.size, ground=self.ground, extra=extra,
+        )  # fmt: skip
+        self.sender.send(self.tracker.update(observations))
+        self.publisher.maybe_send(frame.image, frame.time)
+        self.busy_s += time.monotonic() - tick
+        stats, frames = self.stats, self.frames
+        stats.frames += 1
+        stats.dropped, stats.reconnects = frames.dropped, frames.reconnects
+        stats.longest_gap_s = max(frames.gaps, default=0.0)
+        stats.fps = stats.frames / self.busy_s if self.busy_s > 0 else 0.0
+
+    def describe(self) -> str:
+        """The progress line: frames, throughput, observations sent and waiting, drops."""
+        return (
+            f"{self.camera.id}: {self.stats.frames} frames, {self.stats.fps:.1f} fps, "
+            f"{self.sender.sent} observations sent, {self.sender.pending} waiting, "
+            f"{self.stats.dropped} dropped"
+        )
+
+    def finish(self) -> DetectionStats:
+        """Close the senders; the run's stats with what was delivered and what was not."""
+        self.sender.close()
+        self.publisher.close()
+        self.stats.observations = self.sender.sent
+        self.stats.unsent = self.sender.pending + self.sender.lost
+        return self.stats
+
+
+def run_detection(
+    job: DetectionJob, *, console: Console, enricher: CropEnricher | None = None
+) -> DetectionStats:
+    """Detect and track people and vehicles in the job's source and send them to its server
+    as observations, until the source ends or Ctrl+C; then send what is left (at most
+    `FLUSH_TIMEOUT_S`).
+
+    `enricher` reads plates and runs vehicle classifiers on vehicle crops (default: none;
+    `twin.live.enrich.CropEnricher.standard()` reads plates and judges truck covers).
     """
-    camera = fetch_camera(server, camera_id, token)
-    frames = open_source(source, fps=fps, loop=loop)
-    ground = _ground(workspace, console)
-    tracker = WorldTracker()
-    detector = Detector(model)
-    detector.warm_up()
-    sender = ObservationSender(server, token)
-    publisher = FramePublisher(server, camera.id, token)
-    follower = PoseFollower(server, camera, token)
-    stats = DetectionStats()
-    busy = 0.0
+    loop = _FrameLoop(job, console, enricher)
     columns = (SpinnerColumn(), TextColumn("{task.description}"))
     try:
         with Progress(*columns, console=console, transient=False) as progress:
-            task = progress.add_task(f"{camera.id}: starting", total=None)
+            task = progress.add_task(f"{loop.camera.id}: starting", total=None)
             try:
-                for frame in frames.frames():
-                    tick = time.monotonic()
-                    detections = detector.detect(frame.image)
-                    extra = None
-                    if enricher is not None:
-                        extra = enricher.attributes(frame.image, detections, frame.index)
-                    observations = detections_to_observations(
-                        detections, follower.current(), frame.index, frame.time,
-                        frame_size=frame.size, ground=ground, extra=extra,
-                    )  # fmt: skip
-                    sender.send(tracker.update(observations))
-                    publisher.maybe_send(frame.image, frame.time)
-                    busy += time.monotonic() - tick
-                    stats.frames += 1
-                    stats.dropped, stats.reconnects = frames.dropped, frames.reconnects
-                    stats.longest_gap_s = max(frames.gaps, default=0.0)
-                    stats.fps = stats.frames / busy if busy > 0 else 0.0
-                    progress.update(
-                        task,
-                        description=f"{camera.id}: {stats.frames} frames, {stats.fps:.1f} fps, "
-                        f"{sender.sent} observations sent, {sender.pending} waiting, "
-                        f"{stats.dropped} dropped",
-                    )
+                for frame in loop.frames.frames():
+                    loop.process(frame)
+                    progress.update(task, description=loop.describe())
             except KeyboardInterrupt:
                 console.print("[yellow]interrupted[/]; sending what is left")
+            sender = loop.sender
             if sender.pending and not sender.flush(FLUSH_TIMEOUT_S):
                 console.print(
                     f"[yellow]warning:[/] {sender.pending} observations could not be sent to "
-                    f"{server}"
+                    f"{job.server}"
                 )
     finally:
-        sender.close()
-        publisher.close()
-    stats.observations = sender.sent
-    stats.unsent = sender.pending + sender.lost
+        stats = loop.finish()
     return stats

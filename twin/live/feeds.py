@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rich.console import Console
 
 from twin.errors import ConfigError, TwinError
+from twin.live.job import DetectionJob
 from twin.live.ptz_follow import PtzConfig
 
 RESTART_BACKOFF_S = 1.0
@@ -93,21 +94,7 @@ def read_feeds(path: Path) -> list[FeedConfig]:
     return feeds
 
 
-@dataclass(frozen=True)
-class WorkerJob:
-    """What one worker process runs: a feed with the command's defaults filled in."""
-
-    source: str
-    camera: str
-    model: Path
-    fps: float
-    loop: int
-    server: str
-    token: str | None
-    workspace: Path | None
-
-
-def run_worker(job: WorkerJob) -> None:
+def run_worker(job: DetectionJob) -> None:
     """Entry point of a worker process: run the detection on one feed; exit code 0 when the
     feed ended or was stopped, 2 on an error (printed in one line)."""
     from twin.live.detect import run_detection
@@ -116,10 +103,7 @@ def run_worker(job: WorkerJob) -> None:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     console = Console(stderr=True)
     try:
-        stats = run_detection(
-            job.source, job.camera, model=job.model, server=job.server, token=job.token,
-            workspace=job.workspace, loop=job.loop, fps=job.fps, console=console,
-        )  # fmt: skip
+        stats = run_detection(job, console=console)
     except KeyboardInterrupt:
         sys.exit(0)
     except TwinError as err:
@@ -130,7 +114,7 @@ def run_worker(job: WorkerJob) -> None:
 
 @dataclass
 class _Slot:
-    job: WorkerJob
+    job: DetectionJob
     process: BaseProcess | None = None
     started: float = 0.0
     next_start: float = 0.0
@@ -142,7 +126,7 @@ class _Slot:
 class Supervisor:
     """Runs one worker process per job and keeps them running until each feed ends."""
 
-    def __init__(self, jobs: list[WorkerJob], console: Console) -> None:
+    def __init__(self, jobs: list[DetectionJob], console: Console) -> None:
         self._ctx: Any = multiprocessing.get_context("spawn")
         self.slots = [_Slot(job) for job in jobs]
         self.console = console
@@ -221,7 +205,7 @@ def run_feeds(
     the number of worker restarts."""
     jobs = []
     for feed in read_feeds(config):
-        job = WorkerJob(
+        job = DetectionJob(
             source=feed.source, camera=feed.camera, model=feed.model or model,
             fps=feed.fps or fps, loop=loop if feed.loop is None else feed.loop,
             server=server, token=token, workspace=workspace,
