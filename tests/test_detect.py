@@ -26,6 +26,7 @@ import yaml
 from paths import REPO, TWIN
 from pyproj import Geod
 from servers import TOKENS, TOKENS_ENV, LiveServer
+from waiting import wait_for
 
 from bench.common import free_port
 from twin.cameras.camera import Camera
@@ -353,6 +354,35 @@ def test_twin_detect_end_to_end(live_server: LiveServer, image_folder: Path) -> 
     for entity in entities:
         _, _, dist = GEOD.inv(camera["lon"], camera["lat"], entity["lon"], entity["lat"])
         assert dist < 200.0
+
+
+def _ignore_sigint() -> None:
+    """Start a child as a non-interactive shell starts a background job: SIGINT ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "service-stop"])
+def test_twin_detect_stops_cleanly_on_ctrl_c_and_a_service_stop(
+    live_server: LiveServer, image_folder: Path, stop: signal.Signals
+) -> None:
+    """Ctrl+C and systemd's SIGTERM both end a run after sending what is left (exit 0, a
+    summary), even when `twin detect` was started with SIGINT ignored."""
+    process = subprocess.Popen(
+        [TWIN, "detect", str(image_folder), "--camera", SAMPLE_CAMERA, "--server",
+         live_server.url, "--token", TOKENS["ingest"], "--fps", "5", "--loop", "0"],
+        stderr=subprocess.PIPE, text=True, preexec_fn=_ignore_sigint,
+    )  # fmt: skip
+    try:
+        with live_server.client("viewer") as client:
+            wait_for(lambda: bool(_live_entities(client, SAMPLE_CAMERA)), timeout_s=120)
+        process.send_signal(stop)
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, err
+    assert "interrupted" in err and "observations sent" in err, err
 
 
 def test_twin_detect_unknown_camera_fails_in_one_line(

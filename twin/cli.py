@@ -244,9 +244,16 @@ def detect(
     """Detect and track people and vehicles and send them to the server as observations:
     SOURCE with --camera, or every feed of --config in its own supervised worker process."""
     _need("detect")
+    import signal
+
     from twin.live.detect import DetectionJob, run_detection
     from twin.live.enrich import CropEnricher
     from twin.live.feeds import run_feeds
+
+    # Ctrl+C and a service manager's stop both end the run after sending what is left, even
+    # when the command was started with SIGINT ignored (a background job of a shell).
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, signal.default_int_handler)
 
     if config is not None and (source is not None or camera is not None):
         raise _fail(TwinError("give either --config or SOURCE with --camera, not both"))
