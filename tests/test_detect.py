@@ -478,6 +478,46 @@ def test_a_killed_worker_is_restarted_and_ctrl_c_stops_cleanly(
         os.kill(int(second), 0)
 
 
+def test_workers_stop_when_their_supervisor_is_killed(
+    live_server: LiveServer, image_folder: Path, tmp_path: Path
+) -> None:
+    """A supervisor killed outright cannot stop its workers: they notice and stop themselves
+    instead of running on unsupervised."""
+    config = _feeds_config(tmp_path, image_folder, [{"source": "frames", "camera": SAMPLE_CAMERA}])
+    process = subprocess.Popen(
+        [TWIN, "detect", "--config", str(config), "--server", live_server.url,
+         "--token", TOKENS["ingest"], "--fps", "5", "--loop", "0"],
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert process.stderr is not None
+    worker = 0
+    try:
+        for line in process.stderr:
+            if found := re.search(r"worker started \(pid (\d+)\)", line):
+                worker = int(found.group(1))
+                break
+        assert worker, "no worker started"
+        with live_server.client("viewer") as client:
+            wait_for(lambda: bool(_live_entities(client, SAMPLE_CAMERA)), timeout_s=120)
+        process.kill()
+        process.wait()
+        wait_for(lambda: not _alive(worker), timeout_s=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        if worker and _alive(worker):
+            os.kill(worker, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    """Whether process `pid` still runs (a zombie left for init to reap counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"
+
+
 def test_a_bad_feeds_config_fails_in_one_line(tmp_path: Path, image_folder: Path) -> None:
     config = _feeds_config(
         tmp_path, image_folder, [{"source": "frames", "camera": SAMPLE_CAMERA, "fsp": 3}]

@@ -22,8 +22,10 @@ after `STOP_TIMEOUT_S` is killed.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from multiprocessing.process import BaseProcess
@@ -44,6 +46,7 @@ STABLE_S = 60.0
 """A worker that ran this long before crashing restarts after the shortest backoff again."""
 STOP_TIMEOUT_S = 25.0
 POLL_S = 0.2
+ORPHAN_POLL_S = 1.0
 
 
 class FeedConfig(BaseModel):
@@ -94,13 +97,24 @@ def read_feeds(path: Path) -> list[FeedConfig]:
     return feeds
 
 
+def _stop_when_orphaned(supervisor: int) -> None:
+    """Stop the worker as its supervisor would (SIGTERM) once the supervisor is gone (killed
+    outright, it could not): no worker runs on unsupervised."""
+    while os.getppid() == supervisor:
+        time.sleep(ORPHAN_POLL_S)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
 def run_worker(job: DetectionJob) -> None:
     """Entry point of a worker process: run the detection on one feed; exit code 0 when the
-    feed ended or was stopped, 2 on an error (printed in one line)."""
+    feed ended or was stopped (by the supervisor, or because it is gone), 2 on an error
+    (printed in one line)."""
     from twin.live.detect import run_detection
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    watch = threading.Thread(target=_stop_when_orphaned, args=(os.getppid(),), daemon=True)
+    watch.start()
     console = Console(stderr=True)
     try:
         stats = run_detection(job, console=console)
