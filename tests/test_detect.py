@@ -433,15 +433,22 @@ def test_twin_detect_runs_several_feeds_from_a_config(
         assert entity["attributes"]["uncertainty_m"] > 0
 
 
-def test_a_killed_worker_is_restarted_and_ctrl_c_stops_cleanly(
+def _start_one_feed(
     live_server: LiveServer, image_folder: Path, tmp_path: Path
-) -> None:
+) -> subprocess.Popen[str]:
+    """`twin detect --config` with one feed of `image_folder` looping forever (stderr piped)."""
     config = _feeds_config(tmp_path, image_folder, [{"source": "frames", "camera": SAMPLE_CAMERA}])
-    process = subprocess.Popen(
+    return subprocess.Popen(
         [TWIN, "detect", "--config", str(config), "--server", live_server.url,
          "--token", TOKENS["ingest"], "--fps", "5", "--loop", "0"],
         stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
+
+
+def test_a_killed_worker_is_restarted_and_ctrl_c_stops_cleanly(
+    live_server: LiveServer, image_folder: Path, tmp_path: Path
+) -> None:
+    process = _start_one_feed(live_server, image_folder, tmp_path)
     lines: list[str] = []
     stderr = process.stderr
     assert stderr is not None
@@ -483,12 +490,7 @@ def test_workers_stop_when_their_supervisor_is_killed(
 ) -> None:
     """A supervisor killed outright cannot stop its workers: they notice and stop themselves
     instead of running on unsupervised."""
-    config = _feeds_config(tmp_path, image_folder, [{"source": "frames", "camera": SAMPLE_CAMERA}])
-    process = subprocess.Popen(
-        [TWIN, "detect", "--config", str(config), "--server", live_server.url,
-         "--token", TOKENS["ingest"], "--fps", "5", "--loop", "0"],
-        stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    process = _start_one_feed(live_server, image_folder, tmp_path)
     assert process.stderr is not None
     worker = 0
     try:
